@@ -1,0 +1,146 @@
+"""Degradation operators and their level conventions: the one place that knows them.
+
+Every other module (pipelines, the estimator's targets, the weight net's input scale, the sweep, the
+predict CLI) asks this registry for a degradation's level range and normalisation, so adding a new
+degradation means adding one entry here.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+
+def _jpeg_one(image: np.ndarray, quality: int) -> np.ndarray:
+    """PIL JPEG round trip, exactly as the paper's code does it (default PIL settings, 4:2:0)."""
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "JPEG", quality=int(quality))
+    buf.seek(0)
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+def _jpeg(images: np.ndarray, levels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    out = np.empty_like(images)
+    for i, (img, q) in enumerate(zip(images, levels)):
+        out[i] = _jpeg_one(img, q)
+    return out
+
+
+def _gaussian(images: np.ndarray, levels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    sigma = levels.astype(np.float32).reshape(-1, 1, 1, 1)
+    noisy = images.astype(np.float32) + rng.standard_normal(images.shape, dtype=np.float32) * sigma
+    return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """A degradation with its level range and the scale that turns a level into the estimator target.
+
+    ``scale`` follows the authors' lab code: QF/100 for JPEG, sigma/255 for noise. The weight net
+    instead sees the level mapped onto [0, 1] over the training range (``unit``), so both
+    degradations feed it inputs of the same spread.
+    """
+
+    name: str
+    low: float
+    high: float
+    integer: bool
+    scale: float
+    unit_name: str
+    apply: Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]
+    # Levels at which the paper reports CPSNR (Tables 2 and 5) and its accuracy intervals.
+    psnr_levels: tuple = ()
+    intervals: tuple = ()
+    # CIFAR-10-C severities 1..5 expressed as levels of this degradation.
+    cifar_c_levels: tuple = ()
+
+    def check(self, levels) -> np.ndarray:
+        """Validate levels; the error names the valid range so the caller knows what to pass."""
+        arr = np.asarray(levels)
+        if arr.dtype.kind not in "iuf" or arr.size == 0:
+            raise ValueError(f"{self.name} levels must be numbers in [{self.low:g}, {self.high:g}], got {levels!r}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{self.name} levels must be finite, in [{self.low:g}, {self.high:g}]")
+        if self.integer and np.any(arr != np.round(arr)):
+            raise ValueError(f"{self.name} {self.unit_name} must be an integer in "
+                             f"{self.low:g}..{self.high:g}, got {levels!r}")
+        if np.any(arr < self.low) or np.any(arr > self.high):
+            raise ValueError(f"{self.name} {self.unit_name} must be in {self.low:g}..{self.high:g}, got {levels!r}")
+        return arr.astype(np.int64 if self.integer else np.float64)
+
+    def normalize(self, levels):
+        """Level -> estimator target (what the level estimator is trained to output)."""
+        return np.asarray(levels, np.float32) / self.scale
+
+    def denormalize(self, values):
+        return np.asarray(values, np.float32) * self.scale
+
+    @property
+    def unit(self) -> float:
+        """Factor from the estimator's output to a [0,1] position within the level range."""
+        return self.scale / self.high
+
+    def sweep_levels(self, step: int = 1) -> np.ndarray:
+        """The integer levels of the paper's evaluation: QF 1..100, sigma 0..50."""
+        return np.arange(int(self.low), int(self.high) + 1, step)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Levels drawn uniformly over the range (integers for JPEG, as PIL needs)."""
+        if self.integer:
+            return rng.integers(int(self.low), int(self.high) + 1, size=n)
+        return rng.uniform(self.low, self.high, size=n)
+
+
+DEGRADATIONS: dict[str, Degradation] = {
+    "jpeg": Degradation(
+        name="jpeg", low=1, high=100, integer=True, scale=100.0, unit_name="quality factor", apply=_jpeg,
+        psnr_levels=(10, 30, 50, 70, 90),
+        intervals=((1, 20), (21, 40), (41, 60), (61, 80), (81, 100), (1, 100)),
+        cifar_c_levels=(80, 65, 58, 50, 40)),
+    "gaussian": Degradation(
+        name="gaussian", low=0, high=50, integer=False, scale=255.0, unit_name="sigma", apply=_gaussian,
+        psnr_levels=(10, 20, 30, 40, 50),
+        intervals=((0, 10), (11, 20), (21, 30), (31, 40), (41, 50), (0, 50)),
+        cifar_c_levels=(10.2, 15.3, 20.4, 22.95, 25.5)),
+}
+
+
+def get_degradation(kind: str) -> Degradation:
+    try:
+        return DEGRADATIONS[kind]
+    except KeyError:
+        raise ValueError(f"unknown degradation {kind!r}; choose one of: {', '.join(DEGRADATIONS)}") from None
+
+
+def as_uint8_images(images) -> np.ndarray:
+    arr = np.asarray(images)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 (0..255), got dtype {arr.dtype}; convert with "
+                         "np.clip(x, 0, 255).astype(np.uint8) or load them with keras_irdi.data")
+    if arr.ndim not in (3, 4) or arr.shape[-1] != 3:
+        raise ValueError(f"images must be RGB with shape (H, W, 3) or (N, H, W, 3), got {arr.shape}; "
+                         "convert grayscale/RGBA with PIL's Image.convert('RGB')")
+    return arr
+
+
+def degrade(images, kind: str, levels, seed=None) -> np.ndarray:
+    """Degrade uint8 RGB images: ``images`` (H,W,3) or (N,H,W,3), ``levels`` a scalar or one per image.
+
+    JPEG output is byte-identical to a hand-written PIL round trip; Gaussian noise is seeded by ``seed``
+    (an int or a ``np.random.Generator``).
+    """
+    deg = get_degradation(kind)
+    arr = as_uint8_images(images)
+    single = arr.ndim == 3
+    batch = arr[None] if single else arr
+    lv = deg.check(levels)
+    if lv.ndim == 0:
+        lv = np.full(len(batch), lv)
+    elif lv.shape != (len(batch),):
+        raise ValueError(f"levels must be a scalar or one per image ({len(batch)}), got shape {lv.shape}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    out = deg.apply(np.ascontiguousarray(batch), lv, rng)
+    return out[0] if single else out
