@@ -18,7 +18,8 @@ def interval_mean_accuracy(levels, accuracies, low, high) -> float:
     Every integer level in [low, high] must have been evaluated: a missing level would silently change
     the denominator, so it is an error instead.
     """
-    table = {int(round(float(l))): float(a) for l, a in zip(levels, accuracies)}
+    # Non-integer levels (e.g. the CIFAR-10-C sigmas the sweep adds) are not part of an interval.
+    table = {int(l): float(a) for l, a in zip(levels, accuracies) if float(l) == int(float(l))}
     wanted = range(int(low), int(high) + 1)
     missing = [q for q in wanted if q not in table]
     if missing:
