@@ -1,0 +1,108 @@
+"""The six networks of the paper's tables, assembled from frozen, already trained sub-models.
+
+Every composite takes a degraded batch on the 0..255 scale (uint8 or float, (B, H, W, 3)) and returns
+class probabilities; Proposed also returns the estimated level (in the degradation's own units) and the
+two ensemble weights. The mixing rules live in two small layers used by the composites, by the weight
+net's training model and by the evaluation sweep alike, so the rule exists once.
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from keras_irdi.degradations import get_degradation
+
+NETWORKS = ("cla_org", "cla_deg", "seq_org", "seq_res", "ens_cla", "proposed")
+DISPLAY_NAMES = {"cla_org": "Cla(org)", "cla_deg": "Cla(deg)", "seq_org": "Seq(org)",
+                 "seq_res": "Seq(res)", "ens_cla": "Ens(Cla)", "proposed": "Proposed"}
+
+
+@keras.saving.register_keras_serializable(package="keras_irdi")
+class WeightedMix(layers.Layer):
+    """p = w_org * p_org + w_res * p_res  (the Proposed network's last step)."""
+
+    def call(self, inputs):
+        weights, p_org, p_res = inputs
+        return weights[:, 0:1] * p_org + weights[:, 1:2] * p_res
+
+
+@keras.saving.register_keras_serializable(package="keras_irdi")
+class MaxConfidence(layers.Layer):
+    """Ens(Cla): per sample, the probability vector of whichever classifier is more confident."""
+
+    def call(self, inputs):
+        p_a, p_b = inputs
+        a_wins = ops.max(p_a, axis=-1, keepdims=True) >= ops.max(p_b, axis=-1, keepdims=True)
+        return ops.where(a_wins, p_a, p_b)
+
+
+def freeze(model: keras.Model) -> keras.Model:
+    """Frozen sub-models: composites never train what an earlier stage trained."""
+    model.trainable = False
+    return model
+
+
+def _input(input_shape, name="degraded"):
+    image = keras.Input(shape=input_shape, name=name, dtype="float32")
+    return image, layers.Rescaling(1.0 / 255.0, name="to_unit")(image)
+
+
+def classifier_alone(classifier, name, input_shape=(32, 32, 3)) -> keras.Model:
+    """Cla(org) / Cla(deg): the classifier fed the degraded image directly."""
+    image, x = _input(input_shape)
+    return keras.Model(image, freeze(classifier)(x), name=name)
+
+
+def sequential(restoration, classifier, name, input_shape=(32, 32, 3)) -> keras.Model:
+    """Seq(org) / Seq(res): restoration, then a classifier."""
+    image, x = _input(input_shape)
+    restored = freeze(restoration)(x)
+    return keras.Model(image, freeze(classifier)(restored), name=name)
+
+
+def ensemble_max(cla_org, cla_deg, input_shape=(32, 32, 3)) -> keras.Model:
+    """Ens(Cla), Fig. 1-(c): Cla(org) and Cla(deg), decision by the maximum probability."""
+    image, x = _input(input_shape)
+    probs = MaxConfidence(name="max_confidence")([freeze(cla_org)(x), freeze(cla_deg)(x)])
+    return keras.Model(image, probs, name="ens_cla")
+
+
+def proposed(restoration, estimator, cla_org, cla_res, weight_net, degradation: str,
+             input_shape=(32, 32, 3)) -> keras.Model:
+    """Fig. 1-(d): restore once, classify the restored image twice, weight by the estimated level."""
+    deg = get_degradation(degradation)
+    image, x = _input(input_shape)
+    restored = freeze(restoration)(x)
+    p_org = freeze(cla_org)(restored)
+    p_res = freeze(cla_res)(restored)
+    level = freeze(estimator)(x)  # the estimator sees the degraded image, not the restored one
+    weights = weight_net(level)
+    probs = WeightedMix(name="probabilities")([weights, p_org, p_res])
+    level_units = layers.Rescaling(deg.scale, name="level")(level)
+    weights = layers.Identity(name="weights")(weights)
+    return keras.Model(image, {"probabilities": probs, "level": level_units, "weights": weights},
+                       name="proposed")
+
+
+def build_composite(name: str, stages: dict, degradation: str, input_shape=(32, 32, 3)) -> keras.Model:
+    """One of NETWORKS from a dict of loaded stage models (keys as in keras_irdi.artifacts.STAGES)."""
+    s = stages
+    builders = {
+        "cla_org": lambda: classifier_alone(s["cla_org"], "cla_org", input_shape),
+        "cla_deg": lambda: classifier_alone(s["cla_deg"], "cla_deg", input_shape),
+        "seq_org": lambda: sequential(s["restoration"], s["cla_org"], "seq_org", input_shape),
+        "seq_res": lambda: sequential(s["restoration"], s["cla_res"], "seq_res", input_shape),
+        "ens_cla": lambda: ensemble_max(s["cla_org"], s["cla_deg"], input_shape),
+        "proposed": lambda: proposed(s["restoration"], s["estimator"], s["cla_org"], s["cla_res"],
+                                     s["weight_net"], degradation, input_shape),
+    }
+    if name not in builders:
+        raise ValueError(f"unknown network {name!r}; choose one of: {', '.join(NETWORKS)}")
+    return builders[name]()
+
+
+def required_stages(name: str) -> tuple:
+    """Which trained stages a composite needs (so a missing one can be named before building)."""
+    return {"cla_org": ("cla_org",), "cla_deg": ("cla_deg",), "seq_org": ("restoration", "cla_org"),
+            "seq_res": ("restoration", "cla_res"), "ens_cla": ("cla_org", "cla_deg"),
+            "proposed": ("restoration", "estimator", "cla_org", "cla_res", "weight_net")}[name]
