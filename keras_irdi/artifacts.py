@@ -1,0 +1,144 @@
+"""The run directory: one folder per run holding every stage's models, logs and the manifest.
+
+Layout::
+
+    RUN/manifest.json                  preset, resolved config, versions, data hash, per-stage timings/metrics
+    RUN/<stage>/model.keras            the trained Keras model
+    RUN/<stage>/savedmodel/            the same model as a TF SavedModel (model.export)
+    RUN/<stage>/config.json            the stage's config (what `train/all.py` compares to skip a stage)
+    RUN/logs/<stage>.csv, logs/tb/     Keras CSV and TensorBoard logs
+    RUN/backup/<stage>/                BackupAndRestore state while a stage is training
+    RUN/eval/, RUN/tables/, RUN/figures/
+
+A stage is written into ``<stage>.tmp`` and renamed into place only when complete, so an interrupted
+save is never mistaken for a finished stage.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+
+STAGES = ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_net")
+
+# What to run to produce each stage (used in every "missing stage" message).
+STAGE_COMMANDS = {
+    "restoration": "python train/restoration.py --run-dir {run}",
+    "estimator": "python train/estimator.py --run-dir {run}",
+    "cla_org": "python train/classifier.py --data clean --run-dir {run}",
+    "cla_deg": "python train/classifier.py --data degraded --run-dir {run}",
+    "cla_res": "python train/classifier.py --data restored --run-dir {run}",
+    "weight_net": "python train/ensemble.py --run-dir {run}",
+}
+
+
+class MissingStageError(FileNotFoundError):
+    """A stage's artefact is not in the run directory; the message names the command to run."""
+
+
+def write_json(path: Path, data) -> None:
+    """Atomic JSON write (temp file + rename): a killed process never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=False, default=str)
+    os.replace(tmp, path)
+
+
+def read_json(path: Path):
+    with open(path) as f:
+        return json.load(f)
+
+
+class RunDir:
+    def __init__(self, path):
+        self.path = Path(path)
+
+    # -- layout -------------------------------------------------------------------------------
+    def stage_dir(self, stage: str) -> Path:
+        return self.path / stage
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    def log_dir(self) -> Path:
+        return self.path / "logs"
+
+    def backup_dir(self, stage: str) -> Path:
+        return self.path / "backup" / stage
+
+    def ensure_writable(self) -> None:
+        """Fail before any training if the run directory cannot be written (read-only, disk full)."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write_probe"
+            with open(probe, "wb") as f:
+                f.write(b"x" * 1024 * 1024)  # 1 MiB: catches an almost-full disk too
+                f.flush()
+                os.fsync(f.fileno())
+            probe.unlink()
+        except OSError as exc:
+            raise PermissionError(f"run directory {self.path} is not writable ({exc.strerror or exc}); "
+                                  "choose another --run-dir or free disk space") from None
+
+    # -- manifest -----------------------------------------------------------------------------
+    def manifest(self) -> dict:
+        return read_json(self.manifest_path) if self.manifest_path.exists() else {}
+
+    def update_manifest(self, **fields) -> dict:
+        data = self.manifest()
+        for key, value in fields.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key].update(value)
+            else:
+                data[key] = value
+        write_json(self.manifest_path, data)
+        return data
+
+    # -- stages -------------------------------------------------------------------------------
+    def has_stage(self, stage: str, config: dict | None = None) -> bool:
+        """True if the stage is complete (and, when given, was trained with this config)."""
+        d = self.stage_dir(stage)
+        if not (d / "model.keras").exists() or not (d / "config.json").exists():
+            return False
+        return config is None or read_json(d / "config.json") == json.loads(json.dumps(config, default=str))
+
+    def save_stage(self, stage: str, model: keras.Model, config: dict, export: bool = True) -> Path:
+        """Write model.keras, a SavedModel and config.json into a temp dir, then rename into place."""
+        final = self.stage_dir(stage)
+        tmp = self.path / f"{stage}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        model.save(tmp / "model.keras")
+        if export:
+            model.export(str(tmp / "savedmodel"), format="tf_saved_model", verbose=False)
+        write_json(tmp / "config.json", config)
+        old = self.path / f"{stage}.old"
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def require(self, *stages: str) -> None:
+        missing = [s for s in stages if not self.has_stage(s)]
+        if missing:
+            cmds = "\n  ".join(STAGE_COMMANDS[s].format(run=self.path) for s in missing)
+            raise MissingStageError(f"stage(s) {', '.join(missing)} not trained in {self.path}; run first:\n  {cmds}")
+
+    def load_stage(self, stage: str) -> keras.Model:
+        self.require(stage)
+        # Composites' mixing layers are registered on import; stage models use plain Keras layers.
+        import keras_irdi.models.composites  # noqa: F401
+        return keras.models.load_model(self.stage_dir(stage) / "model.keras", compile=False)
+
+    def load_stages(self, *stages: str) -> dict:
+        self.require(*stages)
+        return {s: self.load_stage(s) for s in stages}

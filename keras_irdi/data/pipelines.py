@@ -1,0 +1,132 @@
+"""tf.data pipelines: PIL degradations through ``tf.py_function``, applied per batch.
+
+Per batch, because one py_function call per image costs more than the PIL work itself
+(bench/results/pipeline.json measures it). Levels are drawn inside the py_function from a per-batch seed
+that comes from a seeded ``Dataset.random`` stream, so a run is reproducible whatever the parallelism.
+Every pipeline yields float32 images in [0, 1], the networks' input convention.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from keras_irdi.degradations import get_degradation
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def cifar_augmenter(seed: int | None = None) -> keras.Sequential:
+    """The paper's CIFAR augmentation: zoom, shear, horizontal flip, rotation, vertical/horizontal shift.
+
+    Magnitudes are those of the lab's Keras template (ImageDataGenerator-style, 'nearest' fill).
+    """
+    fill = dict(fill_mode="nearest")
+    return keras.Sequential([
+        keras.layers.RandomZoom(0.1, seed=seed, **fill),
+        keras.layers.RandomShear(x_factor=0.1, y_factor=0.1, seed=seed, **fill),
+        keras.layers.RandomFlip("horizontal", seed=seed),
+        keras.layers.RandomRotation(10 / 360, seed=seed, **fill),
+        keras.layers.RandomTranslation(0.1, 0.1, seed=seed, **fill),
+    ], name="cifar_augmentation")
+
+
+def _degrade_batch(images, seed, kind: str):
+    """numpy side of the py_function: random level per image, then the registry's operator."""
+    deg = get_degradation(kind)
+    rng = np.random.default_rng(int(seed.numpy()) if hasattr(seed, "numpy") else int(seed))
+    images = images.numpy() if hasattr(images, "numpy") else images
+    levels = deg.sample(len(images), rng)
+    return deg.apply(images, levels, rng), levels.astype(np.float32)
+
+
+def degrade_in_pipeline(images, seed, kind: str):
+    """uint8 batch (B,H,W,3) -> (degraded uint8 batch, levels (B,)) inside a tf.data map.
+
+    Shapes are restored after the py_function so Keras sees static channel/size information.
+    """
+    degraded, levels = tf.py_function(lambda x, s: _degrade_batch(x, s, kind), [images, seed],
+                                      [tf.uint8, tf.float32])
+    degraded.set_shape(images.shape)
+    levels.set_shape(images.shape[:1])
+    return degraded, levels
+
+
+def _to_unit(images):
+    return tf.cast(images, tf.float32) / 255.0
+
+
+def _batched(x, y, batch_size, seed, shuffle, repeat, drop_remainder):
+    ds = tf.data.Dataset.from_tensor_slices((x, y) if y is not None else x)
+    if shuffle:
+        ds = ds.shuffle(min(len(x), 50000), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    # One independent seed per batch, deterministic for a given seed.
+    seeds = tf.data.Dataset.random(seed=seed)
+    return tf.data.Dataset.zip((ds, seeds))
+
+
+def patch_pairs(patches: np.ndarray, kind: str, batch_size: int, target: str, seed: int = 0,
+                repeat: bool = True) -> tf.data.Dataset:
+    """Clean uint8 patches -> (degraded, target): target "clean" for the restoration net,
+    "level" (normalised, shape (B,1)) for the level estimator. A fresh random level every time."""
+    if target not in ("clean", "level"):
+        raise ValueError(f"target must be 'clean' or 'level', got {target!r}")
+    deg = get_degradation(kind)
+
+    def make(clean, s):
+        degraded, levels = degrade_in_pipeline(clean, s, kind)
+        if target == "clean":
+            return _to_unit(degraded), _to_unit(clean)
+        return _to_unit(degraded), tf.reshape(levels / deg.scale, (-1, 1))
+
+    ds = _batched(patches, None, batch_size, seed, shuffle=True, repeat=repeat, drop_remainder=True)
+    return ds.map(make, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def classification_batches(x: np.ndarray, y: np.ndarray, batch_size: int, kind: str | None = None,
+                           augment: bool = True, seed: int = 0, shuffle: bool = True, repeat: bool = False,
+                           return_levels: bool = False) -> tf.data.Dataset:
+    """CIFAR batches for the classifiers and the weight net: (image in [0,1], label).
+
+    Augmentation runs *before* the degradation, as in the paper (section 4.1); ``kind=None`` gives
+    clean images. ``x`` may also be float32 in [0,1] (precomputed restored images): then only the
+    geometric augmentation is applied and there is no degradation.
+    """
+    augmenter = cifar_augmenter(seed) if augment else None
+    is_float = x.dtype != np.uint8
+    if is_float and kind is not None:
+        raise ValueError("degradation needs uint8 images; restored float images are already degraded")
+
+    def make(batch, s):
+        images, labels = batch
+        if augmenter is not None:
+            images = augmenter(tf.cast(images, tf.float32), training=True)
+            if not is_float:
+                images = tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8)
+        levels = tf.zeros(tf.shape(labels)[:1], tf.float32)
+        if kind is not None:
+            images, levels = degrade_in_pipeline(images, s, kind)
+        images = tf.cast(images, tf.float32) if is_float else _to_unit(images)
+        return ((images, labels, levels) if return_levels else (images, labels))
+
+    ds = _batched(x, y, batch_size, seed, shuffle=shuffle, repeat=repeat, drop_remainder=False)
+    return ds.map(make, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def degrade_array(x: np.ndarray, kind: str, seed: int, augment: bool = False,
+                  batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """One degraded copy of an array (optionally augmented first), through the same pipeline code.
+
+    Used to precompute the restored training set and the weight net's inputs.
+    """
+    dummy = np.zeros(len(x), np.int64)
+    ds = classification_batches(x, dummy, batch_size, kind=kind, augment=augment, seed=seed,
+                                shuffle=False, return_levels=True)
+    images, levels = [], []
+    for batch, _, lv in ds:
+        images.append(np.round(batch.numpy() * 255).astype(np.uint8))
+        levels.append(lv.numpy())
+    return np.concatenate(images), np.concatenate(levels)
