@@ -82,7 +82,7 @@ def patch_pairs(patches: np.ndarray, kind: str, batch_size: int, target: str, se
             return _to_unit(degraded), _to_unit(clean)
         return _to_unit(degraded), tf.reshape(levels / deg.scale, (-1, 1))
 
-    ds = _batched(patches, None, batch_size, seed, shuffle=True, repeat=repeat, drop_remainder=True)
+    ds = _batched(patches, None, batch_size, seed, shuffle=True, repeat=repeat, drop_remainder=repeat)
     return ds.map(make, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 

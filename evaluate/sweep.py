@@ -1,0 +1,26 @@
+#!/usr/bin/env python
+"""Accuracy of the six networks at every degradation level of a trained run (plus CPSNR, level error,
+ensemble weights): writes RUN/eval/<degradation>_<dataset>.csv and .json."""
+import argparse
+import sys
+
+from keras_irdi.cli import main_wrapper
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--run-dir", required=True)
+    ap.add_argument("--limit", type=int, default=None, help="first N test images only (deterministic)")
+    ap.add_argument("--levels", default=None, help="comma-separated levels instead of the full range")
+    ap.add_argument("--step", type=int, default=None, help="level step (default: the preset's)")
+    ap.add_argument("--batch-size", type=int, default=500)
+    args = ap.parse_args(argv)
+    levels = [float(v) for v in args.levels.split(",")] if args.levels else None
+    from keras_irdi.evaluation import run_sweep
+    result = run_sweep(args.run_dir, limit=args.limit, levels=levels, step=args.step, batch_size=args.batch_size)
+    print(f"sweep: {len(result['rows'])} levels x {result['n_images']} images in {result['seconds']} s -> "
+          f"{args.run_dir}/eval/{result['degradation']}_{result['dataset']}.csv")
+
+
+if __name__ == "__main__":
+    sys.exit(main_wrapper(main))

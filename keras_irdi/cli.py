@@ -1,0 +1,100 @@
+"""Shared command-line plumbing for train/, evaluate/ and figures/: options, errors, logging.
+
+User mistakes (bad option values, missing data, missing stages, unwritable run dir) end in one line
+``error: ...`` and exit status 2 -- never a TensorFlow stack trace.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from keras_irdi.degradations import DEGRADATIONS
+from keras_irdi.presets import PRESETS
+
+USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, RuntimeError, OSError)
+
+
+def quiet_tensorflow() -> None:
+    """TF's C++ start-up chatter hides the lines a user needs; keep warnings and errors."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run_parser(description: str, stage_options: bool = True) -> argparse.ArgumentParser:
+    """The options every training stage shares (issue: training stages)."""
+    ap = argparse.ArgumentParser(description=description,
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--run-dir", required=True, help="run directory (created if needed)")
+    if stage_options:
+        ap.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help="size preset; default: the run's, or 'small' for a new run")
+        ap.add_argument("--degradation", choices=sorted(DEGRADATIONS), default=None,
+                        help="degradation; default: the run's, or 'jpeg'")
+        ap.add_argument("--dataset", choices=("cifar10", "cifar100"), default=None,
+                        help="classification data set; default: the run's, or 'cifar10'")
+        ap.add_argument("--cifar-dir", default=None,
+                        help="local CIFAR copy (python-pickle layout or .npz); env IRDI_CIFAR_DIR; "
+                             "default: keras.datasets download cache")
+        ap.add_argument("--clean-dir", nargs="+", default=None, metavar="DIR",
+                        help="folders of clean photos for the restoration net and level estimator "
+                             "(e.g. T91 Urban100); default: scikit-image's bundled photos")
+        ap.add_argument("--epochs", type=int, default=None, help="override the preset's epochs for this stage")
+        ap.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size")
+        ap.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+        ap.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default=None,
+                        help="tf.distribute strategy, for several GPUs or hosts")
+    return ap
+
+
+def open_run_from_args(args):
+    """Create or reopen the run that the options describe."""
+    from keras_irdi.presets import get_preset
+    from keras_irdi.training import RunConfig, open_run
+
+    from keras_irdi.artifacts import RunDir
+
+    for name in ("epochs", "batch_size"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    exists = "config" in RunDir(args.run_dir).manifest()
+    config = None
+    if not exists or args.preset or args.degradation or args.dataset or args.seed is not None:
+        stored = RunDir(args.run_dir).manifest().get("config", {})
+        config = RunConfig(
+            degradation=args.degradation or stored.get("degradation", "jpeg"),
+            dataset=args.dataset or stored.get("dataset", "cifar10"),
+            preset=get_preset(args.preset or stored.get("preset", {}).get("name", "small")),
+            seed=args.seed if args.seed is not None else stored.get("seed", 0))
+    clean_dirs = [os.path.abspath(d) for d in args.clean_dir] if args.clean_dir else None
+    cifar_dir = os.path.abspath(args.cifar_dir) if args.cifar_dir else None
+    run, config = open_run(args.run_dir, config, cifar_dir=cifar_dir, clean_dirs=clean_dirs,
+                           strategy=args.strategy)
+    return run, config
+
+
+def apply_stage_overrides(config, stage_key: str, args) -> None:
+    """--epochs / --batch-size apply to the stage being run (not saved into the run's preset)."""
+    cfg = getattr(config.preset, stage_key)
+    if args.epochs is not None:
+        cfg.epochs = args.epochs
+    if args.batch_size is not None:
+        cfg.batch_size = args.batch_size
+
+
+def main_wrapper(fn, argv=None) -> int:
+    """Run a CLI body; user errors become one line on stderr and exit status 2."""
+    quiet_tensorflow()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        fn(argv)
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume from the last completed epoch",
+              file=sys.stderr)
+        return 130
+    except USER_ERRORS as exc:
+        msg = str(exc).strip() or exc.__class__.__name__
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    return 0

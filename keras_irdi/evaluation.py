@@ -1,0 +1,139 @@
+"""The level sweep: accuracy of the six networks at every degradation level, with shared work.
+
+Per level and batch each sub-model runs exactly once: the restored batch feeds Seq(org), Seq(res)
+and Proposed; Ens(Cla) and Proposed reuse the probabilities already computed, combined by the same
+mixing layers the composite models use. ``calls`` in the result counts sub-model invocations so
+tests (and the benchmark) can check the sharing.
+"""
+from __future__ import annotations
+
+import csv
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from keras_irdi.artifacts import RunDir, write_json
+from keras_irdi.degradations import degrade, get_degradation
+from keras_irdi.metrics import accuracy, mean_cpsnr
+
+COLUMNS = ("level", "acc_cla_org", "acc_cla_deg", "acc_seq_org", "acc_seq_res", "acc_ens_cla", "acc_proposed",
+           "psnr_degraded", "psnr_restored", "level_mae", "level_bias", "level_est_mean", "level_est_std",
+           "w_org", "w_res")
+SWEEP_STAGES = ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_net")
+
+
+def sweep_levels(degradation: str, step: int = 1, levels=None) -> list:
+    """The paper's integer levels (plus the CIFAR-10-C levels, which the side table needs)."""
+    deg = get_degradation(degradation)
+    if levels is not None:
+        return sorted({float(v) for v in deg.check(levels).tolist()})
+    chosen = set(deg.sweep_levels(step).tolist()) | set(deg.cifar_c_levels)
+    return sorted(float(v) for v in chosen)
+
+
+class SharedForward:
+    """Runs every sub-model once on a degraded batch and derives all six networks' outputs."""
+
+    def __init__(self, stages: dict):
+        from keras_irdi.models.composites import MaxConfidence, WeightedMix
+
+        self.stages = stages
+        self.calls = Counter()
+        self.max_confidence = MaxConfidence()
+        self.mix = WeightedMix()
+
+    def _run(self, name, x):
+        self.calls[name] += 1
+        return np.asarray(self.stages[name].predict_on_batch(x))
+
+    def __call__(self, degraded_uint8: np.ndarray) -> dict:
+        x = degraded_uint8.astype(np.float32) / 255.0
+        restored = self._run("restoration", x)
+        level = self._run("estimator", x)
+        weights = self._run("weight_net", level)
+        out = {"cla_org": self._run("cla_org", x), "cla_deg": self._run("cla_deg", x),
+               "seq_org": self._run("cla_org", restored), "seq_res": self._run("cla_res", restored)}
+        out["ens_cla"] = np.asarray(self.max_confidence([out["cla_org"], out["cla_deg"]]))
+        out["proposed"] = np.asarray(self.mix([weights, out["seq_org"], out["seq_res"]]))
+        out.update(restored=restored, level=level[:, 0], weights=weights)
+        return out
+
+
+def evaluate_level(forward: SharedForward, x_clean, y, degradation: str, level: float, seed: int,
+                   batch_size: int = 500) -> tuple[dict, np.ndarray, np.ndarray]:
+    deg = get_degradation(degradation)
+    degraded = degrade(x_clean, degradation, level, seed=seed)
+    parts = [forward(degraded[i:i + batch_size]) for i in range(0, len(degraded), batch_size)]
+    cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    restored8 = np.clip(np.round(cat["restored"] * 255), 0, 255).astype(np.uint8)
+    est = deg.denormalize(cat["level"])
+    row = {"level": level}
+    for net in ("cla_org", "cla_deg", "seq_org", "seq_res", "ens_cla", "proposed"):
+        row[f"acc_{net}"] = accuracy(cat[net], y)
+    row.update(psnr_degraded=mean_cpsnr(x_clean, degraded), psnr_restored=mean_cpsnr(x_clean, restored8),
+               level_mae=float(np.mean(np.abs(est - level))), level_bias=float(np.mean(est - level)),
+               level_est_mean=float(np.mean(est)), level_est_std=float(np.std(est)),
+               w_org=float(np.mean(cat["weights"][:, 0])), w_res=float(np.mean(cat["weights"][:, 1])))
+    return row, degraded, restored8
+
+
+def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None = None,
+              batch_size: int = 500, examples: int = 8, verbose: bool = True) -> dict:
+    """Sweep the run's test set over the levels; writes RUN/eval/<degradation>_<dataset>.{csv,json}."""
+    import keras
+
+    from keras_irdi.data.cifar import load_cifar
+    from keras_irdi.training import RunConfig
+
+    run = RunDir(run_dir)
+    manifest = run.manifest()
+    if "config" not in manifest:
+        raise FileNotFoundError(f"{run.path} is not a run directory (no manifest.json); "
+                                "train one with: python train/all.py --run-dir RUN")
+    config = RunConfig.from_dict(manifest["config"])
+    run.require(*SWEEP_STAGES)
+    stages = run.load_stages(*SWEEP_STAGES)
+    data = load_cifar(config.dataset, cifar_dir=config.cifar_dir, limit_test=config.preset.test_limit)
+    x, y = data["x_test"], data["y_test"]
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"--limit must be >= 1, got {limit}")
+        x, y = x[:limit], y[:limit]
+    lv = sweep_levels(config.degradation, step or config.preset.sweep_step, levels)
+    deg = get_degradation(config.degradation)
+    example_levels = set(deg.psnr_levels[::2]) | {deg.psnr_levels[0]}
+    forward = SharedForward(stages)
+    rows, ex = [], {"levels": [], "degraded": [], "restored": []}
+    bar = keras.utils.Progbar(len(lv), unit_name="level") if verbose else None
+    start = time.time()
+    for i, level in enumerate(lv):
+        row, degraded, restored = evaluate_level(forward, x, y, config.degradation, level,
+                                                 seed=config.seed * 100003 + i, batch_size=batch_size)
+        rows.append(row)
+        if level in example_levels:
+            ex["levels"].append(level)
+            ex["degraded"].append(degraded[:examples])
+            ex["restored"].append(restored[:examples])
+        if bar:
+            bar.update(i + 1, values=[("proposed", row["acc_proposed"])])
+    seconds = time.time() - start
+    out_dir = run.path / "eval"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{config.degradation}_{config.dataset}"
+    with open(f"{stem}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    result = {"degradation": config.degradation, "dataset": config.dataset, "n_images": int(len(x)),
+              "rows": rows, "calls": dict(forward.calls), "seconds": round(seconds, 1),
+              "run": {"preset": config.preset.name, "seed": config.seed, "run_dir": str(run.path)}}
+    write_json(Path(f"{stem}.json"), result)
+    if ex["levels"]:
+        np.savez_compressed(f"{stem}_examples.npz", clean=x[:examples], levels=np.array(ex["levels"]),
+                            degraded=np.stack(ex["degraded"]), restored=np.stack(ex["restored"]))
+    run.update_manifest(eval={f"{config.degradation}_{config.dataset}": {
+        "seconds": round(seconds, 1), "levels": len(lv), "n_images": int(len(x))}})
+    return result

@@ -1,0 +1,27 @@
+"""train/all.py's job: every training stage, then the sweep, the tables and the figures."""
+from __future__ import annotations
+
+import time
+
+from keras_irdi.artifacts import RunDir
+
+
+def run_everything(run: RunDir, config, force: bool = False, evaluate: bool = True,
+                   sweep_limit: int | None = None) -> None:
+    from keras_irdi.training import train_all
+
+    start = time.time()
+    train_all(run, config, force=force)
+    if evaluate:
+        from keras_irdi.evaluation import run_sweep
+        from keras_irdi.plots import make_figures
+        from keras_irdi.tables import write_all_tables
+
+        print("[sweep] evaluating the six networks over every level", flush=True)
+        run_sweep(run.path, limit=sweep_limit)
+        tables = write_all_tables(run.path)
+        figures = make_figures(run.path)
+        print(f"[report] {len(tables)} table files in {run.path / 'tables'}, "
+              f"{len(figures)} figure files in {run.path / 'figures'}", flush=True)
+    run.update_manifest(total_seconds=round(time.time() - start, 1))
+    print(f"[all] finished in {(time.time() - start) / 60:.1f} min; results in {run.path}", flush=True)

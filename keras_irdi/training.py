@@ -1,0 +1,424 @@
+"""The paper's four training stages (section 3.2) and the one-command pipeline.
+
+Each stage reads the run's resolved config from the manifest, trains one network with Adamax, and
+saves it atomically into the run directory. Later stages load earlier ones frozen. The scripts in
+``train/`` are thin CLIs over the functions here.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import platform
+import resource
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from keras_irdi.artifacts import STAGES, RunDir
+from keras_irdi.degradations import get_degradation
+from keras_irdi.presets import Preset, get_preset
+
+log = logging.getLogger("keras_irdi")
+
+DATASETS = ("cifar10", "cifar100")
+CLASSIFIER_STAGES = {"clean": "cla_org", "degraded": "cla_deg", "restored": "cla_res"}
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; stored in the manifest so every later step reads it back."""
+
+    degradation: str = "jpeg"
+    dataset: str = "cifar10"
+    preset: Preset = field(default_factory=lambda: get_preset("small"))
+    seed: int = 0
+    cifar_dir: str | None = None
+    clean_dirs: list | None = None
+    strategy: str = "default"
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["preset"] = self.preset.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        d = dict(d)
+        d["preset"] = Preset.from_dict(d["preset"])
+        return cls(**d)
+
+    def validate(self) -> None:
+        get_degradation(self.degradation)
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Run setup
+# ----------------------------------------------------------------------------------------------
+def setup_determinism(seed: int) -> None:
+    """Same seed + preset on CPU gives the same metrics: seeded Python/NumPy/TF and deterministic ops."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def get_strategy(name: str):
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r}; choose one of: default, mirrored, multiworker")
+
+
+def open_run(run_dir, config: RunConfig | None = None, **overrides) -> tuple[RunDir, RunConfig]:
+    """Create a run (config given) or reopen one (config read from its manifest).
+
+    Reopening with a config that differs in degradation/dataset/preset is refused: mixing stages
+    trained under different settings would silently break the comparison.
+    """
+    run = RunDir(run_dir)
+    run.ensure_writable()
+    stored = run.manifest().get("config")
+    if stored is not None:
+        stored_cfg = RunConfig.from_dict(stored)
+        if config is not None:
+            new = config.to_dict()
+            for key in ("degradation", "dataset", "preset", "seed"):
+                if new[key] != stored[key]:
+                    raise ValueError(
+                        f"{run.path} was created with {key}={json.dumps(stored[key])[:200]}, not "
+                        f"{json.dumps(new[key])[:200]}; use another --run-dir, or the same options")
+        config = stored_cfg
+    elif config is None:
+        config = RunConfig()
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(config, key, value)
+    config.validate()
+    import keras
+    import tensorflow as tf
+
+    run.update_manifest(config=config.to_dict(), versions={
+        "keras_irdi": __import__("keras_irdi").__version__, "tensorflow": tf.__version__,
+        "keras": keras.__version__, "numpy": np.__version__, "python": platform.python_version()})
+    return run, config
+
+
+def _array_hash(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def load_classification_data(run: RunDir, config: RunConfig) -> dict:
+    """CIFAR train/val/test split for this run; records source and hash in the manifest."""
+    from keras_irdi.data.cifar import load_cifar
+
+    p = config.preset
+    data = load_cifar(config.dataset, cifar_dir=config.cifar_dir, limit_train=p.train_limit,
+                      limit_test=p.test_limit)
+    n_val = max(1, int(round(len(data["x_train"]) * p.val_fraction)))
+    out = {"x_train": data["x_train"][:-n_val], "y_train": data["y_train"][:-n_val],
+           "x_val": data["x_train"][-n_val:], "y_val": data["y_train"][-n_val:],
+           "x_test": data["x_test"], "y_test": data["y_test"], "class_names": list(data["class_names"])}
+    run.update_manifest(class_names=out["class_names"], input_size=int(out["x_train"].shape[1]),
+                        data={"cifar_source": data["source"], "cifar_sha256": data["sha256"],
+                              "train": len(out["x_train"]), "val": n_val, "test": len(out["x_test"])})
+    return out
+
+
+def load_patches(run: RunDir, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Clean-photo patches (train, val) for the restoration net and the level estimator."""
+    from keras_irdi.data.images import default_clean_images, extract_patches, load_image_folder
+
+    p = config.preset
+    images = load_image_folder(config.clean_dirs) if config.clean_dirs else default_clean_images()
+    patches = extract_patches(images, size=p.patch_size, stride=p.patch_stride, augment=True,
+                              max_patches=p.max_patches, seed=config.seed)
+    n_val = max(1, len(patches) // 20)
+    run.update_manifest(data={"clean_dirs": config.clean_dirs or "scikit-image bundled photos",
+                              "clean_images": len(images), "patches": len(patches),
+                              "patches_sha256": _array_hash(patches)})
+    return patches[:-n_val], patches[-n_val:]
+
+
+# ----------------------------------------------------------------------------------------------
+# The shared fit loop
+# ----------------------------------------------------------------------------------------------
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class _Summary:
+    """Collects what every stage reports: one line on stdout and an entry in the manifest."""
+
+    def __init__(self, run: RunDir, stage: str):
+        self.run, self.stage, self.start = run, stage, time.time()
+
+    def done(self, metrics: dict) -> dict:
+        seconds = time.time() - self.start
+        entry = {"seconds": round(seconds, 1), "peak_rss_mb": round(_peak_rss_mb(), 1),
+                 "metrics": {k: float(v) for k, v in metrics.items()}}
+        self.run.update_manifest(stages={self.stage: entry})
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in entry["metrics"].items())
+        print(f"[{self.stage}] done in {seconds / 60:.1f} min: {shown}", flush=True)
+        return entry
+
+
+def fit_stage(run: RunDir, stage: str, model, train_ds, val_ds, stage_cfg, loss, metrics=(),
+              extra_callbacks=()):
+    """Compile with Adamax and fit, resumable (BackupAndRestore) and logged (CSV + TensorBoard)."""
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adamax(stage_cfg.learning_rate), loss=loss,
+                  metrics=list(metrics))
+    run.log_dir().mkdir(parents=True, exist_ok=True)
+    backup = run.backup_dir(stage)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(backup), save_freq="epoch", delete_checkpoint=True),
+        keras.callbacks.CSVLogger(str(run.log_dir() / f"{stage}.csv"), append=backup.exists()),
+        keras.callbacks.TensorBoard(str(run.log_dir() / "tb" / stage), write_graph=False,
+                                    profile_batch=0),
+        *extra_callbacks,
+    ]
+    history = model.fit(train_ds, validation_data=val_ds, epochs=stage_cfg.epochs,
+                        steps_per_epoch=stage_cfg.steps_per_epoch, callbacks=callbacks,
+                        verbose=2 if not sys.stdout.isatty() else 1)
+    return {k: v[-1] for k, v in history.history.items() if v}
+
+
+def _stage_config(config: RunConfig, stage: str, **extra) -> dict:
+    """What a stage's artefact depends on; `train/all.py` retrains when it changes."""
+    return {"stage": stage, "degradation": config.degradation, "dataset": config.dataset,
+            "seed": config.seed, "preset": config.preset.to_dict(), **extra}
+
+
+@contextlib.contextmanager
+def _scope(config: RunConfig):
+    with get_strategy(config.strategy).scope():
+        yield
+
+
+# ----------------------------------------------------------------------------------------------
+# Stages
+# ----------------------------------------------------------------------------------------------
+def train_restoration(run: RunDir, config: RunConfig) -> dict:
+    """Stage 1: restoration net on clean-photo patches, MSE to the clean patch."""
+    return _train_patch_net(run, config, "restoration")
+
+
+def train_estimator(run: RunDir, config: RunConfig) -> dict:
+    """Stage 2: level estimator, MSE on the normalised level (QF/100, sigma/255)."""
+    return _train_patch_net(run, config, "estimator")
+
+
+def _train_patch_net(run: RunDir, config: RunConfig, stage: str) -> dict:
+    from keras_irdi.data.pipelines import patch_pairs
+    from keras_irdi.models import build_level_estimator, build_restoration_net
+
+    summary = _Summary(run, stage)
+    setup_determinism(config.seed)
+    p = config.preset
+    cfg = p.restoration if stage == "restoration" else p.estimator
+    train_patches, val_patches = load_patches(run, config)
+    target = "clean" if stage == "restoration" else "level"
+    train_ds = patch_pairs(train_patches, config.degradation, cfg.batch_size, target, seed=config.seed)
+    # Validation: one fixed degraded copy (fixed seed, no repeat) so epochs are comparable.
+    val_ds = patch_pairs(val_patches, config.degradation, cfg.batch_size, target, seed=config.seed + 1,
+                         repeat=False).cache()
+    with _scope(config):
+        if stage == "restoration":
+            model = build_restoration_net(p.restoration_filters)
+        else:
+            model = build_level_estimator(p.estimator_filters)
+    final = fit_stage(run, stage, model, train_ds, val_ds, cfg, loss="mse",
+                      metrics=["mae"] if stage == "estimator" else [])
+    metrics = {"loss": final["loss"], "val_loss": final["val_loss"]}
+    if stage == "restoration":
+        metrics.update(_restoration_gain(model, val_ds))
+    else:
+        metrics["val_level_mae"] = final["val_mae"] * get_degradation(config.degradation).scale
+    run.save_stage(stage, model, _stage_config(config, stage))
+    return summary.done(metrics)
+
+
+def _restoration_gain(model, val_ds) -> dict:
+    """CPSNR of degraded vs restored validation patches: the restoration gain, in dB."""
+    from keras_irdi.metrics import mean_cpsnr
+
+    deg, res, clean = [], [], []
+    for x, y in val_ds:
+        deg.append(x.numpy())
+        res.append(model.predict_on_batch(x))
+        clean.append(y.numpy())
+    to8 = lambda a: np.round(np.concatenate(a) * 255)  # noqa: E731
+    before = mean_cpsnr(to8(clean), to8(deg))
+    after = mean_cpsnr(to8(clean), to8(res))
+    return {"val_psnr_degraded": before, "val_psnr_restored": after}
+
+
+def restore_array(restoration, images_uint8: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Frozen restoration of a uint8 array -> float32 [0,1] (what Seq(res) and Proposed feed on)."""
+    out = np.empty(images_uint8.shape, np.float32)
+    for i in range(0, len(images_uint8), batch_size):
+        x = images_uint8[i:i + batch_size].astype(np.float32) / 255.0
+        out[i:i + batch_size] = restoration.predict_on_batch(x)
+    return out
+
+
+def train_classifier(run: RunDir, config: RunConfig, data: str) -> dict:
+    """Stage 3: the VGG-like classifier on clean, degraded or restored CIFAR (cross-entropy).
+
+    Restored images are precomputed once per run (one random level per image, then the frozen
+    restoration net) rather than restored inside the pipeline: restoring costs about as much as a
+    classifier step, and would be repeated every epoch. Geometric augmentation is then applied to the
+    restored images each epoch (docs/DECISIONS.md).
+    """
+    from keras_irdi.data.pipelines import classification_batches, degrade_array
+    from keras_irdi.models import build_classifier
+
+    if data not in CLASSIFIER_STAGES:
+        raise ValueError(f"--data must be one of {', '.join(CLASSIFIER_STAGES)}, got {data!r}")
+    stage = CLASSIFIER_STAGES[data]
+    if data == "restored":
+        run.require("restoration")
+    summary = _Summary(run, stage)
+    setup_determinism(config.seed)
+    p, cfg = config.preset, config.preset.classifier
+    d = load_classification_data(run, config)
+    kind = config.degradation if data == "degraded" else None
+    x_train, x_val = d["x_train"], d["x_val"]
+    if data == "restored":
+        restoration = run.load_stage("restoration")
+        x_train = restore_array(restoration, degrade_array(x_train, config.degradation, config.seed)[0])
+        x_val = restore_array(restoration, degrade_array(x_val, config.degradation, config.seed + 1)[0])
+    train_ds = classification_batches(x_train, d["y_train"], cfg.batch_size, kind=kind, augment=True,
+                                      seed=config.seed)
+    if data == "degraded":  # a fixed degraded validation copy, comparable across epochs
+        x_val = degrade_array(x_val, config.degradation, config.seed + 1)[0]
+    val_ds = classification_batches(x_val, d["y_val"], 256, augment=False, shuffle=False).cache()
+    with _scope(config):
+        model = build_classifier(num_classes=len(d["class_names"]), filters=p.classifier_filters,
+                                 dense_units=p.classifier_dense, dropout=p.classifier_dropout,
+                                 input_shape=d["x_train"].shape[1:], name=stage)
+    final = fit_stage(run, stage, model, train_ds, val_ds, cfg, loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    run.save_stage(stage, model, _stage_config(config, stage, data=data))
+    return summary.done({"loss": final["loss"], "accuracy": final["accuracy"],
+                         "val_loss": final["val_loss"], "val_accuracy": final["val_accuracy"]})
+
+
+def ensemble_inputs(stages: dict, images_uint8: np.ndarray, batch_size: int = 256) -> dict:
+    """What the frozen part of Proposed computes, once: estimated level, p_org and p_res.
+
+    Training the weight net on these cached outputs is exactly training it inside the Proposed
+    composite with every other weight frozen (same forward pass, same gradients), without running
+    four frozen networks again every epoch (tests/test_training.py checks the equivalence).
+    """
+    restored = restore_array(stages["restoration"], images_uint8, batch_size)
+    x = images_uint8.astype(np.float32) / 255.0
+    level, p_org, p_res = [], [], []
+    for i in range(0, len(x), batch_size):
+        level.append(stages["estimator"].predict_on_batch(x[i:i + batch_size]))
+        p_org.append(stages["cla_org"].predict_on_batch(restored[i:i + batch_size]))
+        p_res.append(stages["cla_res"].predict_on_batch(restored[i:i + batch_size]))
+    return {"level": np.concatenate(level), "p_org": np.concatenate(p_org), "p_res": np.concatenate(p_res),
+            "restored": restored}
+
+
+def weight_training_model(weight_net):
+    """(level, p_org, p_res) -> the Proposed network's output, for training the weight net alone."""
+    import keras
+
+    from keras_irdi.models.composites import WeightedMix
+
+    level = keras.Input((1,), name="level")
+    p_org = keras.Input((None,), name="p_org")
+    p_res = keras.Input((None,), name="p_res")
+    probs = WeightedMix(name="probabilities")([weight_net(level), p_org, p_res])
+    return keras.Model([level, p_org, p_res], probs, name="proposed_tail")
+
+
+def train_weight_net(run: RunDir, config: RunConfig) -> dict:
+    """Stage 4: the weight net, cross-entropy of the weighted probability, all other weights frozen."""
+    import tensorflow as tf
+
+    from keras_irdi.data.pipelines import degrade_array
+    from keras_irdi.models import build_weight_net
+
+    needed = ("restoration", "estimator", "cla_org", "cla_res")
+    run.require(*needed)
+    summary = _Summary(run, "weight_net")
+    setup_determinism(config.seed)
+    p, cfg = config.preset, config.preset.weight_net
+    d = load_classification_data(run, config)
+    stages = run.load_stages(*needed)
+    rng = np.random.default_rng(config.seed)
+    idx = rng.choice(len(d["x_train"]), size=min(p.weight_train_images, len(d["x_train"])), replace=False)
+    # Augmented, then degraded with a random level per image, as for the classifiers (section 4.1).
+    x_train, _ = degrade_array(d["x_train"][idx], config.degradation, config.seed + 2, augment=True)
+    x_val, _ = degrade_array(d["x_val"], config.degradation, config.seed + 1)
+    tr, va = ensemble_inputs(stages, x_train), ensemble_inputs(stages, x_val)
+
+    def as_ds(inputs, labels, shuffle):
+        ds = tf.data.Dataset.from_tensor_slices(((inputs["level"], inputs["p_org"], inputs["p_res"]), labels))
+        if shuffle:
+            ds = ds.shuffle(len(labels), seed=config.seed)
+        return ds.batch(cfg.batch_size)
+
+    with _scope(config):
+        weight_net = build_weight_net(unit=get_degradation(config.degradation).unit, hidden=p.weight_hidden)
+        model = weight_training_model(weight_net)
+    final = fit_stage(run, "weight_net", model, as_ds(tr, d["y_train"][idx], True),
+                      as_ds(va, d["y_val"], False), cfg, loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    run.save_stage("weight_net", weight_net, _stage_config(config, "weight_net"))
+    return summary.done({"loss": final["loss"], "accuracy": final["accuracy"],
+                         "val_accuracy": final["val_accuracy"]})
+
+
+# ----------------------------------------------------------------------------------------------
+# All stages
+# ----------------------------------------------------------------------------------------------
+STAGE_FUNCTIONS = {
+    "restoration": lambda run, cfg: train_restoration(run, cfg),
+    "estimator": lambda run, cfg: train_estimator(run, cfg),
+    "cla_org": lambda run, cfg: train_classifier(run, cfg, "clean"),
+    "cla_deg": lambda run, cfg: train_classifier(run, cfg, "degraded"),
+    "cla_res": lambda run, cfg: train_classifier(run, cfg, "restored"),
+    "weight_net": lambda run, cfg: train_weight_net(run, cfg),
+}
+
+
+def expected_stage_config(config: RunConfig, stage: str) -> dict:
+    extra = {s: {"data": d} for d, s in CLASSIFIER_STAGES.items()}.get(stage, {})
+    return _stage_config(config, stage, **extra)
+
+
+def train_all(run: RunDir, config: RunConfig, force: bool = False, stages=STAGES) -> dict:
+    """Every stage in dependency order; a stage whose artefact exists with the same config is skipped."""
+    start = time.time()
+    done = {}
+    for stage in stages:
+        if not force and run.has_stage(stage, expected_stage_config(config, stage)):
+            print(f"[{stage}] up to date, skipped (use --force to retrain)", flush=True)
+            continue
+        if force:  # a forced retrain must not resume an old interrupted attempt
+            shutil.rmtree(run.backup_dir(stage), ignore_errors=True)
+        done[stage] = STAGE_FUNCTIONS[stage](run, config)
+    run.update_manifest(training_seconds=round(time.time() - start, 1))
+    return done

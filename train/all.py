@@ -1,0 +1,25 @@
+#!/usr/bin/env python
+"""The whole paper in one command: the four training stages, then the sweep, tables and figures.
+
+Stages whose artefacts already exist with the same config are skipped (--force retrains them).
+"""
+import sys
+
+from keras_irdi.cli import main_wrapper, open_run_from_args, run_parser
+
+
+def main(argv=None):
+    ap = run_parser(__doc__)
+    ap.add_argument("--force", action="store_true", help="retrain every stage")
+    ap.add_argument("--no-eval", action="store_true", help="stop after training")
+    args = ap.parse_args(argv)
+    if args.epochs is not None or args.batch_size is not None:
+        raise ValueError("--epochs/--batch-size apply to single stages; for all stages pick a --preset")
+    run, config = open_run_from_args(args)
+    print(config.preset.describe(), flush=True)
+    from keras_irdi.pipeline import run_everything
+    run_everything(run, config, force=args.force, evaluate=not args.no_eval)
+
+
+if __name__ == "__main__":
+    sys.exit(main_wrapper(main))

@@ -1,0 +1,23 @@
+#!/usr/bin/env python
+"""Stage 3: train the VGG-like classifier on clean, degraded or restored CIFAR (cross-entropy, Adamax).
+
+--data clean -> Cla(org); degraded -> Cla(deg); restored -> Cla(res) (needs the restoration stage).
+"""
+import sys
+
+from keras_irdi.cli import apply_stage_overrides, main_wrapper, open_run_from_args, run_parser
+
+
+def main(argv=None):
+    ap = run_parser(__doc__)
+    ap.add_argument("--data", choices=("clean", "degraded", "restored"), required=True,
+                    help="what the classifier is trained on")
+    args = ap.parse_args(argv)
+    run, config = open_run_from_args(args)
+    apply_stage_overrides(config, "classifier", args)
+    from keras_irdi.training import train_classifier
+    train_classifier(run, config, args.data)
+
+
+if __name__ == "__main__":
+    sys.exit(main_wrapper(main))

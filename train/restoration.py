@@ -1,0 +1,17 @@
+#!/usr/bin/env python
+"""Stage 1: train the restoration net on degraded/clean patch pairs (MSE, Adamax)."""
+import sys
+
+from keras_irdi.cli import apply_stage_overrides, main_wrapper, open_run_from_args, run_parser
+
+
+def main(argv=None):
+    args = run_parser(__doc__).parse_args(argv)
+    run, config = open_run_from_args(args)
+    apply_stage_overrides(config, "restoration", args)
+    from keras_irdi.training import train_restoration
+    train_restoration(run, config)
+
+
+if __name__ == "__main__":
+    sys.exit(main_wrapper(main))
