@@ -1,0 +1,115 @@
+"""Figures from hand-made sweep CSVs: every figure is written as a valid PNG of the expected size and a PDF."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_irdi.plots import DPI, FIGSIZE, make_figures
+from keras_irdi.tables import NoSweepError
+
+REPO = Path(__file__).resolve().parents[1]
+KINDS = ("accuracy", "intervals", "cpsnr", "level_estimate", "weights")
+COLUMNS = ["level", "acc_cla_org", "acc_cla_deg", "acc_seq_org", "acc_seq_res", "acc_ens_cla", "acc_proposed",
+           "psnr_degraded", "psnr_restored", "level_mae", "level_bias", "level_est_mean", "level_est_std",
+           "w_org", "w_res"]
+
+
+def jpeg_row(q):
+    return {"level": q, "acc_cla_org": q / 100, "acc_cla_deg": 0.6, "acc_seq_org": 0.5 + q / 400,
+            "acc_seq_res": 0.65, "acc_ens_cla": 0.55, "acc_proposed": 0.7,
+            "psnr_degraded": 20 + q / 10, "psnr_restored": 21 + q / 10,
+            "level_mae": 1.0, "level_bias": 0.0, "level_est_mean": q, "level_est_std": 2.0,
+            "w_org": q / 100, "w_res": 1 - q / 100}
+
+
+def gaussian_row(s):
+    return {"level": s, "acc_cla_org": 1 - s / 100, "acc_cla_deg": 0.8, "acc_seq_org": 0.85,
+            "acc_seq_res": 0.82, "acc_ens_cla": 0.5, "acc_proposed": 0.9, "psnr_degraded": 30 - s / 5,
+            "psnr_restored": 33 - s / 5, "level_mae": 1.5, "level_bias": -0.5, "level_est_mean": s - 0.5,
+            "level_est_std": 1.0, "w_org": 0.5, "w_res": 0.5}
+
+
+def write_sweep(run_dir: Path, name: str, rows, meta=None) -> Path:
+    eval_dir = run_dir / "eval"
+    eval_dir.mkdir(parents=True, exist_ok=True)
+    path = eval_dir / f"{name}.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    if meta is not None:
+        (eval_dir / f"{name}.json").write_text(json.dumps({**meta, "rows": rows, "run": {}}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def figure_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    write_sweep(run, "jpeg_cifar10", [jpeg_row(q) for q in range(1, 101)],
+                {"degradation": "jpeg", "dataset": "cifar10", "n_images": 1000})
+    # partial noise sweep with the extra CIFAR-10-C sigmas
+    write_sweep(run, "gaussian_cifar10", [gaussian_row(s) for s in (0, 10, 10.2, 25.5, 30, 50)])
+    rng = np.random.default_rng(0)
+    clean = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    degraded = rng.integers(0, 256, (3, 2, 32, 32, 3), dtype=np.uint8)
+    np.savez(run / "eval" / "jpeg_cifar10_examples.npz", clean=clean, levels=np.array([10, 50, 90]),
+             degraded=degraded, restored=degraded)
+    return run, make_figures(run)
+
+
+def test_all_figures_written(figure_run):
+    run, written = figure_run
+    names = {p.name for p in written}
+    for stem in ("jpeg_cifar10", "gaussian_cifar10"):
+        for kind in KINDS:
+            assert {f"{kind}_{stem}.png", f"{kind}_{stem}.pdf"} <= names
+    assert {"examples_jpeg_cifar10.png", "examples_jpeg_cifar10.pdf"} <= names
+    assert not any(n.startswith("examples_gaussian") for n in names)  # no npz: skipped silently
+    assert all(p.parent == run / "figures" and p.stat().st_size > 1000 for p in written)
+
+
+def test_png_valid_with_expected_size(figure_run):
+    _, written = figure_run
+    expected = (round(FIGSIZE[0] * DPI), round(FIGSIZE[1] * DPI))
+    assert expected == (960, 630)
+    for path in written:
+        if path.suffix == ".png":
+            with Image.open(path) as img:
+                img.verify()
+            with Image.open(path) as img:
+                assert img.format == "PNG"
+                if not path.name.startswith("examples_"):
+                    assert img.size == expected, path.name
+                img.load()
+                assert np.asarray(img).std() > 0  # not a blank canvas
+        else:
+            assert path.read_bytes()[:5] == b"%PDF-"
+
+
+def test_missing_columns_skip_figures(tmp_path):
+    eval_dir = tmp_path / "eval"
+    eval_dir.mkdir()
+    (eval_dir / "jpeg_cifar100.csv").write_text("level,acc_proposed\n1,0.5\n50,0.6\n100,0.7\n")
+    written = make_figures(tmp_path, tmp_path / "out")
+    assert sorted(p.name for p in written) == ["accuracy_jpeg_cifar100.pdf", "accuracy_jpeg_cifar100.png",
+                                               "intervals_jpeg_cifar100.pdf", "intervals_jpeg_cifar100.png"]
+
+
+def test_no_sweep_raises(tmp_path):
+    with pytest.raises(NoSweepError):
+        make_figures(tmp_path)
+
+
+def test_cli_no_sweep_exits_2(tmp_path):
+    proc = subprocess.run([sys.executable, "figures/make_figures.py", "--run-dir", str(tmp_path)], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert "run evaluate/sweep.py --run-dir" in proc.stderr

@@ -1,0 +1,325 @@
+"""Tables from hand-made sweep CSVs: expected numbers are worked out by hand and written as literals."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_irdi import paper_results
+from keras_irdi.tables import (NoSweepError, claim_verdicts, cifar_c_table, comparison_table, find_sweeps,
+                               interval_table, psnr_table, read_sweep, to_csv, to_markdown, write_all_tables)
+
+REPO = Path(__file__).resolve().parents[1]
+COLUMNS = ["level", "acc_cla_org", "acc_cla_deg", "acc_seq_org", "acc_seq_res", "acc_ens_cla", "acc_proposed",
+           "psnr_degraded", "psnr_restored", "level_mae", "level_bias", "level_est_mean", "level_est_std",
+           "w_org", "w_res"]
+
+
+def jpeg_row(q):
+    """Crafted JPEG accuracies: the interval means below follow from sums of arithmetic series."""
+    return {"level": q, "acc_cla_org": q / 100, "acc_cla_deg": 0.6, "acc_seq_org": 0.5 + q / 400,
+            "acc_seq_res": 0.65, "acc_ens_cla": 0.55, "acc_proposed": 0.7,
+            "psnr_degraded": 20 + q / 10, "psnr_restored": 21 + q / 10,
+            "level_mae": 1.0, "level_bias": 0.0, "level_est_mean": q, "level_est_std": 2.0,
+            "w_org": q / 100, "w_res": 1 - q / 100}
+
+
+def gaussian_row(s):
+    """Crafted noise accuracies; the CIFAR-10-C sigmas get 0.123 everywhere (they must not enter intervals)."""
+    if s != int(s):
+        acc = dict.fromkeys(COLUMNS[1:7], 0.123)
+    else:
+        acc = {"acc_cla_org": 1 - s / 100, "acc_cla_deg": 0.8, "acc_seq_org": 0.85, "acc_seq_res": 0.82,
+               "acc_ens_cla": 0.5, "acc_proposed": 0.9}
+    return {"level": s, **acc, "psnr_degraded": 30 - s / 5, "psnr_restored": 33 - s / 5, "level_mae": 1.5,
+            "level_bias": -0.5, "level_est_mean": s - 0.5, "level_est_std": 1.0, "w_org": 0.5, "w_res": 0.5}
+
+
+def write_sweep(run_dir: Path, name: str, rows, meta=None) -> Path:
+    eval_dir = run_dir / "eval"
+    eval_dir.mkdir(parents=True, exist_ok=True)
+    path = eval_dir / f"{name}.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    if meta is not None:
+        (eval_dir / f"{name}.json").write_text(json.dumps({**meta, "rows": rows, "run": {}}))
+    return path
+
+
+@pytest.fixture
+def jpeg_csv(tmp_path):
+    rows = [jpeg_row(q) for q in range(100, 0, -1)]  # deliberately unsorted
+    return write_sweep(tmp_path, "jpeg_cifar10", rows, {"degradation": "jpeg", "dataset": "cifar10",
+                                                        "n_images": 1000})
+
+
+@pytest.fixture
+def gaussian_csv(tmp_path):
+    levels = list(range(0, 51)) + [10.2, 15.3, 20.4, 22.95, 25.5]
+    return write_sweep(tmp_path, "gaussian_cifar10", [gaussian_row(s) for s in levels])
+
+
+def column(table, name):
+    k = table.header.index(name)
+    return [row[k] for row in table.rows]
+
+
+def test_read_sweep_sorts_and_converts(jpeg_csv):
+    sweep = read_sweep(jpeg_csv)
+    assert set(sweep) == set(COLUMNS)
+    assert sweep["level"][0] == 1 and sweep["level"][-1] == 100 and len(sweep["level"]) == 100
+    assert sweep["acc_cla_org"][0] == pytest.approx(0.01)
+    assert sweep["acc_cla_org"].dtype == np.float64
+
+
+def test_read_sweep_blank_cells_are_nan(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("level,acc_cla_org\n1,0.5\n2,\n")
+    sweep = read_sweep(path)
+    assert sweep["acc_cla_org"][0] == 0.5 and np.isnan(sweep["acc_cla_org"][1])
+
+
+def test_read_sweep_rejects_non_sweep(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="level"):
+        read_sweep(path)
+
+
+def test_interval_table_jpeg_by_hand(jpeg_csv):
+    table = interval_table(read_sweep(jpeg_csv), "jpeg")
+    assert table.header == ["interval", "Cla(org)", "Cla(jpg)", "Seq(org)", "Seq(res)", "Ens(Cla)", "Proposed",
+                            "best"]
+    assert column(table, "interval") == ["(1,20)", "(21,40)", "(41,60)", "(61,80)", "(81,100)", "(1,100)"]
+    # acc = q/100: mean over 1..20 = 210/20/100 = 0.105, over 21..40 = 610/20/100 = 0.305, ...
+    assert column(table, "Cla(org)") == pytest.approx([0.105, 0.305, 0.505, 0.705, 0.905, 0.505])
+    # acc = 0.5 + q/400: 0.5 + 10.5/400, 0.5 + 30.5/400, ...
+    assert column(table, "Seq(org)") == pytest.approx([0.52625, 0.57625, 0.62625, 0.67625, 0.72625, 0.62625])
+    assert column(table, "Proposed") == pytest.approx([0.7] * 6)
+    assert column(table, "best") == ["Proposed", "Proposed", "Proposed", "Cla(org)", "Cla(org)", "Proposed"]
+    md = table.to_markdown()
+    assert "| (1,20) | 0.105 | 0.600 | 0.526 | 0.650 | 0.550 | 0.700 | Proposed |" in md
+    assert "| (81,100) | 0.905 | 0.600 | 0.726 | 0.650 | 0.550 | 0.700 | Cla(org) |" in md
+
+
+def test_comparison_against_table3(jpeg_csv):
+    table = comparison_table(read_sweep(jpeg_csv), "jpeg", "cifar10")
+    assert table.header == ["interval", "network", "ours", "paper", "diff"]
+    assert len(table.rows) == 36
+    rows = {(r[0], r[1]): r[2:] for r in table.rows}
+    ours, paper, diff = rows[("(1,20)", "Cla(org)")]
+    assert (ours, paper, diff) == pytest.approx((0.105, 0.431, -0.326))
+    assert rows[("(1,100)", "Proposed")] == pytest.approx([0.7, 0.850, -0.150])
+    assert rows[("(81,100)", "Seq(org)")] == pytest.approx([0.72625, 0.902, -0.17575])
+    assert rows[("(61,80)", "Cla(jpg)")] == pytest.approx([0.6, 0.866, -0.266])
+    md = table.to_markdown()
+    assert "| (1,20) | Cla(org) | 0.105 | 0.431 | -0.326 |" in md
+    assert "| (1,100) | Proposed | 0.700 | 0.850 | -0.150 |" in md
+    assert "Table 3" in md
+
+
+def test_comparison_without_paper_table(jpeg_csv):
+    table = comparison_table(read_sweep(jpeg_csv), "gaussian", "cifar100")
+    assert all(r[3] is None and r[4] is None for r in table.rows)
+    assert "reports no interval table" in table.to_markdown()
+
+
+def test_paper_numbers_transcribed():
+    t3 = paper_results.interval_table("jpeg", "cifar10")
+    assert t3["values"][(1, 20)] == (0.431, 0.724, 0.569, 0.736, 0.677, 0.737)
+    assert t3["values"][(1, 100)][-1] == 0.850
+    assert paper_results.interval_table("jpeg", "cifar100")["values"][(81, 100)] == (
+        0.582, 0.591, 0.628, 0.592, 0.616, 0.637)
+    assert paper_results.interval_table("gaussian", "cifar10")["values"][(0, 50)] == (
+        0.304, 0.824, 0.835, 0.835, 0.406, 0.860)
+    assert paper_results.cpsnr_table("jpeg", "cifar10")["restored"] == (24.29, 27.91, 29.45, 31.00, 34.51)
+    assert paper_results.cpsnr_table("gaussian", "cifar10")["degraded"] == (28.13, 22.11, 18.59, 16.09, 14.15)
+    ref = paper_results.cifar_c_reference("jpeg")["models"]
+    assert ref["Standard WRN-28-10"] == (0.864, 0.797, 0.780, 0.742, 0.697)
+    assert ref["AugMix WRN-40-2"] == (0.913, 0.891, 0.879, 0.869, 0.853)
+    assert all(v is None for v in paper_results.cifar_c_reference("gaussian")["models"]["RobustBench reference"])
+
+
+def test_claim_verdicts_crafted(jpeg_csv):
+    verdicts = claim_verdicts(read_sweep(jpeg_csv), "jpeg", "cifar10")
+    holds = {claim: h for claim, h, _ in verdicts}
+    assert holds["Proposed best on the full interval"] is True            # 0.700 vs Seq(res) 0.650
+    assert holds["Proposed ≥ Seq(org) and Seq(res) on every interval"] is False  # Seq(org) 0.72625 at (81,100)
+    assert holds["Seq(org) > Cla(org) on every interval"] is False        # 0.67625 < 0.705 at (61,80)
+    assert holds["Seq(res) ≥ Cla(jpg) on every interval"] is True         # 0.65 >= 0.6
+    assert holds["Proposed > Ens(Cla) on the full interval"] is True      # 0.7 > 0.55
+    assert holds["Cla(jpg) > Cla(org) on the full interval"] is True      # 0.6 > 0.505
+    assert holds["Seq(org) best at the highest-quality interval (81,100) among Cla/Seq (JPEG)"] is False
+    assert holds["Restoration raises CPSNR at every paper level"] is True  # +1 dB everywhere
+    assert holds["Seq(res) > Seq(org) on intervals below QF 60, Seq(org) > Seq(res) on (81,100) (JPEG)"] is True
+    assert holds["Cla(org) > Cla(jpg) for QF 95..100 (JPEG, per-level)"] is True  # 0.975 > 0.6
+    evidence = dict((c, e) for c, _, e in verdicts)
+    assert "(61,80)" in evidence["Seq(org) > Cla(org) on every interval"]
+    assert "(81,100)" in evidence["Seq(org) > Cla(org) on every interval"]
+    # The paper's own tables satisfy its interval claims (checks the transcription too).
+    for claim, _, ev in verdicts:
+        if "per-level" in claim:
+            assert ev.endswith("paper: n/a")
+        elif "CPSNR" in claim:
+            assert ev.endswith("paper Table 2: holds")
+        else:
+            assert ev.endswith("paper Table 3: holds"), (claim, ev)
+
+
+def test_claim_cpsnr_false(tmp_path):
+    rows = [jpeg_row(q) for q in range(1, 101)]
+    rows[29]["psnr_restored"] = rows[29]["psnr_degraded"] - 0.5  # QF 30
+    verdicts = claim_verdicts(read_sweep(write_sweep(tmp_path, "jpeg_cifar10", rows)), "jpeg", "cifar10")
+    claim, holds, evidence = [v for v in verdicts if "CPSNR" in v[0]][0]
+    assert holds is False and "QF 30" in evidence
+
+
+def test_paper_claims_hold_in_all_paper_tables(jpeg_csv, gaussian_csv):
+    for path, deg, dataset, table in ((jpeg_csv, "jpeg", "cifar100", "Table 4"),
+                                      (gaussian_csv, "gaussian", "cifar10", "Table 6")):
+        for claim, _, ev in claim_verdicts(read_sweep(path), deg, dataset):
+            if "CPSNR" not in claim and "per-level" not in claim:
+                assert ev.endswith(f"paper {table}: holds"), (claim, ev)
+
+
+def test_partial_sweep_reports_missing(tmp_path):
+    path = write_sweep(tmp_path, "jpeg_cifar10", [jpeg_row(q) for q in (1, 50, 100)])
+    sweep = read_sweep(path)
+    table = interval_table(sweep, "jpeg")
+    assert all(v is None for row in table.rows for v in row[1:])
+    assert "| (1,20) | n/a | n/a | n/a | n/a | n/a | n/a | n/a |" in table.to_markdown()
+    assert to_csv(table.rows[:1], table.header).splitlines()[1] == '"(1,20)",,,,,,,'
+    assert all(h is None for _, h, _ in claim_verdicts(sweep, "jpeg", "cifar10"))
+    psnr = psnr_table(sweep, "jpeg", "cifar10")
+    by_level = {r[0]: r for r in psnr.rows}
+    assert by_level[50][1:4] == pytest.approx([25.0, 26.0, 1.0])
+    assert by_level[50][6:8] == pytest.approx([-3.25, -3.45])  # 25.0 - 28.25, 26.0 - 29.45
+    assert by_level[10][1] is None and by_level[10][4] == 23.28
+    cc = cifar_c_table(sweep, "jpeg", "cifar10")
+    assert cc.rows[3][1] == 50 and cc.rows[3][7] == pytest.approx(0.7) and cc.rows[0][7] is None
+    assert column(cc, "QF") == [80, 65, 58, 50, 40]
+    assert column(cc, "Standard WRN-28-10") == [0.864, 0.797, 0.780, 0.742, 0.697]
+    assert column(cc, "AugMix WRN-40-2") == [0.913, 0.891, 0.879, 0.869, 0.853]
+    assert column(cifar_c_table(sweep, "jpeg", "cifar100"), "AugMix WRN-40-2") == [None] * 5  # CIFAR-10-C only
+    written = write_all_tables(tmp_path)
+    assert written[-1].name == "SUMMARY.md" and "n/a" in written[-1].read_text()
+
+
+def test_partial_sweep_can_still_refute(tmp_path):
+    # Only QF 1..20 swept, Cla(org) made better than Seq(org) there: "every interval" is already false.
+    rows = [dict(jpeg_row(q), acc_cla_org=0.9) for q in range(1, 21)]
+    verdicts = {c: h for c, h, _ in claim_verdicts(read_sweep(write_sweep(tmp_path, "jpeg_cifar10", rows)),
+                                                    "jpeg", "cifar10")}
+    assert verdicts["Seq(org) > Cla(org) on every interval"] is False
+    assert verdicts["Seq(res) ≥ Cla(jpg) on every interval"] is None  # holds where covered, rest missing
+    assert verdicts["Proposed best on the full interval"] is None
+
+
+def test_gaussian_ignores_non_integer_levels(gaussian_csv):
+    sweep = read_sweep(gaussian_csv)
+    table = interval_table(sweep, "gaussian", "cifar10")
+    assert table.header[2] == "Cla(Gauss)"
+    assert column(table, "interval") == ["(0,10)", "(11,20)", "(21,30)", "(31,40)", "(41,50)", "(0,50)"]
+    # 1 - s/100 with mean sigma 5, 15.5, 25.5, 35.5, 45.5 and 25 over 0..50
+    assert column(table, "Cla(org)") == pytest.approx([0.95, 0.845, 0.745, 0.645, 0.545, 0.75])
+    assert column(table, "Proposed") == pytest.approx([0.9] * 6)
+    rows = {(r[0], r[1]): r[2:] for r in comparison_table(sweep, "gaussian", "cifar10").rows}
+    assert rows[("(0,10)", "Cla(org)")] == pytest.approx([0.95, 0.796, 0.154])
+    assert rows[("(0,50)", "Ens(Cla)")] == pytest.approx([0.5, 0.406, 0.094])
+    holds = {c: h for c, h, _ in claim_verdicts(sweep, "gaussian", "cifar10")}
+    assert holds["Seq(org) > Cla(org) on every interval"] is False   # 0.85 < 0.95 at (0,10)
+    assert holds["Seq(res) ≥ Cla(Gauss) on every interval"] is True  # 0.82 >= 0.8
+    assert holds["Seq(org) best at the highest-quality interval (0,10) among Cla/Seq (Gaussian)"] is False
+    assert holds["Restoration raises CPSNR at every paper level"] is True
+    assert len(holds) == 8  # the two JPEG-only claims are not asked of noise
+
+
+def test_gaussian_cifar_c_table(gaussian_csv):
+    table = cifar_c_table(read_sweep(gaussian_csv), "gaussian", "cifar10")
+    assert column(table, "sigma") == [10.2, 15.3, 20.4, 22.95, 25.5]
+    assert column(table, "Proposed") == pytest.approx([0.123] * 5)
+    assert column(table, "RobustBench reference") == ["not available offline"] * 5
+    md = table.to_markdown()
+    assert "| 4 | 22.95 | 0.123 |" in md and "not available offline" in md
+
+
+def test_psnr_table_gaussian(gaussian_csv):
+    table = psnr_table(read_sweep(gaussian_csv), "gaussian", "cifar10")
+    assert table.header[0] == "sigma" and column(table, "sigma") == [10, 20, 30, 40, 50]
+    first = table.rows[0]  # sigma 10: 28.0 / 31.0; paper 28.13 / 33.47
+    assert first[1:] == pytest.approx([28.0, 31.0, 3.0, 28.13, 33.47, -0.13, -2.47])
+    assert "| 10 | 28.00 | 31.00 | +3.00 | 28.13 | 33.47 | -0.13 | -2.47 |" in table.to_markdown()
+
+
+def test_to_markdown_and_csv_formats():
+    rows = [["a", 0.12345, None, True, 0.0004], ["b", float("nan"), 3, False, -0.0004]]
+    header = ["name", "acc", "n", "ok", "diff"]
+    md = to_markdown(rows, header, [None, "{:.3f}", None, None, "{:+.3f}"])
+    lines = md.splitlines()
+    assert lines[0] == "| name | acc | n | ok | diff |"
+    assert lines[2] == "| a | 0.123 | n/a | yes | +0.000 |"
+    assert lines[3] == "| b | n/a | 3 | no | -0.000 |"
+    text = to_csv(rows, header)
+    assert text.splitlines() == ["name,acc,n,ok,diff", "a,0.12345,,true,0.0004", "b,,3,false,-0.0004"]
+    with pytest.raises(ValueError):
+        to_markdown([["x"]], header)
+
+
+def test_signed_differences_never_negative_zero(tmp_path):
+    rows = [dict(jpeg_row(q), acc_proposed=0.8499) for q in range(1, 101)]
+    table = comparison_table(read_sweep(write_sweep(tmp_path, "jpeg_cifar10", rows)), "jpeg", "cifar10")
+    assert "| (1,100) | Proposed | 0.850 | 0.850 | +0.000 |" in table.to_markdown()
+
+
+def test_write_all_tables(jpeg_csv, gaussian_csv, tmp_path):
+    (tmp_path / "eval" / "jpeg_cifar10_examples.csv").write_text("junk\n")
+    (tmp_path / "eval" / "notes.csv").write_text("level\n1\n")
+    with pytest.warns(UserWarning, match="notes.csv"):
+        written = write_all_tables(tmp_path)
+    names = sorted(p.name for p in written)
+    expected = sorted(f"{stem}_{kind}.{ext}" for stem in ("jpeg_cifar10", "gaussian_cifar10")
+                      for kind in ("intervals", "psnr", "comparison", "claims", "cifar_c")
+                      for ext in ("md", "csv")) + ["SUMMARY.md"]
+    assert names == sorted(expected)
+    assert all(p.parent == tmp_path / "tables" and p.stat().st_size > 0 for p in written)
+    summary = (tmp_path / "tables" / "SUMMARY.md").read_text()
+    assert "## JPEG CIFAR-10" in summary and "## Gaussian CIFAR-10" in summary
+    assert "1000 test images" in summary and "5 non-integer" in summary
+    with open(tmp_path / "tables" / "jpeg_cifar10_intervals.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[1][0] == "(1,20)" and float(rows[1][1]) == pytest.approx(0.105)
+    out = tmp_path / "elsewhere"
+    with pytest.warns(UserWarning):
+        assert write_all_tables(tmp_path, out)[-1] == out / "SUMMARY.md"
+
+
+def test_find_sweeps_names(tmp_path):
+    write_sweep(tmp_path, "jpeg_cifar100", [jpeg_row(1)])
+    (sf,) = find_sweeps(tmp_path)
+    assert (sf.degradation, sf.dataset) == ("jpeg", "cifar100")
+    with pytest.raises(NoSweepError, match="run evaluate/sweep.py --run-dir"):
+        find_sweeps(tmp_path / "nothing")
+
+
+def test_cli_no_sweep_exits_2(tmp_path):
+    (tmp_path / "eval").mkdir()
+    proc = subprocess.run([sys.executable, "evaluate/tables.py", "--run-dir", str(tmp_path)], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert f"run evaluate/sweep.py --run-dir {tmp_path} first" in proc.stderr
+
+
+def test_cli_writes_tables(jpeg_csv, tmp_path):
+    proc = subprocess.run([sys.executable, "evaluate/tables.py", "--run-dir", str(tmp_path)], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert str(tmp_path / "tables" / "SUMMARY.md") in proc.stdout
+    assert (tmp_path / "tables" / "jpeg_cifar10_claims.md").is_file()
