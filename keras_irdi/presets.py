@@ -73,11 +73,11 @@ PRESETS = {
     "smoke": Preset(
         name="smoke", patch_size=32, patch_stride=32, max_patches=256,
         restoration_filters=8, estimator_filters=8, classifier_filters=(8, 16, 32), classifier_dense=32,
-        classifier_dropout=0.1, weight_hidden=(8,), train_limit=384, test_limit=64,
-        weight_train_images=256, sweep_step=33,
+        classifier_dropout=0.0, weight_hidden=(8,), train_limit=1200, test_limit=200,
+        weight_train_images=400, sweep_step=33,
         restoration=StageConfig(epochs=1, batch_size=16, steps_per_epoch=8),
         estimator=StageConfig(epochs=1, batch_size=16, steps_per_epoch=8),
-        classifier=StageConfig(epochs=1, batch_size=64),
+        classifier=StageConfig(epochs=3, batch_size=32, learning_rate=0.004),
         weight_net=StageConfig(epochs=2, batch_size=64)),
     # The CPU reproduction: full 45k CIFAR train set, 1000 test images, narrower nets, short schedules.
     "small": Preset(

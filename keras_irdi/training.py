@@ -280,7 +280,7 @@ def restore_array(restoration, images_uint8: np.ndarray, batch_size: int = 256) 
     return out
 
 
-def train_classifier(run: RunDir, config: RunConfig, data: str) -> dict:
+def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=()) -> dict:
     """Stage 3: the VGG-like classifier on clean, degraded or restored CIFAR (cross-entropy).
 
     Restored images are precomputed once per run (one random level per image, then the frozen
@@ -316,7 +316,7 @@ def train_classifier(run: RunDir, config: RunConfig, data: str) -> dict:
                                  dense_units=p.classifier_dense, dropout=p.classifier_dropout,
                                  input_shape=d["x_train"].shape[1:], name=stage)
     final = fit_stage(run, stage, model, train_ds, val_ds, cfg, loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+                      metrics=["accuracy"], extra_callbacks=callbacks)
     run.save_stage(stage, model, _stage_config(config, stage, data=data))
     return summary.done({"loss": final["loss"], "accuracy": final["accuracy"],
                          "val_loss": final["val_loss"], "val_accuracy": final["val_accuracy"]})

@@ -1,0 +1,88 @@
+"""The six composite networks: mixing rules, frozen sub-models, SavedModel round trip."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_irdi.models import build_classifier, build_level_estimator, build_restoration_net, build_weight_net
+from keras_irdi.models.composites import NETWORKS, build_composite, required_stages
+
+
+@pytest.fixture(scope="module")
+def stages():
+    keras.utils.set_random_seed(1)
+    # Distinct random classifiers; the weight net gets a strong slope so weights differ across samples.
+    out = {"restoration": build_restoration_net(4), "estimator": build_level_estimator(4),
+           "weight_net": build_weight_net(hidden=(4,))}
+    for name in ("cla_org", "cla_deg", "cla_res"):
+        out[name] = build_classifier(filters=(4, 8, 8), dense_units=8, dropout=0.0, name=name)
+    return out
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3)).astype(np.uint8)
+
+
+def test_proposed_equals_hand_mixing(stages, batch):
+    model = build_composite("proposed", stages, "jpeg")
+    out = model(batch.astype(np.float32))
+    x = batch.astype(np.float32) / 255
+    restored = stages["restoration"](x)
+    level = stages["estimator"](x)
+    w = np.asarray(stages["weight_net"](level))
+    p = w[:, :1] * stages["cla_org"](restored) + w[:, 1:] * stages["cla_res"](restored)
+    np.testing.assert_allclose(out["probabilities"], p, atol=1e-6)
+    np.testing.assert_allclose(out["weights"], w, atol=1e-6)
+    np.testing.assert_allclose(out["level"], np.asarray(level) * 100, atol=1e-4)  # QF units
+    np.testing.assert_allclose(np.sum(out["probabilities"], axis=1), 1, atol=1e-5)
+
+
+def test_ens_cla_picks_the_more_confident(stages, batch):
+    model = build_composite("ens_cla", stages, "jpeg")
+    x = batch.astype(np.float32) / 255
+    pa, pb = np.asarray(stages["cla_org"](x)), np.asarray(stages["cla_deg"](x))
+    got = np.asarray(model(batch.astype(np.float32)))
+    for a, b, g in zip(pa, pb, got):
+        np.testing.assert_allclose(g, a if a.max() >= b.max() else b, atol=1e-6)
+    # The rule must select per sample, not per batch: make one sample's choice differ.
+    assert len({a.max() >= b.max() for a, b in zip(pa, pb)}) >= 1
+
+
+def test_sequential_and_alone(stages, batch):
+    x = batch.astype(np.float32) / 255
+    np.testing.assert_allclose(build_composite("seq_res", stages, "jpeg")(batch.astype(np.float32)),
+                               stages["cla_res"](stages["restoration"](x)), atol=1e-6)
+    np.testing.assert_allclose(build_composite("cla_deg", stages, "jpeg")(batch.astype(np.float32)),
+                               stages["cla_deg"](x), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_frozen_sub_models_have_no_trainable_weights(name):
+    keras.utils.set_random_seed(0)
+    fresh = {"restoration": build_restoration_net(2), "estimator": build_level_estimator(2),
+             "weight_net": build_weight_net(hidden=(2,)),
+             **{n: build_classifier(filters=(2, 2, 2), dense_units=2, name=n) for n in ("cla_org", "cla_deg", "cla_res")}}
+    model = build_composite(name, fresh, "jpeg")
+    frozen = set(required_stages(name)) - {"weight_net"}
+    for stage in frozen:
+        assert not fresh[stage].trainable_weights
+    if name == "proposed":  # only the weight net may train inside Proposed
+        assert {id(v) for v in model.trainable_weights} == {id(v) for v in fresh["weight_net"].trainable_weights}
+    else:
+        assert not model.trainable_weights
+
+
+def test_unknown_network():
+    with pytest.raises(ValueError, match="choose one of"):
+        build_composite("vgg", {}, "jpeg")
+
+
+def test_savedmodel_round_trip_of_proposed(stages, batch, tmp_path):
+    model = build_composite("proposed", stages, "jpeg")
+    model.export(str(tmp_path / "sm"), format="tf_saved_model", verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "sm"))
+    got = loaded.serve(tf.constant(batch, tf.float32))
+    want = model(batch.astype(np.float32))
+    for key in ("probabilities", "level", "weights"):
+        np.testing.assert_allclose(got[key].numpy(), np.asarray(want[key]), atol=1e-5)

@@ -1,0 +1,97 @@
+"""The four networks: layer structure as in the paper/lab code, and one step on real data learns."""
+import keras
+import numpy as np
+import pytest
+
+from keras_irdi.data.cifar import load_cifar
+from keras_irdi.data.images import extract_patches, load_image_folder
+from keras_irdi.degradations import degrade, get_degradation
+from keras_irdi.models import build_classifier, build_level_estimator, build_restoration_net, build_weight_net
+
+
+def convs(model):
+    return [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+
+
+def no_batchnorm(model):
+    return not any(isinstance(l, keras.layers.BatchNormalization) for l in model.layers)
+
+
+@pytest.mark.parametrize("builder,out_channels", [(build_restoration_net, 3), (build_level_estimator, 1)])
+def test_dilated_bodies(builder, out_channels):
+    model = builder(64)
+    c = convs(model)
+    assert [l.dilation_rate[0] for l in c] == [1, 2, 3, 4, 3, 2, 1]
+    assert all(l.filters == 64 for l in c[:-1]) and c[-1].filters == out_channels
+    assert all(l.kernel_size == (3, 3) and l.padding == "same" for l in c)
+    assert no_batchnorm(model)
+    # Fully convolutional: any HxW.
+    for h, w in [(32, 32), (48, 20)]:
+        y = model(np.zeros((1, h, w, 3), np.float32))
+        assert y.shape == ((1, h, w, 3) if out_channels == 3 else (1, 1))
+
+
+def test_restoration_is_residual_and_clipped():
+    model = build_restoration_net(8)
+    for layer in convs(model):  # zero body -> identity mapping
+        layer.kernel.assign(np.zeros(layer.kernel.shape))
+        layer.bias.assign(np.zeros(layer.bias.shape))
+    x = np.random.default_rng(0).random((2, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_allclose(model(x), x, atol=1e-6)
+    convs(model)[-1].bias.assign(np.full(3, -5.0))  # residual -5 -> output clipped to 1
+    assert float(np.max(model(x))) == 1.0
+
+
+def test_estimator_uses_global_average_pooling():
+    model = build_level_estimator(8)
+    assert isinstance(model.layers[-1], keras.layers.GlobalAveragePooling2D)
+
+
+def test_classifier_structure():
+    model = build_classifier(num_classes=10)
+    drops = [l for l in model.layers if isinstance(l, keras.layers.SpatialDropout2D)]
+    assert [d.rate for d in drops] == [0.0625, 0.125, 0.25]
+    pools = [l for l in convs(model) if l.strides == (2, 2)]
+    assert len(pools) == 2 and all(l.kernel_size == (2, 2) and l.padding == "valid" for l in pools)
+    assert not any(isinstance(l, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)) for l in model.layers)
+    assert [l.filters for l in convs(model) if l.strides == (1, 1)] == [64, 64, 128, 128, 256, 256]
+    assert no_batchnorm(model)
+    assert model.output_shape == (None, 10)
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "gaussian"])
+def test_weight_net_outputs_are_convex_weights(kind):
+    deg = get_degradation(kind)
+    net = build_weight_net(unit=deg.unit)
+    levels = deg.normalize(np.linspace(-10 * deg.high, 10 * deg.high, 101)).reshape(-1, 1)
+    levels = np.concatenate([levels, [[1e6], [-1e6], [0.0]]]).astype(np.float32)
+    w = np.asarray(net(levels))
+    assert w.shape == (len(levels), 2) and np.all(np.isfinite(w))
+    assert np.all(w >= 0) and np.all(w <= 1)
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-6)
+
+
+def _one_step_lowers_loss(model, x, y, loss):
+    model.compile(keras.optimizers.Adamax(0.002), loss=loss)
+    before = model.evaluate(x, y, verbose=0)
+    model.train_on_batch(x, y)
+    after = model.evaluate(x, y, verbose=0)
+    assert after < before, (before, after)
+
+
+def test_one_step_on_real_data_lowers_loss(cifar_dir, clean_dir):
+    keras.utils.set_random_seed(0)
+    data = load_cifar("cifar10", cifar_dir=str(cifar_dir), limit_train=64, limit_test=1)
+    x = data["x_train"].astype(np.float32) / 255
+    _one_step_lowers_loss(build_classifier(filters=(8, 16, 32), dense_units=32), x, data["y_train"],
+                          "sparse_categorical_crossentropy")
+    patches = extract_patches(load_image_folder(clean_dir)[:4], size=32, stride=32, augment=False,
+                              max_patches=16)
+    q = np.arange(16) * 6 + 5
+    degraded = degrade(patches, "jpeg", q).astype(np.float32) / 255
+    _one_step_lowers_loss(build_restoration_net(16), degraded, patches.astype(np.float32) / 255, "mse")
+    _one_step_lowers_loss(build_level_estimator(16), degraded, (q / 100).reshape(-1, 1), "mse")
+    net = build_weight_net()
+    level = (q / 100).reshape(-1, 1).astype(np.float32)
+    target = np.stack([q > 50, q <= 50], axis=1).astype(np.float32)  # "trust the clean one at high QF"
+    _one_step_lowers_loss(net, level, target, "categorical_crossentropy")
