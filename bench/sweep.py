@@ -1,0 +1,172 @@
+#!/usr/bin/env python
+"""Cost of the shared-forward level sweep against its sub-models and a naive sweep: writes
+bench/results/sweep.json.
+
+Random-weight stage models at the 'small' preset's widths (timing does not depend on the weights), the
+first --n real CIFAR-10 test images, --levels JPEG quality factors. The images are degraded once up front
+(that time is reported separately and excluded below); then, over the same degraded batches:
+  shared  keras_irdi.evaluation.SharedForward, as the sweep runs it (each sub-model once per batch)
+  sum     each sub-model's own predict_on_batch time on the same inputs, summed: restoration, estimator,
+          weight net once, cla_org twice (degraded and restored input), cla_deg and cla_res once
+  naive   the six composites of keras_irdi.models.composites.build_composite, each run separately
+One warm-up pass (it traces every function), then --repeats passes with the three interleaved; medians.
+Ratios: shared/sum (goal <= 1.15: sharing costs little beyond the sub-models themselves) and naive/shared.
+"""
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from collections import Counter
+
+import numpy as np
+
+DEFAULT_LEVELS = "10,30,50,70,90"
+
+
+def machine_info() -> dict:
+    import tensorflow as tf
+
+    return {"cpu_count": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)),
+            "platform": platform.platform(), "python": platform.python_version(), "tensorflow": tf.__version__,
+            "numpy": np.__version__, "load_avg_at_start": os.getloadavg()}
+
+
+def build_stages(preset_name: str, num_classes: int = 10, seed: int = 0) -> dict:
+    """The six stages as random-weight models, with the widths training would use for this preset."""
+    import keras
+
+    from keras_irdi.degradations import get_degradation
+    from keras_irdi.models import build_classifier, build_level_estimator, build_restoration_net, build_weight_net
+    from keras_irdi.presets import get_preset
+
+    keras.utils.set_random_seed(seed)
+    p = get_preset(preset_name)
+    classifier = dict(num_classes=num_classes, filters=p.classifier_filters, dense_units=p.classifier_dense,
+                      dropout=p.classifier_dropout)
+    return {"restoration": build_restoration_net(p.restoration_filters),
+            "estimator": build_level_estimator(p.estimator_filters),
+            "weight_net": build_weight_net(unit=get_degradation("jpeg").unit, hidden=p.weight_hidden),
+            **{name: build_classifier(name=name, **classifier) for name in ("cla_org", "cla_deg", "cla_res")}}
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - start
+
+
+class SubModelSum:
+    """Times each sub-model call of one shared forward on its own (the minimum work, nothing else)."""
+
+    CALLS = (("restoration", "x"), ("estimator", "x"), ("weight_net", "level"), ("cla_org", "x"),
+             ("cla_org", "restored"), ("cla_deg", "x"), ("cla_res", "restored"))
+
+    def __init__(self, stages, inputs):
+        self.stages, self.inputs = stages, inputs  # per batch: {"x", "restored", "level"} arrays
+
+    def __call__(self) -> float:
+        total = 0.0
+        for batch in self.inputs:
+            for stage, key in self.CALLS:
+                total += timed(self.stages[stage].predict_on_batch, batch[key])[1]
+        return total
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1000, help="number of CIFAR-10 test images (default 1000)")
+    ap.add_argument("--levels", default=DEFAULT_LEVELS, help=f"comma-separated JPEG QFs (default {DEFAULT_LEVELS})")
+    ap.add_argument("--batch-size", type=int, default=500, help="sweep batch size (default 500, as run_sweep)")
+    ap.add_argument("--preset", default="small", help="preset whose network widths are used (default small)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed passes (default 3)")
+    ap.add_argument("--cifar-dir", default=os.environ.get("IRDI_CIFAR_DIR"),
+                    help="local CIFAR-10 copy (default: env IRDI_CIFAR_DIR)")
+    ap.add_argument("--out", default="bench/results/sweep.json", help="output JSON (default %(default)s)")
+    args = ap.parse_args(argv)
+    if args.n < 1 or args.batch_size < 1 or args.repeats < 1:
+        ap.error("--n, --batch-size and --repeats must be >= 1")
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from keras_irdi.artifacts import write_json
+    from keras_irdi.data.cifar import load_cifar
+    from keras_irdi.degradations import degrade
+    from keras_irdi.evaluation import SharedForward, sweep_levels
+    from keras_irdi.models.composites import NETWORKS, build_composite, required_stages
+
+    info = machine_info()
+    try:
+        levels = sweep_levels("jpeg", levels=[float(v) for v in args.levels.split(",")])
+        data = load_cifar("cifar10", cifar_dir=args.cifar_dir, limit_test=args.n)
+    except (ValueError, FileNotFoundError) as exc:
+        ap.error(str(exc))
+    x = data["x_test"]
+    if len(x) < args.n:
+        ap.error(f"only {len(x)} test images available, --n {args.n}")
+
+    # Degrade once (seeded per level as run_sweep does); timed on its own.
+    deg_times, degraded = [], None
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        degraded = [degrade(x, "jpeg", level, seed=i) for i, level in enumerate(levels)]
+        deg_times.append(time.perf_counter() - start)
+    batches = [d[i:i + args.batch_size] for d in degraded for i in range(0, len(d), args.batch_size)]
+
+    stages = build_stages(args.preset)
+    forward = SharedForward(stages)
+    composites = {name: build_composite(name, stages, "jpeg") for name in NETWORKS}
+
+    def shared():
+        return [forward(b) for b in batches]
+
+    def naive():
+        return [{name: model.predict_on_batch(b) for name, model in composites.items()} for b in batches]
+
+    # Warm-up (traces every predict function, including the last, smaller batch) and a consistency check.
+    shared_out, naive_out = shared(), naive()
+    max_diff = max(float(np.max(np.abs(np.asarray(n["proposed"]["probabilities"] if name == "proposed" else n[name])
+                                       - s[name])))
+                   for s, n in zip(shared_out, naive_out) for name in NETWORKS)
+    sub_sum = SubModelSum(stages, [{"x": b.astype(np.float32) / 255.0, "restored": s["restored"],
+                                    "level": s["level"][:, None]} for b, s in zip(batches, shared_out)])
+    sub_sum()
+    forward.calls = Counter()
+
+    times = {"shared": [], "sum": [], "naive": []}
+    for _ in range(args.repeats):
+        times["shared"].append(timed(shared)[1])
+        times["sum"].append(sub_sum())
+        times["naive"].append(timed(naive)[1])
+
+    n_images = len(levels) * len(x)
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    results = {name: {"seconds": [round(t, 4) for t in ts], "median_seconds": round(med[name], 4),
+                      "images_per_second": round(n_images / med[name], 1)} for name, ts in times.items()}
+    deg_med = statistics.median(deg_times)
+    results["degradation"] = {"seconds": [round(t, 4) for t in deg_times], "median_seconds": round(deg_med, 4),
+                              "images_per_second": round(n_images / deg_med, 1), "excluded_from_the_above": True}
+    ratios = {"shared_over_sum": round(med["shared"] / med["sum"], 3),
+              "naive_over_shared": round(med["naive"] / med["shared"], 3)}
+    shared_calls = {k: v // args.repeats for k, v in forward.calls.items()}
+    naive_calls = Counter(s for name in NETWORKS for s in required_stages(name))
+    info["load_avg_at_end"] = os.getloadavg()
+    write_json(args.out, {
+        "benchmark": "sweep", "preset_widths": args.preset, "n_images": len(x), "levels": levels,
+        "batch_size": args.batch_size, "batches_per_pass": len(batches), "repeats": args.repeats,
+        "data_sha256": data["sha256"], "results": results, "ratios": ratios,
+        "goals": {"shared_over_sum": "<= 1.15"},
+        "sub_model_calls_per_pass": {"shared": {k: v for k, v in shared_calls.items()},
+                                     "naive": {k: v * len(batches) for k, v in naive_calls.items()}},
+        "max_abs_diff_shared_vs_composites": max_diff,
+        "machine": info, "command": " ".join([sys.executable] + sys.argv),
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")})
+    print(f"sweep: {len(levels)} levels x {len(x)} images, median s: shared {med['shared']:.2f}, "
+          f"sum of sub-models {med['sum']:.2f}, naive {med['naive']:.2f}, degradation {deg_med:.2f} (excluded); "
+          f"shared/sum {ratios['shared_over_sum']:.2f} (goal <= 1.15), naive/shared {ratios['naive_over_shared']:.2f}"
+          f" -> {args.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
