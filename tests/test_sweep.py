@@ -1,0 +1,47 @@
+"""The level sweep on the smoke run: columns, sharing of sub-model work, errors."""
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_irdi.evaluation import COLUMNS, run_sweep, sweep_levels
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_sweep_levels():
+    assert sweep_levels("jpeg") == [float(q) for q in range(1, 101)]
+    noise = sweep_levels("gaussian")
+    assert 0.0 in noise and 50.0 in noise and 22.95 in noise and len(noise) == 51 + 5  # + the CIFAR-10-C sigmas
+    with pytest.raises(ValueError, match="1..100"):
+        sweep_levels("jpeg", levels=[0, 5])
+
+
+def test_sweep_shares_work_and_writes_columns(smoke_run):
+    run, _ = smoke_run
+    result = run_sweep(run, limit=30, levels=[5, 60, 100], batch_size=20, verbose=False)
+    batches, levels = 2, 3  # 30 images in batches of 20
+    calls = result["calls"]
+    assert calls["restoration"] == calls["estimator"] == calls["weight_net"] == levels * batches
+    assert calls["cla_org"] == 2 * levels * batches  # degraded input (Cla(org)) and restored (Seq(org))
+    assert calls["cla_deg"] == calls["cla_res"] == levels * batches
+    rows = list(csv.DictReader(open(run / "eval" / "jpeg_cifar10.csv")))
+    assert tuple(rows[0]) == COLUMNS and [float(r["level"]) for r in rows] == [5, 60, 100]
+    for r in rows:
+        assert all(0 <= float(r[c]) <= 1 for c in COLUMNS if c.startswith("acc_"))
+        assert float(r["w_org"]) + float(r["w_res"]) == pytest.approx(1, abs=1e-5)
+    assert float(rows[0]["psnr_degraded"]) < float(rows[-1]["psnr_degraded"])  # QF 5 worse than QF 100
+    saved = json.loads((run / "eval" / "jpeg_cifar10.json").read_text())
+    assert saved["n_images"] == 30 and len(saved["rows"]) == 3
+    ex = np.load(run / "eval" / "jpeg_cifar10_examples.npz")
+    assert ex["clean"].dtype == np.uint8 and ex["degraded"].shape[1:] == ex["clean"].shape
+
+
+def test_sweep_cli_errors(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "evaluate/sweep.py"), "--run-dir", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "train/all.py" in proc.stderr and "Traceback" not in proc.stderr
