@@ -23,7 +23,8 @@ from pathlib import Path
 
 import keras
 
-STAGES = ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_net")
+# Training order: the classifiers that need no restoration first, then each stage after what it needs.
+STAGES = ("cla_org", "cla_deg", "restoration", "estimator", "cla_res", "weight_net")
 
 # What to run to produce each stage (used in every "missing stage" message).
 STAGE_COMMANDS = {

@@ -81,13 +81,13 @@ PRESETS = {
         weight_net=StageConfig(epochs=2, batch_size=64)),
     # The CPU reproduction: full 45k CIFAR train set, 1000 test images, narrower nets, short schedules.
     "small": Preset(
-        name="small", patch_size=64, patch_stride=32, max_patches=40000,
+        name="small", patch_size=32, patch_stride=16, max_patches=100000,
         restoration_filters=32, estimator_filters=32, classifier_filters=(32, 64, 128), classifier_dense=256,
         classifier_dropout=0.3, weight_hidden=(16, 16),
         weight_train_images=10000,
-        restoration=StageConfig(epochs=4, batch_size=16, steps_per_epoch=400),
-        estimator=StageConfig(epochs=4, batch_size=16, steps_per_epoch=300),
-        classifier=StageConfig(epochs=15, batch_size=128),
+        restoration=StageConfig(epochs=5, batch_size=32, steps_per_epoch=500, learning_rate=0.0005),
+        estimator=StageConfig(epochs=5, batch_size=32, steps_per_epoch=500),
+        classifier=StageConfig(epochs=12, batch_size=128),
         weight_net=StageConfig(epochs=20, batch_size=128)),
     # The paper's setting as far as it is known (64 filters, 64x64 patches, full schedules): for a GPU.
     "paper": Preset(name="paper"),

@@ -86,8 +86,8 @@ def get_strategy(name: str):
 def open_run(run_dir, config: RunConfig | None = None, **overrides) -> tuple[RunDir, RunConfig]:
     """Create a run (config given) or reopen one (config read from its manifest).
 
-    Reopening with a config that differs in degradation/dataset/preset is refused: mixing stages
-    trained under different settings would silently break the comparison.
+    Reopening with another degradation or dataset is refused: every stage would be invalid. A new
+    preset or seed is accepted and recorded; `train/all.py` then retrains the stages it affects.
     """
     run = RunDir(run_dir)
     run.ensure_writable()
@@ -96,12 +96,17 @@ def open_run(run_dir, config: RunConfig | None = None, **overrides) -> tuple[Run
         stored_cfg = RunConfig.from_dict(stored)
         if config is not None:
             new = config.to_dict()
-            for key in ("degradation", "dataset", "preset", "seed"):
+            for key in ("degradation", "dataset"):
                 if new[key] != stored[key]:
                     raise ValueError(
                         f"{run.path} was created with {key}={json.dumps(stored[key])[:200]}, not "
                         f"{json.dumps(new[key])[:200]}; use another --run-dir, or the same options")
-        config = stored_cfg
+        if config is None:
+            config = stored_cfg
+        else:  # data locations are not part of the new options: keep the run's
+            for key in ("cifar_dir", "clean_dirs", "strategy"):
+                if getattr(config, key) is None:
+                    setattr(config, key, getattr(stored_cfg, key))
     elif config is None:
         config = RunConfig()
     for key, value in overrides.items():
@@ -201,10 +206,34 @@ def fit_stage(run: RunDir, stage: str, model, train_ds, val_ds, stage_cfg, loss,
     return {k: v[-1] for k, v in history.history.items() if v}
 
 
-def _stage_config(config: RunConfig, stage: str, **extra) -> dict:
-    """What a stage's artefact depends on; `train/all.py` retrains when it changes."""
-    return {"stage": stage, "degradation": config.degradation, "dataset": config.dataset,
-            "seed": config.seed, "preset": config.preset.to_dict(), **extra}
+# The preset fields each stage depends on: changing a field retrains only the stages that use it
+# (and, through the stage configs they record, the stages trained on top of them).
+_PATCH_FIELDS = ("patch_size", "patch_stride", "max_patches")
+_CIFAR_FIELDS = ("train_limit", "val_fraction")
+_CLASSIFIER_FIELDS = _CIFAR_FIELDS + ("classifier_filters", "classifier_dense", "classifier_dropout", "classifier")
+STAGE_FIELDS = {
+    "restoration": _PATCH_FIELDS + ("restoration_filters", "restoration"),
+    "estimator": _PATCH_FIELDS + ("estimator_filters", "estimator"),
+    "cla_org": _CLASSIFIER_FIELDS,
+    "cla_deg": _CLASSIFIER_FIELDS,
+    "cla_res": _CLASSIFIER_FIELDS,
+    "weight_net": _CIFAR_FIELDS + ("weight_hidden", "weight_train_images", "weight_net"),
+}
+STAGE_INPUTS = {"cla_res": ("restoration",), "weight_net": ("restoration", "estimator", "cla_org", "cla_res")}
+
+
+def _stage_config(config: RunConfig, stage: str, run: RunDir | None = None, **extra) -> dict:
+    """What a stage's artefact depends on; `train/all.py` retrains it when this changes.
+
+    Includes the configs of the frozen stages it was trained on, so retraining the restoration net
+    also invalidates Cla(res) and the weight net.
+    """
+    preset = config.preset.to_dict()
+    out = {"stage": stage, "degradation": config.degradation, "dataset": config.dataset, "seed": config.seed,
+           "preset": {k: preset[k] for k in STAGE_FIELDS[stage]}, **extra}
+    for upstream in STAGE_INPUTS.get(stage, ()):
+        out[f"input_{upstream}"] = expected_stage_config(config, upstream)
+    return out
 
 
 @contextlib.contextmanager
@@ -406,7 +435,7 @@ STAGE_FUNCTIONS = {
 
 def expected_stage_config(config: RunConfig, stage: str) -> dict:
     extra = {s: {"data": d} for d, s in CLASSIFIER_STAGES.items()}.get(stage, {})
-    return _stage_config(config, stage, **extra)
+    return json.loads(json.dumps(_stage_config(config, stage, **extra), default=str))
 
 
 def train_all(run: RunDir, config: RunConfig, force: bool = False, stages=STAGES) -> dict:

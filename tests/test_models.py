@@ -42,6 +42,12 @@ def test_restoration_is_residual_and_clipped():
     assert float(np.max(model(x))) == 1.0
 
 
+def test_restoration_starts_as_identity():
+    x = np.random.default_rng(1).random((2, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_allclose(build_restoration_net(8)(x), x, atol=1e-6)
+    assert np.abs(np.asarray(build_restoration_net(8, zero_init_residual=False)(x)) - x).max() > 1e-3
+
+
 def test_estimator_uses_global_average_pooling():
     model = build_level_estimator(8)
     assert isinstance(model.layers[-1], keras.layers.GlobalAveragePooling2D)
