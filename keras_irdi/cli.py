@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 from keras_irdi.degradations import DEGRADATIONS
@@ -83,9 +84,20 @@ def apply_stage_overrides(config, stage_key: str, args) -> None:
         cfg.batch_size = args.batch_size
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main_wrapper(fn, argv=None) -> int:
-    """Run a CLI body; user errors become one line on stderr and exit status 2."""
+    """Run a CLI body; user errors become one line on stderr and exit status 2.
+
+    SIGINT and SIGTERM (also in background jobs, where a shell ignores SIGINT) stop the job the same
+    way: stage artefacts are written atomically and BackupAndRestore keeps the last finished epoch, so
+    rerunning the command resumes.
+    """
     quiet_tensorflow()
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         fn(argv)
