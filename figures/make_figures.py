@@ -11,27 +11,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+from keras_irdi.cli import main_wrapper
 from keras_irdi.plots import make_figures
-from keras_irdi.tables import NoSweepError
 
 
-def main(argv=None) -> int:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", required=True, help="run directory holding eval/<deg>_<dataset>.csv")
     parser.add_argument("--out", default=None, help="output directory (default: RUN/figures)")
     args = parser.parse_args(argv)
-    try:
-        written = make_figures(args.run_dir, args.out)
-    except NoSweepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}".replace("\n", " "), file=sys.stderr)
-        return 2
+    written = make_figures(args.run_dir, args.out)
     folder = written[0].parent if written else args.out
     print(f"wrote {len(written)} files into {folder}")
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_wrapper(main))
