@@ -29,7 +29,9 @@ def load_image(path) -> np.ndarray:
     - 16-bit images are scaled to 8 bits (value / 257, rounded), not clipped, so their contrast survives;
     - transparent images are composited onto white, which is how viewers show them; simply dropping alpha
       would expose whatever arbitrary colour the encoder left under transparent pixels.
-    PIL's decompression-bomb guard stays on: a suspiciously huge file raises instead of filling memory.
+    PIL's decompression-bomb guard stays on: a file whose header declares more than twice
+    ``PIL.Image.MAX_IMAGE_PIXELS`` is refused (ValueError naming the file) before any pixel is allocated;
+    between once and twice the limit PIL only warns (``DecompressionBombWarning``) and the image loads.
     """
     try:
         with Image.open(path) as image:
@@ -38,6 +40,9 @@ def load_image(path) -> np.ndarray:
             rgb = _to_rgb(image)
     except FileNotFoundError:
         raise
+    except Image.DecompressionBombError as err:  # not an OSError/ValueError: would escape unnamed
+        raise ValueError(f"{path}: not a readable image, refused as too large ({err} Raise "
+                         "PIL.Image.MAX_IMAGE_PIXELS if the file is trusted.)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ValueError(f"{path}: not a readable image ({err or type(err).__name__})") from None
     if mode != "RGB":
