@@ -184,6 +184,25 @@ class _Summary:
         return entry
 
 
+def _backup_callback(backup_dir):
+    """BackupAndRestore keeping the previous checkpoint too (a kill during a save leaves one good copy);
+    if no readable checkpoint is left, the stage restarts with a warning instead of failing forever."""
+    import keras
+
+    class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
+        def on_train_begin(self, logs=None):
+            try:
+                super().on_train_begin(logs)
+            except OSError as exc:
+                log.warning("backup in %s is unreadable (%s); restarting this stage from epoch 0",
+                            backup_dir, exc)
+                shutil.rmtree(backup_dir, ignore_errors=True)
+                self._current_epoch = 0
+
+    return SafeBackupAndRestore(str(backup_dir), save_freq="epoch", double_checkpoint=True,
+                                delete_checkpoint=True)
+
+
 def fit_stage(run: RunDir, stage: str, model, train_ds, val_ds, stage_cfg, loss, metrics=(),
               extra_callbacks=()):
     """Compile with Adamax and fit, resumable (BackupAndRestore) and logged (CSV + TensorBoard)."""
@@ -194,7 +213,7 @@ def fit_stage(run: RunDir, stage: str, model, train_ds, val_ds, stage_cfg, loss,
     run.log_dir().mkdir(parents=True, exist_ok=True)
     backup = run.backup_dir(stage)
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup), save_freq="epoch", delete_checkpoint=True),
+        _backup_callback(backup),
         keras.callbacks.CSVLogger(str(run.log_dir() / f"{stage}.csv"), append=backup.exists()),
         keras.callbacks.TensorBoard(str(run.log_dir() / "tb" / stage), write_graph=False,
                                     profile_batch=0),
