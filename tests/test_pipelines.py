@@ -1,0 +1,75 @@
+"""tf.data pipelines: shapes, dtypes, ranges, PIL-identical degradation, determinism."""
+import numpy as np
+import pytest
+
+from keras_irdi.data.cifar import load_cifar
+from keras_irdi.data.pipelines import classification_batches, degrade_array, patch_pairs
+from keras_irdi.degradations import degrade
+
+
+@pytest.fixture(scope="module")
+def cifar(cifar_dir):
+    d = load_cifar("cifar10", cifar_dir=str(cifar_dir), limit_train=96, limit_test=1)
+    return d["x_train"], d["y_train"]
+
+
+def test_classification_batches_degraded_are_pil_jpeg_of_the_input(cifar):
+    x, y = cifar
+    ds = classification_batches(x, y, 32, kind="jpeg", augment=False, shuffle=False, return_levels=True, seed=5)
+    seen = 0
+    for images, labels, levels in ds:
+        images, levels = images.numpy(), levels.numpy()
+        assert images.dtype == np.float32 and images.shape == (32, 32, 32, 3)
+        assert 0.0 <= images.min() and images.max() <= 1.0
+        assert np.all((levels >= 1) & (levels <= 100) & (levels == np.round(levels)))
+        expected = degrade(x[seen:seen + 32], "jpeg", levels.astype(int))
+        np.testing.assert_array_equal(np.round(images * 255).astype(np.uint8), expected)
+        np.testing.assert_array_equal(labels.numpy(), y[seen:seen + 32])
+        seen += 32
+    assert seen == len(x)
+
+
+def test_levels_are_uniform_per_image_and_seeded(cifar):
+    x, y = cifar
+    big = np.repeat(x, 20, axis=0)[:1920]
+    _, levels = degrade_array(big, "jpeg", seed=1)
+    assert len(np.unique(levels)) > 80  # one random level per image, over the whole range
+    assert abs(levels.mean() - 50.5) < 3
+    _, again = degrade_array(big, "jpeg", seed=1)
+    _, other = degrade_array(big, "jpeg", seed=2)
+    np.testing.assert_array_equal(levels, again)
+    assert np.any(levels != other)
+
+
+def test_augmentation_changes_images_and_is_seeded(cifar):
+    x, y = cifar
+    plain = next(iter(classification_batches(x, y, 32, augment=False, shuffle=False)))[0].numpy()
+    a1 = next(iter(classification_batches(x, y, 32, augment=True, shuffle=False, seed=3)))[0].numpy()
+    a2 = next(iter(classification_batches(x, y, 32, augment=True, shuffle=False, seed=3)))[0].numpy()
+    np.testing.assert_array_equal(plain, x[:32] / np.float32(255))  # clean, unaugmented: exact
+    assert np.abs(a1 - plain).mean() > 0.01
+    np.testing.assert_array_equal(a1, a2)
+
+
+def test_restored_float_images_pass_through(cifar):
+    x, y = cifar
+    restored = (x / 255.0).astype(np.float32)
+    images, _ = next(iter(classification_batches(restored, y, 16, augment=False, shuffle=False)))
+    np.testing.assert_allclose(images.numpy(), restored[:16])
+    with pytest.raises(ValueError, match="uint8"):
+        classification_batches(restored, y, 16, kind="jpeg")
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "gaussian"])
+def test_patch_pairs(cifar, kind):
+    x, _ = cifar
+    degraded, clean = next(iter(patch_pairs(x, kind, 8, target="clean", seed=0)))
+    assert degraded.shape == clean.shape == (8, 32, 32, 3)
+    assert degraded.dtype == clean.dtype == np.float32
+    assert float(np.abs(degraded - clean).mean()) > 0
+    degraded, level = next(iter(patch_pairs(x, kind, 8, target="level", seed=0)))
+    assert level.shape == (8, 1) and level.dtype == np.float32
+    hi = 1.0 if kind == "jpeg" else 50 / 255
+    assert np.all((level.numpy() >= 0) & (level.numpy() <= hi + 1e-6))
+    with pytest.raises(ValueError, match="target"):
+        patch_pairs(x, kind, 8, target="label")
