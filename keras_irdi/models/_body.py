@@ -3,7 +3,6 @@
 Both follow the authors' lab code: 3x3 convolutions with dilation 1,2,3,4,3,2,1, he_normal, no batch
 normalisation (the paper omits it). One function so the two networks cannot drift apart.
 """
-import keras
 from keras import layers
 
 DILATIONS = (1, 2, 3, 4, 3, 2, 1)
