@@ -313,9 +313,15 @@ def _restoration_gain(model, val_ds) -> dict:
         res.append(model.predict_on_batch(x))
         clean.append(y.numpy())
     to8 = lambda a: np.round(np.concatenate(a) * 255)  # noqa: E731
-    before = mean_cpsnr(to8(clean), to8(deg))
-    after = mean_cpsnr(to8(clean), to8(res))
-    return {"val_psnr_degraded": before, "val_psnr_restored": after}
+    clean, deg, res = to8(clean), to8(deg), to8(res)
+    # Patches the degradation left untouched (sigma ~ 0) have an infinite PSNR and would make both means
+    # inf; the gain is measured on the patches that were actually degraded.
+    changed = np.any(clean != deg, axis=(1, 2, 3))
+    if not changed.any():
+        return {"val_psnr_degraded": float("inf"), "val_psnr_restored": mean_cpsnr(clean, res)}
+    return {"val_psnr_degraded": mean_cpsnr(clean[changed], deg[changed]),
+            "val_psnr_restored": mean_cpsnr(clean[changed], res[changed]),
+            "val_psnr_patches": int(changed.sum())}
 
 
 def restore_array(restoration, images_uint8: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -152,3 +152,21 @@ def test_run_options_cannot_change_under_an_existing_run(smoke_run):
     run, _ = smoke_run
     proc = cli("train/classifier.py", "--data", "clean", "--run-dir", run, "--degradation", "gaussian")
     assert proc.returncode == 2 and "was created with degradation" in proc.stderr
+
+
+def test_restoration_gain_ignores_untouched_patches():
+    """Gaussian noise at sigma ~ 0 leaves patches identical (infinite PSNR); the gain must stay finite."""
+    import keras
+    import tensorflow as tf
+    from keras_irdi.training import _restoration_gain
+
+    rng = np.random.default_rng(0)
+    clean = rng.integers(0, 256, (8, 16, 16, 3)).astype(np.float32) / 255
+    noisy = clean.copy()
+    noisy[4:] = np.clip(np.round((clean[4:] * 255 + rng.normal(0, 10, clean[4:].shape))), 0, 255) / 255
+    identity = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Identity()])
+    ds = tf.data.Dataset.from_tensor_slices((noisy, clean)).batch(3)
+    gain = _restoration_gain(identity, ds)
+    assert np.isfinite(gain["val_psnr_degraded"]) and gain["val_psnr_patches"] == 4
+    assert 20 < gain["val_psnr_degraded"] < 35
+    assert gain["val_psnr_restored"] == pytest.approx(gain["val_psnr_degraded"])
