@@ -13,23 +13,15 @@ the median is reported. Ratios: pipeline/pil (goal >= 0.9) and per_image/pipelin
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import sys
 import time
 
 import numpy as np
 
+from _common import machine_info
+
 BATCH = 128
-
-
-def machine_info() -> dict:
-    import PIL
-    import tensorflow as tf
-
-    return {"cpu_count": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)),
-            "platform": platform.platform(), "python": platform.python_version(), "tensorflow": tf.__version__,
-            "numpy": np.__version__, "pillow": PIL.__version__, "load_avg_at_start": os.getloadavg()}
 
 
 def pil_loop(x, batch_size, seed=0):

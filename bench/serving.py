@@ -11,7 +11,6 @@ Ratio serving/sum (goal <= 1.1: the export restores once and adds almost nothing
 """
 import argparse
 import datetime
-import importlib.util
 import os
 import statistics
 import sys
@@ -20,15 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
+from _common import build_stages, machine_info, timed
 
-
-def _sweep_bench():
-    """bench/sweep.py's helpers (stage builder, machine info, timer), reused rather than rewritten."""
-    spec = importlib.util.spec_from_file_location("bench_sweep", HERE / "sweep.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main(argv=None):
@@ -49,12 +41,11 @@ def main(argv=None):
     from keras_irdi.degradations import degrade
     from keras_irdi.export import export_serving
 
-    bench = _sweep_bench()
-    info = bench.machine_info()
+    info = machine_info()
     data = load_cifar("cifar10", cifar_dir=args.cifar_dir, limit_test=args.n)
     x = degrade(data["x_test"], "jpeg", 30)
     batches = [x[i:i + args.batch_size] for i in range(0, len(x), args.batch_size)]
-    stages = bench.build_stages(args.preset)
+    stages = build_stages(args.preset)
     with tempfile.TemporaryDirectory() as tmp:
         run = RunDir(Path(tmp) / "run")
         for name, model in stages.items():
@@ -71,18 +62,18 @@ def main(argv=None):
             total = 0.0
             for b in batches:
                 xb = b.astype(np.float32) / 255.0
-                restored, t = bench.timed(stages["restoration"].predict_on_batch, xb)
-                level, t2 = bench.timed(stages["estimator"].predict_on_batch, xb)
+                restored, t = timed(stages["restoration"].predict_on_batch, xb)
+                level, t2 = timed(stages["estimator"].predict_on_batch, xb)
                 total += t + t2
-                total += bench.timed(stages["weight_net"].predict_on_batch, level)[1]
-                total += bench.timed(stages["cla_org"].predict_on_batch, restored)[1]
-                total += bench.timed(stages["cla_res"].predict_on_batch, restored)[1]
+                total += timed(stages["weight_net"].predict_on_batch, level)[1]
+                total += timed(stages["cla_org"].predict_on_batch, restored)[1]
+                total += timed(stages["cla_res"].predict_on_batch, restored)[1]
             return total
 
         serve(), sub_models()  # warm-up: traces every function
         times = {"serving": [], "sum": []}
         for _ in range(args.repeats):
-            times["serving"].append(bench.timed(serve)[1])
+            times["serving"].append(timed(serve)[1])
             times["sum"].append(sub_models())
     med = {k: statistics.median(v) for k, v in times.items()}
     ratio = round(med["serving"] / med["sum"], 3)

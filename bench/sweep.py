@@ -15,7 +15,6 @@ Ratios: shared/sum (goal <= 1.15: sharing costs little beyond the sub-models the
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import sys
 import time
@@ -23,39 +22,9 @@ from collections import Counter
 
 import numpy as np
 
+from _common import build_stages, machine_info, timed
+
 DEFAULT_LEVELS = "10,30,50,70,90"
-
-
-def machine_info() -> dict:
-    import tensorflow as tf
-
-    return {"cpu_count": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)),
-            "platform": platform.platform(), "python": platform.python_version(), "tensorflow": tf.__version__,
-            "numpy": np.__version__, "load_avg_at_start": os.getloadavg()}
-
-
-def build_stages(preset_name: str, num_classes: int = 10, seed: int = 0) -> dict:
-    """The six stages as random-weight models, with the widths training would use for this preset."""
-    import keras
-
-    from keras_irdi.degradations import get_degradation
-    from keras_irdi.models import build_classifier, build_level_estimator, build_restoration_net, build_weight_net
-    from keras_irdi.presets import get_preset
-
-    keras.utils.set_random_seed(seed)
-    p = get_preset(preset_name)
-    classifier = dict(num_classes=num_classes, filters=p.classifier_filters, dense_units=p.classifier_dense,
-                      dropout=p.classifier_dropout)
-    return {"restoration": build_restoration_net(p.restoration_filters),
-            "estimator": build_level_estimator(p.estimator_filters),
-            "weight_net": build_weight_net(unit=get_degradation("jpeg").unit, hidden=p.weight_hidden),
-            **{name: build_classifier(name=name, **classifier) for name in ("cla_org", "cla_deg", "cla_res")}}
-
-
-def timed(fn, *args):
-    start = time.perf_counter()
-    out = fn(*args)
-    return out, time.perf_counter() - start
 
 
 class SubModelSum:
