@@ -3,7 +3,7 @@
     python evaluate/tables.py --run-dir RUN [--out DIR]
 
 Reads RUN/eval/<degradation>_<dataset>.csv (written by evaluate/sweep.py) and writes
-RUN/tables/<degradation>_<dataset>_{intervals,psnr,comparison,claims,cifar_c}.{md,csv} and
+RUN/tables/<degradation>_<dataset>_{intervals,psnr,comparison,claims,cifar_c,mechanism}.{md,csv} and
 RUN/tables/SUMMARY.md (or into --out).
 """
 from __future__ import annotations

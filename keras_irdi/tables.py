@@ -30,7 +30,7 @@ from keras_irdi.paper_results import NETWORK_COLUMNS, network_names
 DEGRADATION_DISPLAY = {"jpeg": "JPEG", "gaussian": "Gaussian"}
 DATASET_DISPLAY = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 LEVEL_SHORT = {"jpeg": "QF", "gaussian": "sigma"}
-TABLE_KINDS = ("intervals", "psnr", "comparison", "claims", "cifar_c")
+TABLE_KINDS = ("intervals", "psnr", "comparison", "claims", "cifar_c", "mechanism")
 
 
 def _signed(decimals: int):
@@ -554,6 +554,46 @@ def cifar_c_table(sweep, degradation, dataset: str = "cifar10") -> Table:
                  [None, LEVEL] + [ACC] * (len(names) + len(models)), notes)
 
 
+def _level_mean(sweep, values, low, high):
+    """Mean of ``values`` over the sweep's integer levels in [low, high] (None if none or any missing)."""
+    levels = sweep["level"]
+    mask = (levels >= low) & (levels <= high) & (levels == np.round(levels))
+    if not mask.any() or not np.all(np.isfinite(values[mask])):
+        return None
+    return float(np.mean(values[mask]))
+
+
+def mechanism_table(sweep, degradation, dataset: str | None = None) -> Table:
+    """Does the level -> weight mechanism work, and could it help? One row per paper interval.
+
+    The estimated level and its error say whether the estimator follows the level; w_org says whether the
+    weight net turns that into level-dependent weights. "best Seq per level" is the interval mean of
+    max(Seq(org), Seq(res)) at each level: what a perfect choice of one sequential network per level
+    reaches, to set beside Proposed and Cla(deg) when deciding what limits Proposed.
+    """
+    names = network_names(degradation)
+    short = LEVEL_SHORT.get(degradation, "level")
+    columns = ("level_est_mean", "level_mae", "w_org", "acc_seq_org", "acc_seq_res", "acc_proposed", "acc_cla_deg")
+    rows = []
+    for low, high in get_degradation(degradation).intervals:
+        if not all(c in sweep for c in columns):
+            rows.append([_interval_label((low, high))] + [None] * 6)
+            continue
+        best_seq = np.maximum(sweep["acc_seq_org"], sweep["acc_seq_res"])
+        rows.append([_interval_label((low, high))]
+                    + [_level_mean(sweep, sweep[c], low, high) for c in ("level_est_mean", "level_mae", "w_org")]
+                    + [_level_mean(sweep, best_seq, low, high)]
+                    + [_level_mean(sweep, sweep[c], low, high) for c in ("acc_proposed", "acc_cla_deg")])
+    where = display_name(degradation, dataset) if dataset else DEGRADATION_DISPLAY.get(degradation, degradation)
+    notes = [f"means over the integer levels of each interval; estimated {short} and its mean absolute error "
+             f"come from the level estimator, w_org from the weight net (weight of Seq(org))",
+             "best Seq per level = mean of max(Seq(org), Seq(res)) at each level: a perfect per-level choice "
+             "between the two sequential networks"]
+    return Table(f"Level, weights and what they could gain, {where}",
+                 ["interval", f"estimated {short}", f"{short} MAE", "w_org", "best Seq per level",
+                  names[5], names[1]], rows, [None, "{:.1f}", "{:.1f}", "{:.3f}", ACC, ACC, ACC], notes)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Everything for a run
 # ----------------------------------------------------------------------------------------------------
@@ -565,6 +605,7 @@ def tables_for(sweep, degradation, dataset) -> dict[str, Table]:
         "comparison": comparison_table(sweep, degradation, dataset),
         "claims": claims_table(sweep, degradation, dataset),
         "cifar_c": cifar_c_table(sweep, degradation, dataset),
+        "mechanism": mechanism_table(sweep, degradation, dataset),
     }
 
 
@@ -583,7 +624,7 @@ def _sweep_summary_line(sweep, meta) -> str:
 
 
 def write_all_tables(run_dir, out_dir=None) -> list[Path]:
-    """Write ``<deg>_<dataset>_{intervals,psnr,comparison,claims,cifar_c}.{md,csv}`` and ``SUMMARY.md``.
+    """Write ``<deg>_<dataset>_{intervals,psnr,comparison,claims,cifar_c,mechanism}.{md,csv}`` and ``SUMMARY.md``.
 
     Reads every ``RUN/eval/*.csv`` (not ``*_examples``); output goes to ``out_dir`` or ``RUN/tables``.
     Returns the written paths, ``SUMMARY.md`` last. Raises NoSweepError if there is no sweep CSV.

@@ -11,7 +11,7 @@ import pytest
 
 from keras_irdi import paper_results
 from keras_irdi.tables import (NoSweepError, claim_verdicts, cifar_c_table, comparison_table, find_sweeps,
-                               interval_table, psnr_table, read_sweep, to_csv, to_markdown, write_all_tables)
+                               interval_table, mechanism_table, psnr_table, read_sweep, to_csv, to_markdown, write_all_tables)
 
 from sweep_csv import COLUMNS, gaussian_row, jpeg_row, write_sweep  # noqa: F401
 
@@ -248,7 +248,7 @@ def test_write_all_tables(jpeg_csv, gaussian_csv, tmp_path):
         written = write_all_tables(tmp_path)
     names = sorted(p.name for p in written)
     expected = sorted(f"{stem}_{kind}.{ext}" for stem in ("jpeg_cifar10", "gaussian_cifar10")
-                      for kind in ("intervals", "psnr", "comparison", "claims", "cifar_c")
+                      for kind in ("intervals", "psnr", "comparison", "claims", "cifar_c", "mechanism")
                       for ext in ("md", "csv")) + ["SUMMARY.md"]
     assert names == sorted(expected)
     assert all(p.parent == tmp_path / "tables" and p.stat().st_size > 0 for p in written)
@@ -286,3 +286,28 @@ def test_cli_writes_tables(jpeg_csv, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert str(tmp_path / "tables" / "SUMMARY.md") in proc.stdout
     assert (tmp_path / "tables" / "jpeg_cifar10_claims.md").is_file()
+
+
+def test_mechanism_table_levels_weights_and_selection_bound(jpeg_csv, tmp_path):
+    """Per-interval means of the estimated level, its error, w_org and the per-level best Seq network."""
+    table = mechanism_table(read_sweep(jpeg_csv), "jpeg", "cifar10")
+    assert table.header == ["interval", "estimated QF", "QF MAE", "w_org", "best Seq per level", "Proposed",
+                            "Cla(jpg)"]
+    rows = {r[0]: r[1:] for r in table.rows}
+    # QF 1..20: estimate = q, w_org = q/100, Seq(res) 0.65 beats Seq(org) 0.5 + q/400 at every level.
+    assert rows["(1,20)"] == pytest.approx([10.5, 1.0, 0.105, 0.65, 0.7, 0.6])
+    # QF 81..100: Seq(org) wins at every level: mean of 0.5 + q/400 over 81..100.
+    assert rows["(81,100)"][3] == pytest.approx(0.5 + 90.5 / 400)
+    # QF 41..60 mixes both: Seq(res) up to 60 (0.65 vs 0.65 at q = 60).
+    assert rows["(41,60)"][3] == pytest.approx(0.65)
+    assert "| (1,20) | 10.5 | 1.0 | 0.105 | 0.650 | 0.700 | 0.600 |" in table.to_markdown()
+
+
+def test_mechanism_table_without_weight_columns(tmp_path):
+    """An older sweep CSV without the estimator/weight columns gives n/a rows, not an error."""
+    path = write_sweep(tmp_path, "jpeg_cifar10", [jpeg_row(q) for q in range(1, 101)])
+    sweep = read_sweep(path)
+    del sweep["w_org"]
+    table = mechanism_table(sweep, "jpeg", "cifar10")
+    assert all(v is None for row in table.rows for v in row[1:])
+    assert "n/a" in table.to_markdown()
