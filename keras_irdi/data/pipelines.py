@@ -14,6 +14,11 @@ import keras
 from keras_irdi.degradations import get_degradation
 
 AUTOTUNE = tf.data.AUTOTUNE
+# The degradation map runs one batch at a time, on its own tf.data thread, overlapped with training by
+# prefetch. Parallel calls only fight over the GIL: the PIL round trip of a 32x32 image is mostly Python
+# work (Image.fromarray, BytesIO, save, decode), and on 2 cores 2..AUTOTUNE parallel calls ran at 0.70 of
+# one call's throughput (bench/README.md, "parallel calls").
+DEGRADE_CALLS = 1
 
 
 def cifar_augmenter(seed: int | None = None) -> keras.Sequential:
@@ -83,7 +88,7 @@ def patch_pairs(patches: np.ndarray, kind: str, batch_size: int, target: str, se
         return _to_unit(degraded), tf.reshape(levels / deg.scale, (-1, 1))
 
     ds = _batched(patches, None, batch_size, seed, shuffle=True, repeat=repeat, drop_remainder=repeat)
-    return ds.map(make, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    return ds.map(make, num_parallel_calls=DEGRADE_CALLS).prefetch(AUTOTUNE)
 
 
 def classification_batches(x: np.ndarray, y: np.ndarray, batch_size: int, kind: str | None = None,
@@ -120,8 +125,8 @@ def classification_batches(x: np.ndarray, y: np.ndarray, batch_size: int, kind: 
         # Sequential on purpose: the Keras layers draw from a stateful generator, and parallel calls
         # would hand its draws to batches in a racy order (measured: same seed, different images).
         # One core augments ~6,600 CIFAR images/s, far above what training consumes.
-        ds = ds.map(augment)
-    return ds.map(make, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+        ds = ds.map(augment).prefetch(2)  # a buffer, so augmentation and degradation overlap
+    return ds.map(make, num_parallel_calls=DEGRADE_CALLS).prefetch(AUTOTUNE)
 
 
 def degrade_array(x: np.ndarray, kind: str, seed: int, augment: bool = False,
