@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -42,14 +43,28 @@ class MissingStageError(FileNotFoundError):
     """A stage's artefact is not in the run directory; the message names the command to run."""
 
 
+def _strict(value):
+    """Non-finite floats -> None: Python would write ``Infinity``/``NaN``, which strict JSON readers
+    (jq, JavaScript, most other languages) reject. A PSNR of identical images is undefined, written null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
 def write_json(path: Path, data) -> None:
-    """Atomic JSON write (temp file + rename): a killed process never leaves half a file."""
+    """Atomic, strict JSON write (temp file + rename): a killed process never leaves half a file, and
+    non-finite numbers are written as null."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False, default=str)
+            json.dump(_strict(json.loads(json.dumps(data, default=str))), f, indent=2, sort_keys=False,
+                      allow_nan=False)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

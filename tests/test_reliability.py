@@ -473,6 +473,20 @@ def test_failed_json_write_leaves_no_temp_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
 
 
+def test_json_files_are_strict_json(tmp_path):
+    """An undefined PSNR (identical images: inf) or a NaN metric is written as null, never as the
+    Infinity/NaN tokens that strict readers reject."""
+    import keras_irdi.artifacts as artifacts
+
+    path = tmp_path / "eval.json"
+    artifacts.write_json(path, {"psnr": float("inf"), "rows": [{"loss": float("nan"), "acc": 0.5}],
+                                "levels": (1.0, -float("inf"))})
+    text = path.read_text()
+    assert "Infinity" not in text and "NaN" not in text
+    data = json.loads(text, parse_constant=lambda token: pytest.fail(f"non-strict token {token}"))
+    assert data == {"psnr": None, "rows": [{"loss": None, "acc": 0.5}], "levels": [1.0, None]}
+
+
 def test_corrupt_manifest_is_a_one_line_error(tmp_path):
     """manifest.json is written atomically; if something else truncates it, the CLI stops cleanly."""
     run = tmp_path / "run"
