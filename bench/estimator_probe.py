@@ -87,6 +87,8 @@ def main(argv=None):
     preset = get_preset(args.preset)
     images = load_image_folder(args.clean_dir)
     patches = extract_patches(images, size=32, stride=32, augment=True, max_patches=args.n, seed=args.seed)
+    if len(patches) < 2 * VAL:
+        ap.error(f"{args.clean_dir} gave {len(patches)} 32x32 patches; the probe needs at least {2 * VAL}")
     train_patches, val_patches = patches[:-VAL], patches[-VAL:]
     rng = np.random.default_rng(args.seed)
     n_train = args.steps * preset.estimator.batch_size

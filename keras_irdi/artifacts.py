@@ -23,6 +23,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 import keras
 
 # Training order: the classifiers that need no restoration first, then each stage after what it needs.
@@ -55,6 +57,16 @@ def _strict(value):
     return value
 
 
+def _plain(value):
+    """json.dumps fallback: numpy scalars and arrays as Python numbers/lists (so NaN/inf among them are
+    nulled too); anything else (paths, dtypes) as its string."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
 def write_json(path: Path, data) -> None:
     """Atomic, strict JSON write (temp file + rename): a killed process never leaves half a file, and
     non-finite numbers are written as null."""
@@ -63,7 +75,7 @@ def write_json(path: Path, data) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(_strict(json.loads(json.dumps(data, default=str))), f, indent=2, sort_keys=False,
+            json.dump(_strict(json.loads(json.dumps(data, default=_plain))), f, indent=2, sort_keys=False,
                       allow_nan=False)
         os.replace(tmp, path)
     except BaseException:

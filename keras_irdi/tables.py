@@ -555,10 +555,13 @@ def cifar_c_table(sweep, degradation, dataset: str = "cifar10") -> Table:
 
 
 def _level_mean(sweep, values, low, high):
-    """Mean of ``values`` over the sweep's integer levels in [low, high] (None if none or any missing)."""
+    """Mean of ``values`` over the integer levels in [low, high]; None if the sweep lacks one of them."""
     levels = sweep["level"]
     mask = (levels >= low) & (levels <= high) & (levels == np.round(levels))
-    if not mask.any() or not np.all(np.isfinite(values[mask])):
+    # Same rule as the interval table: every integer level of the interval must have been evaluated.
+    if not set(range(int(low), int(high) + 1)) <= set(levels[mask].astype(int).tolist()):
+        return None
+    if not np.all(np.isfinite(values[mask])):
         return None
     return float(np.mean(values[mask]))
 

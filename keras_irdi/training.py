@@ -318,7 +318,8 @@ def _restoration_gain(model, val_ds) -> dict:
     # inf; the gain is measured on the patches that were actually degraded.
     changed = np.any(clean != deg, axis=(1, 2, 3))
     if not changed.any():
-        return {"val_psnr_degraded": float("inf"), "val_psnr_restored": mean_cpsnr(clean, res)}
+        return {"val_psnr_degraded": float("inf"), "val_psnr_restored": mean_cpsnr(clean, res),
+                "val_psnr_patches": 0}
     return {"val_psnr_degraded": mean_cpsnr(clean[changed], deg[changed]),
             "val_psnr_restored": mean_cpsnr(clean[changed], res[changed]),
             "val_psnr_patches": int(changed.sum())}

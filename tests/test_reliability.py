@@ -485,6 +485,10 @@ def test_json_files_are_strict_json(tmp_path):
     assert "Infinity" not in text and "NaN" not in text
     data = json.loads(text, parse_constant=lambda token: pytest.fail(f"non-strict token {token}"))
     assert data == {"psnr": None, "rows": [{"loss": None, "acc": 0.5}], "levels": [1.0, None]}
+    artifacts.write_json(path, {"f32": np.float32("nan"), "i64": np.int64(3), "arr": np.array([1.0, np.inf]),
+                                "half": np.float32(0.5), "path": tmp_path})
+    assert json.loads(path.read_text()) == {"f32": None, "i64": 3, "arr": [1.0, None], "half": 0.5,
+                                            "path": str(tmp_path)}
 
 
 def test_corrupt_manifest_is_a_one_line_error(tmp_path):

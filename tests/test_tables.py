@@ -298,9 +298,20 @@ def test_mechanism_table_levels_weights_and_selection_bound(jpeg_csv, tmp_path):
     assert rows["(1,20)"] == pytest.approx([10.5, 1.0, 0.105, 0.65, 0.7, 0.6])
     # QF 81..100: Seq(org) wins at every level: mean of 0.5 + q/400 over 81..100.
     assert rows["(81,100)"][3] == pytest.approx(0.5 + 90.5 / 400)
-    # QF 41..60 mixes both: Seq(res) up to 60 (0.65 vs 0.65 at q = 60).
-    assert rows["(41,60)"][3] == pytest.approx(0.65)
     assert "| (1,20) | 10.5 | 1.0 | 0.105 | 0.650 | 0.700 | 0.600 |" in table.to_markdown()
+
+    # The bound is a per-level maximum, not the better of two interval means: alternate the winner.
+    sweep = read_sweep(jpeg_csv)
+    odd = sweep["level"] % 2 == 1
+    sweep["acc_seq_org"], sweep["acc_seq_res"] = np.where(odd, 0.9, 0.1), np.where(odd, 0.1, 0.9)
+    assert mechanism_table(sweep, "jpeg", "cifar10").rows[0][4] == pytest.approx(0.9)
+
+
+def test_mechanism_table_needs_every_level_of_an_interval(tmp_path):
+    """A coarse sweep (QF 1, 34, 67, 100) must give n/a, as the interval table does, not a one-level mean."""
+    sweep = read_sweep(write_sweep(tmp_path, "jpeg_cifar10", [jpeg_row(q) for q in (1, 34, 67, 100)]))
+    assert all(v is None for row in mechanism_table(sweep, "jpeg", "cifar10").rows for v in row[1:])
+    assert all(v is None for row in interval_table(sweep, "jpeg", "cifar10").rows for v in row[1:7])
 
 
 def test_mechanism_table_without_weight_columns(tmp_path):
