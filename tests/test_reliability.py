@@ -525,19 +525,24 @@ def _fit_tiny(run, epochs, callbacks=()):
     return [int(r["epoch"]) for r in csv.DictReader(open(run.log_dir() / "tiny.csv"))]
 
 
-def test_checkpoint_cut_by_a_kill_does_not_block_the_rerun(tmp_path):
+def _fit_tiny_interrupted(run, epochs, after_epoch):
+    """Fit the tiny stage and stop it with Ctrl-C at the end of ``after_epoch`` (checkpoints written)."""
     import keras
-
-    from keras_irdi.artifacts import RunDir
 
     class Interrupt(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
+            if epoch == after_epoch:
                 raise KeyboardInterrupt
 
-    run = RunDir(tmp_path / "run")
     with pytest.raises(KeyboardInterrupt):
-        _fit_tiny(run, 4, [Interrupt()])
+        _fit_tiny(run, epochs, [Interrupt()])
+
+
+def test_checkpoint_cut_by_a_kill_does_not_block_the_rerun(tmp_path):
+    from keras_irdi.artifacts import RunDir
+
+    run = RunDir(tmp_path / "run")
+    _fit_tiny_interrupted(run, 4, after_epoch=1)
     weights = run.backup_dir("tiny") / "latest.weights.h5"
     data = weights.read_bytes()
     weights.write_bytes(data[: len(data) // 2])  # what a kill in the middle of save_weights leaves
@@ -755,18 +760,10 @@ def test_read_only_run_dir_fails_before_training(tmp_path):
 
 def test_unreadable_single_checkpoint_restarts_the_stage(tmp_path):
     """No good copy left at all: the stage restarts from epoch 0 (warned) instead of failing forever."""
-    import keras
-
     from keras_irdi.artifacts import RunDir
 
-    class Interrupt(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 0:
-                raise KeyboardInterrupt
-
     run = RunDir(tmp_path / "run")
-    with pytest.raises(KeyboardInterrupt):
-        _fit_tiny(run, 3, [Interrupt()])
+    _fit_tiny_interrupted(run, 3, after_epoch=0)
     backup = run.backup_dir("tiny")
     for f in backup.glob("*.h5*"):
         f.write_bytes(b"garbage")
