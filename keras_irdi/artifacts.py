@@ -67,6 +67,12 @@ def _plain(value):
     return str(value)
 
 
+def as_json(data):
+    """``data`` as it reads back from a JSON file written by :func:`write_json`: the one normalisation used
+    both to write artefacts and to compare a stage's config with the one on disk."""
+    return _strict(json.loads(json.dumps(data, default=_plain)))
+
+
 def write_json(path: Path, data) -> None:
     """Atomic, strict JSON write (temp file + rename): a killed process never leaves half a file, and
     non-finite numbers are written as null."""
@@ -75,8 +81,7 @@ def write_json(path: Path, data) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(_strict(json.loads(json.dumps(data, default=_plain))), f, indent=2, sort_keys=False,
-                      allow_nan=False)
+            json.dump(as_json(data), f, indent=2, sort_keys=False, allow_nan=False)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -144,7 +149,7 @@ class RunDir:
         d = self.stage_dir(stage)
         if not (d / "model.keras").exists() or not (d / "config.json").exists():
             return False
-        return config is None or read_json(d / "config.json") == json.loads(json.dumps(config, default=str))
+        return config is None or read_json(d / "config.json") == as_json(config)
 
     def save_stage(self, stage: str, model: keras.Model, config: dict, export: bool = True) -> Path:
         """Write model.keras, a SavedModel and config.json into a temp dir, then rename into place."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from keras_irdi.artifacts import STAGES, RunDir
+from keras_irdi.artifacts import STAGES, RunDir, as_json
 from keras_irdi.degradations import get_degradation
 from keras_irdi.presets import Preset, get_preset
 
@@ -240,7 +240,7 @@ STAGE_FIELDS = {
 STAGE_INPUTS = {"cla_res": ("restoration",), "weight_net": ("restoration", "estimator", "cla_org", "cla_res")}
 
 
-def _stage_config(config: RunConfig, stage: str, run: RunDir | None = None, **extra) -> dict:
+def _stage_config(config: RunConfig, stage: str, **extra) -> dict:
     """What a stage's artefact depends on; `train/all.py` retrains it when this changes.
 
     Includes the configs of the frozen stages it was trained on, so retraining the restoration net
@@ -460,7 +460,7 @@ STAGE_FUNCTIONS = {
 
 def expected_stage_config(config: RunConfig, stage: str) -> dict:
     extra = {s: {"data": d} for d, s in CLASSIFIER_STAGES.items()}.get(stage, {})
-    return json.loads(json.dumps(_stage_config(config, stage, **extra), default=str))
+    return as_json(_stage_config(config, stage, **extra))
 
 
 def train_all(run: RunDir, config: RunConfig, force: bool = False, stages=STAGES) -> dict:
