@@ -554,18 +554,6 @@ def cifar_c_table(sweep, degradation, dataset: str = "cifar10") -> Table:
                  [None, LEVEL] + [ACC] * (len(names) + len(models)), notes)
 
 
-def _level_mean(sweep, values, low, high):
-    """Mean of ``values`` over the integer levels in [low, high]; None if the sweep lacks one of them."""
-    levels = sweep["level"]
-    mask = (levels >= low) & (levels <= high) & (levels == np.round(levels))
-    # Same rule as the interval table: every integer level of the interval must have been evaluated.
-    if not set(range(int(low), int(high) + 1)) <= set(levels[mask].astype(int).tolist()):
-        return None
-    if not np.all(np.isfinite(values[mask])):
-        return None
-    return float(np.mean(values[mask]))
-
-
 def mechanism_table(sweep, degradation, dataset: str | None = None) -> Table:
     """Does the level -> weight mechanism work, and could it help? One row per paper interval.
 
@@ -576,17 +564,15 @@ def mechanism_table(sweep, degradation, dataset: str | None = None) -> Table:
     """
     names = network_names(degradation)
     short = LEVEL_SHORT.get(degradation, "level")
-    columns = ("level_est_mean", "level_mae", "w_org", "acc_seq_org", "acc_seq_res", "acc_proposed", "acc_cla_deg")
-    rows = []
-    for low, high in get_degradation(degradation).intervals:
-        if not all(c in sweep for c in columns):
-            rows.append([_interval_label((low, high))] + [None] * 6)
-            continue
-        best_seq = np.maximum(sweep["acc_seq_org"], sweep["acc_seq_res"])
-        rows.append([_interval_label((low, high))]
-                    + [_level_mean(sweep, sweep[c], low, high) for c in ("level_est_mean", "level_mae", "w_org")]
-                    + [_level_mean(sweep, best_seq, low, high)]
-                    + [_level_mean(sweep, sweep[c], low, high) for c in ("acc_proposed", "acc_cla_deg")])
+    needed = ("level_est_mean", "level_mae", "w_org", "acc_seq_org", "acc_seq_res", "acc_proposed", "acc_cla_deg")
+    view = dict(sweep)
+    if all(c in sweep for c in needed):  # an older sweep CSV without these columns gives n/a rows
+        view["best_seq"] = np.maximum(sweep["acc_seq_org"], sweep["acc_seq_res"])
+    columns = ("level_est_mean", "level_mae", "w_org", "best_seq", "acc_proposed", "acc_cla_deg")
+    # The interval table's rule for every column: all integer levels of the interval, or n/a.
+    rows = [[_interval_label(iv)] + ([_interval_mean(view, c, *iv) for c in columns] if "best_seq" in view
+                                     else [None] * len(columns))
+            for iv in get_degradation(degradation).intervals]
     where = display_name(degradation, dataset) if dataset else DEGRADATION_DISPLAY.get(degradation, degradation)
     notes = [f"means over the integer levels of each interval; estimated {short} and its mean absolute error "
              f"come from the level estimator, w_org from the weight net (weight of Seq(org))",
