@@ -11,7 +11,8 @@ from pathlib import Path
 
 from keras_irdi.cli import main_wrapper
 
-PATTERNS = ("tables/*.md", "tables/*.csv", "figures/*.png", "eval/*.csv", "eval/*.json", "manifest.json",
+PATTERNS = ("tables/*.md", "tables/*.csv", "figures/*.png", "eval/*.csv", "eval/*.json", "eval/*_correct.npz",
+            "manifest.json",
             "logs/*.csv")
 
 

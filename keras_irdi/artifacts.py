@@ -27,8 +27,9 @@ import numpy as np
 
 import keras
 
-# Training order: the classifiers that need no restoration first, then each stage after what it needs.
-STAGES = ("cla_org", "cla_deg", "restoration", "estimator", "cla_res", "weight_net")
+# Training order: the two cheap patch nets first (a failed recipe shows in minutes, not after the
+# classifiers), then each stage after what it needs (Cla(deg) may warm-start from Cla(org)).
+STAGES = ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_net")
 
 # What to run to produce each stage (used in every "missing stage" message).
 STAGE_COMMANDS = {

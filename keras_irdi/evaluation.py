@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_irdi.artifacts import RunDir, write_json
+from keras_irdi.confidence import correct_path, write_correct
 from keras_irdi.degradations import degrade, get_degradation
 from keras_irdi.metrics import accuracy, mean_cpsnr
 
@@ -62,7 +63,7 @@ class SharedForward:
 
 
 def evaluate_level(forward: SharedForward, x_clean, y, degradation: str, level: float, seed: int,
-                   batch_size: int = 500) -> tuple[dict, np.ndarray, np.ndarray]:
+                   batch_size: int = 500) -> tuple[dict, np.ndarray, np.ndarray, dict]:
     deg = get_degradation(degradation)
     degraded = degrade(x_clean, degradation, level, seed=seed)
     parts = [forward(degraded[i:i + batch_size]) for i in range(0, len(degraded), batch_size)]
@@ -70,13 +71,15 @@ def evaluate_level(forward: SharedForward, x_clean, y, degradation: str, level: 
     restored8 = np.clip(np.round(cat["restored"] * 255), 0, 255).astype(np.uint8)
     est = deg.denormalize(cat["level"])
     row = {"level": level}
+    correct = {}
     for net in ("cla_org", "cla_deg", "seq_org", "seq_res", "ens_cla", "proposed"):
         row[f"acc_{net}"] = accuracy(cat[net], y)
+        correct[net] = np.argmax(cat[net], axis=-1) == np.asarray(y).reshape(-1)
     row.update(psnr_degraded=mean_cpsnr(x_clean, degraded), psnr_restored=mean_cpsnr(x_clean, restored8),
                level_mae=float(np.mean(np.abs(est - level))), level_bias=float(np.mean(est - level)),
                level_est_mean=float(np.mean(est)), level_est_std=float(np.std(est)),
                w_org=float(np.mean(cat["weights"][:, 0])), w_res=float(np.mean(cat["weights"][:, 1])))
-    return row, degraded, restored8
+    return row, degraded, restored8, correct
 
 
 def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None = None,
@@ -106,12 +109,15 @@ def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None =
     example_levels = set(deg.psnr_levels[::2]) | {deg.psnr_levels[0]}
     forward = SharedForward(stages)
     rows, ex = [], {"levels": [], "degraded": [], "restored": []}
+    correct = {}
     bar = keras.utils.Progbar(len(lv), unit_name="level") if verbose else None
     start = time.time()
     for i, level in enumerate(lv):
-        row, degraded, restored = evaluate_level(forward, x, y, config.degradation, level,
-                                                 seed=config.seed * 100003 + i, batch_size=batch_size)
+        row, degraded, restored, right = evaluate_level(forward, x, y, config.degradation, level,
+                                                        seed=config.seed * 100003 + i, batch_size=batch_size)
         rows.append(row)
+        for net, r in right.items():
+            correct.setdefault(net, []).append(r)
         if level in example_levels:
             ex["levels"].append(level)
             ex["degraded"].append(degraded[:examples])
@@ -131,6 +137,9 @@ def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None =
               "rows": rows, "calls": dict(forward.calls), "seconds": round(seconds, 1),
               "run": {"preset": config.preset.name, "seed": config.seed, "run_dir": str(run.path)}}
     write_json(Path(f"{stem}.json"), result)
+    # Per-image correctness: what the claims' bootstrap confidence intervals resample (keras_irdi.confidence).
+    write_correct(correct_path(f"{stem}.csv"), [r["level"] for r in rows],
+                  {net: np.stack(r) for net, r in correct.items()})
     if ex["levels"]:
         np.savez_compressed(f"{stem}_examples.npz", clean=x[:examples], levels=np.array(ex["levels"]),
                             degraded=np.stack(ex["degraded"]), restored=np.stack(ex["restored"]))

@@ -9,14 +9,38 @@ import dataclasses
 from dataclasses import dataclass, field
 
 
+SCHEDULES = ("constant", "warmup_cosine")
+OPTIMIZERS = ("adamax", "adam")
+AUGMENTATIONS = ("paper", "flip_shift", "none")
+PATCH_SOURCES = ("photos", "cifar", "both")
+
+
 @dataclass
 class StageConfig:
-    """Schedule of one training stage (epochs x steps, batch size, Adamax learning rate)."""
+    """Schedule of one training stage: epochs x steps, batch size, optimizer and learning-rate schedule.
+
+    ``warmup_cosine`` rises linearly from ``learning_rate * warmup_start`` to ``learning_rate`` over
+    ``warmup_epochs`` epochs, then follows a cosine to 0 at the last step: on the 2-core budget it took
+    the half-width classifier from 0.52 (constant rate, 6 epochs) to 0.82 (16 epochs) (docs/DECISIONS.md).
+    """
 
     epochs: int
     batch_size: int
     steps_per_epoch: int | None = None  # None: one pass over the data per epoch
     learning_rate: float = 0.002  # old Keras' Adamax default, the authors' (Keras 2) setting
+    optimizer: str = "adamax"  # the paper's; "adam" only where a measurement shows Adamax cannot learn
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    warmup_start: float = 0.1  # warm-up starts at this fraction of learning_rate
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+
+
+STAGE_CONFIGS = ("restoration", "estimator", "classifier", "classifier_finetune", "weight_net")
 
 
 @dataclass
@@ -32,7 +56,15 @@ class Preset:
     classifier_filters: tuple = (64, 128, 256)
     classifier_dense: int = 512
     classifier_dropout: float = 0.5
+    # The paper's augmentation (zoom, shear, flip, rotation, shifts) or flips + reflected shifts only.
+    classifier_augmentation: str = "paper"
+    # Cla(deg) and Cla(res) start from Cla(org)'s weights and train `classifier_finetune` (small);
+    # the paper trains all three from scratch with `classifier`.
+    warm_start: bool = False
     weight_hidden: tuple = (16, 16)
+    # What the restoration net and the estimator train on: clean-photo patches (the paper), CIFAR
+    # training images (the domain they are evaluated on), or both.
+    patch_source: str = "photos"
     # CIFAR subset sizes (None = everything available).
     train_limit: int | None = None
     test_limit: int | None = None
@@ -46,6 +78,7 @@ class Preset:
     restoration: StageConfig = field(default_factory=lambda: StageConfig(epochs=50, batch_size=64, steps_per_epoch=1000))
     estimator: StageConfig = field(default_factory=lambda: StageConfig(epochs=50, batch_size=64, steps_per_epoch=1000))
     classifier: StageConfig = field(default_factory=lambda: StageConfig(epochs=200, batch_size=128))
+    classifier_finetune: StageConfig = field(default_factory=lambda: StageConfig(epochs=50, batch_size=128))
     weight_net: StageConfig = field(default_factory=lambda: StageConfig(epochs=30, batch_size=128, learning_rate=0.002))
 
     def to_dict(self) -> dict:
@@ -54,11 +87,18 @@ class Preset:
     @classmethod
     def from_dict(cls, d: dict) -> "Preset":
         d = dict(d)
-        for key in ("restoration", "estimator", "classifier", "weight_net"):
-            d[key] = StageConfig(**d[key])
+        for key in STAGE_CONFIGS:
+            if key in d:  # runs made before a stage config existed keep the default
+                d[key] = StageConfig(**d[key])
         for key in ("classifier_filters", "weight_hidden"):
             d[key] = tuple(d[key])
         return cls(**d)
+
+    def __post_init__(self):
+        for name, value, choices in (("classifier_augmentation", self.classifier_augmentation, AUGMENTATIONS),
+                                     ("patch_source", self.patch_source, PATCH_SOURCES)):
+            if value not in choices:
+                raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
 
     def describe(self) -> str:
         lines = [f"preset {self.name}:"]
@@ -73,21 +113,31 @@ PRESETS = {
     "smoke": Preset(
         name="smoke", patch_size=32, patch_stride=32, max_patches=256,
         restoration_filters=8, estimator_filters=8, classifier_filters=(8, 16, 32), classifier_dense=32,
-        classifier_dropout=0.0, weight_hidden=(8,), train_limit=1200, test_limit=200,
-        weight_train_images=400, sweep_step=33,
+        classifier_dropout=0.0, classifier_augmentation="flip_shift", warm_start=True, patch_source="both",
+        weight_hidden=(8,), train_limit=1200, test_limit=200, weight_train_images=400, sweep_step=33,
         restoration=StageConfig(epochs=1, batch_size=16, steps_per_epoch=8),
-        estimator=StageConfig(epochs=1, batch_size=16, steps_per_epoch=8),
-        classifier=StageConfig(epochs=3, batch_size=32, learning_rate=0.004),
+        estimator=StageConfig(epochs=1, batch_size=16, steps_per_epoch=8, optimizer="adam", learning_rate=0.001),
+        classifier=StageConfig(epochs=3, batch_size=32, learning_rate=0.004, schedule="warmup_cosine",
+                               warmup_epochs=0.5),
+        classifier_finetune=StageConfig(epochs=1, batch_size=32, learning_rate=0.002),
         weight_net=StageConfig(epochs=2, batch_size=64)),
     # The CPU reproduction: full 45k CIFAR train set, 1000 test images, narrower nets, short schedules.
+    # Recipe measured on this 2-core machine (docs/DECISIONS.md, "small recipe"): warm-up + cosine
+    # Adamax, flips + shifts, no dropout, warm-started Cla(deg)/Cla(res); patch nets on CIFAR images
+    # with Adam (Adamax learned half as fast, nothing at all on photo patches in the same steps).
     "small": Preset(
         name="small", patch_size=32, patch_stride=16, max_patches=100000,
         restoration_filters=32, estimator_filters=32, classifier_filters=(32, 64, 128), classifier_dense=256,
-        classifier_dropout=0.3, weight_hidden=(16, 16),
-        weight_train_images=10000,
-        restoration=StageConfig(epochs=5, batch_size=32, steps_per_epoch=500, learning_rate=0.0005),
-        estimator=StageConfig(epochs=5, batch_size=32, steps_per_epoch=500),
-        classifier=StageConfig(epochs=12, batch_size=128),
+        classifier_dropout=0.0, classifier_augmentation="flip_shift", warm_start=True,
+        weight_hidden=(16, 16), weight_train_images=10000, patch_source="cifar",
+        restoration=StageConfig(epochs=10, batch_size=32, steps_per_epoch=1000, learning_rate=0.001,
+                                optimizer="adam", schedule="warmup_cosine", warmup_epochs=0.2),
+        estimator=StageConfig(epochs=8, batch_size=64, steps_per_epoch=1000, learning_rate=0.001,
+                              optimizer="adam", schedule="warmup_cosine", warmup_epochs=0.2),
+        classifier=StageConfig(epochs=20, batch_size=128, learning_rate=0.006, schedule="warmup_cosine",
+                               warmup_epochs=0.5, warmup_start=0.083),
+        classifier_finetune=StageConfig(epochs=6, batch_size=128, learning_rate=0.003,
+                                        schedule="warmup_cosine", warmup_epochs=0.25),
         weight_net=StageConfig(epochs=20, batch_size=128)),
     # The paper's setting as far as it is known (64 filters, 64x64 patches, full schedules): for a GPU.
     "paper": Preset(name="paper"),

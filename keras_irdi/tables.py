@@ -24,7 +24,7 @@ import numpy as np
 
 from keras_irdi.degradations import DEGRADATIONS, get_degradation
 from keras_irdi.metrics import interval_mean_accuracy
-from keras_irdi import paper_results
+from keras_irdi import confidence, paper_results
 from keras_irdi.paper_results import NETWORK_COLUMNS, network_names
 
 DEGRADATION_DISPLAY = {"jpeg": "JPEG", "gaussian": "Gaussian"}
@@ -344,11 +344,18 @@ def comparison_table(sweep, degradation, dataset) -> Table:
 class _View:
     """Interval means, CPSNR pairs and per-level accuracies of one source (our sweep or the paper)."""
 
-    def __init__(self, intervals, psnr, levels=None, names=None):
+    def __init__(self, intervals, psnr, levels=None, names=None, per_image=None):
         self.intervals = intervals    # {(lo, hi): {column: value or None}}
         self.psnr = psnr              # {level: (degraded, restored)} with None where unknown, or None
         self.levels = levels          # the sweep dict, or None (paper: no per-level data)
         self.names = names or {}      # {"intervals": "Table 3", "psnr": "Table 2"} for the paper
+        self.per_image = per_image    # confidence.PerImage of our sweep, or None (paper, older sweeps)
+
+    def diff_ci(self, left, right, low, high):
+        """Bootstrap (diff, lower, upper) of two columns' mean over [low, high], or None without per-image data."""
+        if self.per_image is None:
+            return None
+        return self.per_image.diff_ci(left.removeprefix("acc_"), right.removeprefix("acc_"), low, high)
 
     def iv(self, column, interval):
         return self.intervals.get(tuple(interval), {}).get(column)
@@ -359,11 +366,11 @@ class _View:
         return _interval_mean(self.levels, column, low, high)
 
 
-def _our_view(sweep, degradation):
+def _our_view(sweep, degradation, per_image=None):
     deg = get_degradation(degradation)
     psnr = {lv: (value_at(sweep, "psnr_degraded", lv), value_at(sweep, "psnr_restored", lv))
             for lv in deg.psnr_levels}
-    return _View(interval_means(sweep, degradation), psnr, sweep)
+    return _View(interval_means(sweep, degradation), psnr, sweep, per_image=per_image)
 
 
 def _paper_view(degradation, dataset):
@@ -385,9 +392,19 @@ def _f(x):
     return "n/a" if x is None else ACC.format(x)
 
 
+def _ci_text(ci) -> str:
+    return f"95% CI [{MARGIN(ci[1])}, {MARGIN(ci[2])}]"
+
+
 def _compare_on(view, intervals, left, right, op, names_of):
-    """Three-valued 'op(left, right) on every interval': False on any failure, None if some are missing."""
-    fails, missing, margins = [], [], []
+    """'op(left, right) on every interval' -> (holds, evidence, verdict).
+
+    ``holds`` compares the point estimates: False on any failure, None if some interval is missing.
+    ``verdict`` adds the paired bootstrap interval of each difference where the view has per-image data:
+    'holds' (every interval's CI above 0), 'fails' (some CI below 0), 'tie' (some CI contains 0), else
+    the point estimate's 'holds'/'fails'/'n/a'.
+    """
+    fails, missing, margins, verdicts = [], [], [], []
     for iv in intervals:
         a = view.iv(left, iv)
         bs = [view.iv(c, iv) for c in right]
@@ -395,21 +412,26 @@ def _compare_on(view, intervals, left, right, op, names_of):
             missing.append(_interval_label(iv))
             continue
         b, bcol = max(zip(bs, right))
-        margins.append((a - b, iv, bcol, a, b))
+        ci = view.diff_ci(left, bcol, *iv)
+        margins.append((a - b, iv, bcol, a, b, ci))
+        verdicts.append(confidence.verdict(ci) if ci else ("holds" if op(a, b) else "fails"))
         if not op(a, b):
             fails.append(f"{_interval_label(iv)}: {names_of[left]} {_f(a)} vs {names_of[bcol]} {_f(b)} "
-                         f"({MARGIN(a - b)})")
+                         f"({MARGIN(a - b)}{', ' + _ci_text(ci) if ci else ''})")
+    verdict = confidence.combine(verdicts + ["n/a"] * len(missing))
     if fails:
-        return False, "fails at " + "; ".join(fails)
+        return False, "fails at " + "; ".join(fails), verdict
     if not margins:
-        return None, f"{', '.join(missing)} not covered by the sweep"
-    m, iv, bcol, a, b = min(margins)
-    text = f"{names_of[left]} {_f(a)} vs {names_of[bcol]} {_f(b)} ({MARGIN(m)}) at {_interval_label(iv)}"
+        return None, f"{', '.join(missing)} not covered by the sweep", "n/a"
+    m, iv, bcol, a, b, ci = min(margins, key=lambda t: t[0])
+    text = (f"{names_of[left]} {_f(a)} vs {names_of[bcol]} {_f(b)} ({MARGIN(m)}"
+            f"{', ' + _ci_text(ci) if ci else ''}) at {_interval_label(iv)}")
     if len(intervals) == 1:
-        return True, text
+        return True, text, verdict
     if missing:
-        return None, f"holds on {len(margins)} covered intervals, closest: {text}; not covered: {', '.join(missing)}"
-    return True, f"holds on all {len(margins)} intervals, closest: {text}"
+        return None, (f"holds on {len(margins)} covered intervals, closest: {text}; not covered: "
+                      f"{', '.join(missing)}"), verdict
+    return True, f"holds on all {len(margins)} intervals, closest: {text}", verdict
 
 
 def _claim_specs(degradation):
@@ -433,7 +455,7 @@ def _claim_specs(degradation):
 
     def psnr_raised(v):
         if v.psnr is None:
-            return None, "no CPSNR for this dataset"
+            return None, "no CPSNR for this dataset", "n/a"
         fails, missing, gains = [], [], []
         for lv, (d, r) in v.psnr.items():
             if d is None or r is None:
@@ -443,14 +465,14 @@ def _claim_specs(degradation):
             if not r > d:
                 fails.append(f"{LEVEL_SHORT.get(degradation, '')} {lv:g}: {DB.format(d)} -> {DB.format(r)} dB")
         if fails:
-            return False, "fails at " + "; ".join(fails)
+            return False, "fails at " + "; ".join(fails), "fails"
         if not gains:
-            return None, "no paper level in the sweep"
+            return None, "no paper level in the sweep", "n/a"
         g, lv = min(gains)
         text = f"smallest gain {DB_DIFF(g)} dB at {LEVEL_SHORT.get(degradation, '')} {lv:g}"
         if missing:
-            return None, f"holds at {len(gains)} levels ({text}); missing: {', '.join(missing)}"
-        return True, f"holds at all {len(gains)} levels; {text}"
+            return None, f"holds at {len(gains)} levels ({text}); missing: {', '.join(missing)}", "n/a"
+        return True, f"holds at all {len(gains)} levels; {text}", "holds"
 
     specs = [
         ("Proposed best on the full interval", proposed_best),
@@ -471,22 +493,28 @@ def _claim_specs(degradation):
     if degradation == "jpeg":
         low_ivs = [iv for iv in subs if iv[1] <= 60]
 
+        low_label = f"intervals up to QF {max(iv[1] for iv in low_ivs)}"
+
         def seq_crossover(v):
-            ok1, ev1 = _compare_on(v, low_ivs, seq_res, [seq_org], gt, names_of)
-            ok2, ev2 = _compare_on(v, [subs[-1]], seq_org, [seq_res], gt, names_of)
+            ok1, ev1, v1 = _compare_on(v, low_ivs, seq_res, [seq_org], gt, names_of)
+            ok2, ev2, v2 = _compare_on(v, [subs[-1]], seq_org, [seq_res], gt, names_of)
             if ok1 is False or ok2 is False:
                 holds = False
             elif ok1 is None or ok2 is None:
                 holds = None
             else:
                 holds = True
-            return holds, f"Seq(res) > Seq(org) below QF 60: {ev1}. Seq(org) > Seq(res) at (81,100): {ev2}"
+            return (holds, f"Seq(res) > Seq(org) on {low_label}: {ev1}. Seq(org) > Seq(res) at "
+                    f"{_interval_label(subs[-1])}: {ev2}", confidence.combine([v1, v2]))
 
         def cla_org_top(v):
             a, b = v.level_mean(cla_org, 95, 100), v.level_mean(cla_deg, 95, 100)
             if a is None or b is None:
-                return None, "needs the per-level accuracies at QF 95..100"
-            return a > b, f"mean over QF 95..100: Cla(org) {_f(a)} vs {names_of[cla_deg]} {_f(b)}"
+                return None, "needs the per-level accuracies at QF 95..100", "n/a"
+            ci = v.diff_ci(cla_org, cla_deg, 95, 100)
+            return (a > b, f"mean over QF 95..100: Cla(org) {_f(a)} vs {names_of[cla_deg]} {_f(b)}"
+                    f"{' (' + _ci_text(ci) + ')' if ci else ''}",
+                    confidence.verdict(ci) if ci else ("holds" if a > b else "fails"))
 
         specs += [
             ("Seq(res) > Seq(org) on intervals below QF 60, Seq(org) > Seq(res) on (81,100) (JPEG)",
@@ -501,30 +529,48 @@ def _holds_text(holds) -> str:
     return {True: "holds", False: "fails", None: "n/a"}[holds]
 
 
-def claim_verdicts(sweep, degradation, dataset) -> list[tuple[str, bool | None, str]]:
-    """``[(claim, holds, evidence)]`` for the paper's claims on this sweep.
+class ClaimVerdict(NamedTuple):
+    """One of the paper's claims checked on a sweep.
 
-    ``holds`` is True/False, or None when the sweep does not cover what the claim needs. The evidence
-    quotes our numbers and ends with the verdict on the paper's own table for ``dataset`` (if it has one).
+    ``holds``: the point estimates' answer (True/False, None if the sweep lacks what it needs);
+    ``verdict``: 'holds' / 'fails' / 'tie' (a 95% paired-bootstrap CI of a deciding difference contains 0)
+    or 'n/a'; without per-image data the verdict is the point estimate's.
     """
-    ours = _our_view(sweep, degradation)
+
+    claim: str
+    holds: bool | None
+    verdict: str
+    evidence: str
+
+
+def claim_verdicts(sweep, degradation, dataset, per_image=None) -> list[ClaimVerdict]:
+    """The paper's claims on this sweep (``per_image``: its confidence.PerImage, for the CIs).
+
+    The evidence quotes our numbers and ends with the verdict on the paper's own table for ``dataset``
+    (if it has one).
+    """
+    ours = _our_view(sweep, degradation, per_image)
     paper = _paper_view(degradation, dataset)
     out = []
     for claim, check, kind in _claim_specs(degradation):
-        holds, evidence = check(ours)
+        holds, evidence, verdict = check(ours)
         if paper is not None:
-            p_holds, _ = check(paper)
+            p_holds = check(paper)[0]
             source = paper.names.get(kind)
             evidence += f" | paper{' ' + source if source else ''}: {_holds_text(p_holds)}"
-        out.append((claim, None if holds is None else bool(holds), evidence))
+        out.append(ClaimVerdict(claim, None if holds is None else bool(holds), verdict, evidence))
     return out
 
 
-def claims_table(sweep, degradation, dataset) -> Table:
-    rows = [[c, h, e] for c, h, e in claim_verdicts(sweep, degradation, dataset)]
+def claims_table(sweep, degradation, dataset, per_image=None) -> Table:
+    rows = [[c.claim, c.verdict, c.evidence] for c in claim_verdicts(sweep, degradation, dataset, per_image)]
+    ci_note = ("verdict: holds / fails = every deciding difference's 95% paired bootstrap CI (test images "
+               f"resampled {confidence.N_RESAMPLES} times, seeded) is above / some is below 0; tie = a CI "
+               "contains 0; n/a = the sweep does not cover what the claim needs" if per_image is not None else
+               "verdict: holds / fails on the point estimates (this sweep has no per-image file, so no "
+               "confidence intervals); n/a = the sweep does not cover what the claim needs")
     return Table(f"The paper's claims on our numbers, {display_name(degradation, dataset)}",
-                 ["claim", "holds", "evidence"], rows, [None, None, None],
-                 ["holds: yes / no / n/a (the sweep does not cover what the claim needs)"])
+                 ["claim", "verdict", "evidence"], rows, [None, None, None], [ci_note])
 
 
 def cifar_c_table(sweep, degradation, dataset: str = "cifar10") -> Table:
@@ -587,12 +633,12 @@ def mechanism_table(sweep, degradation, dataset: str | None = None) -> Table:
 # Everything for a run
 # ----------------------------------------------------------------------------------------------------
 
-def tables_for(sweep, degradation, dataset) -> dict[str, Table]:
+def tables_for(sweep, degradation, dataset, per_image=None) -> dict[str, Table]:
     return {
         "intervals": interval_table(sweep, degradation, dataset),
         "psnr": psnr_table(sweep, degradation, dataset),
         "comparison": comparison_table(sweep, degradation, dataset),
-        "claims": claims_table(sweep, degradation, dataset),
+        "claims": claims_table(sweep, degradation, dataset, per_image),
         "cifar_c": cifar_c_table(sweep, degradation, dataset),
         "mechanism": mechanism_table(sweep, degradation, dataset),
     }
@@ -610,6 +656,17 @@ def _sweep_summary_line(sweep, meta) -> str:
     if meta.get("n_images") is not None:
         parts.append(f"{meta['n_images']} test images")
     return "; ".join(parts)
+
+
+def _add_claims_to_sweep_json(csv_path, verdicts) -> None:
+    json_path = Path(csv_path).with_suffix(".json")
+    if not json_path.is_file():
+        return
+    data = json.loads(json_path.read_text())
+    data["claims"] = [c._asdict() for c in verdicts]
+    tmp = json_path.with_suffix(".json.tmp")  # not artifacts.write_json: this module stays TensorFlow-free
+    tmp.write_text(json.dumps(data, indent=2, allow_nan=False))
+    tmp.replace(json_path)
 
 
 def write_all_tables(run_dir, out_dir=None) -> list[Path]:
@@ -630,7 +687,10 @@ def write_all_tables(run_dir, out_dir=None) -> list[Path]:
         stem = f"{sf.degradation}_{sf.dataset}"
         summary.append(f"## {display_name(sf.degradation, sf.dataset)}\n\n"
                        f"Source: `{sf.csv_path.name}`: {_sweep_summary_line(sweep, sf.meta)}.\n")
-        for kind, table in tables_for(sweep, sf.degradation, sf.dataset).items():
+        per_image = confidence.PerImage.read(confidence.correct_path(sf.csv_path))
+        if per_image is not None:  # the sweep JSON carries the claims with their confidence intervals
+            _add_claims_to_sweep_json(sf.csv_path, claim_verdicts(sweep, sf.degradation, sf.dataset, per_image))
+        for kind, table in tables_for(sweep, sf.degradation, sf.dataset, per_image).items():
             md_path, csv_path = out / f"{stem}_{kind}.md", out / f"{stem}_{kind}.csv"
             md_path.write_text(table.to_markdown(level=2))
             table.to_csv(csv_path)

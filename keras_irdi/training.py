@@ -146,18 +146,33 @@ def load_classification_data(run: RunDir, config: RunConfig) -> dict:
 
 
 def load_patches(run: RunDir, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Clean-photo patches (train, val) for the restoration net and the level estimator."""
+    """Uint8 patches (train, val) for the restoration net and the level estimator.
+
+    ``patch_source``: clean-photo patches (the paper), the run's CIFAR training images (the domain the
+    two nets are evaluated on; validation on the CIFAR validation split), or both concatenated.
+    """
     from keras_irdi.data.images import default_clean_images, extract_patches, load_image_folder
 
     p = config.preset
-    images = load_image_folder(config.clean_dirs) if config.clean_dirs else default_clean_images()
-    patches = extract_patches(images, size=p.patch_size, stride=p.patch_stride, augment=True,
-                              max_patches=p.max_patches, seed=config.seed)
-    n_val = max(1, len(patches) // 20)
-    run.update_manifest(data={"clean_dirs": config.clean_dirs or "scikit-image bundled photos",
-                              "clean_images": len(images), "patches": len(patches),
-                              "patches_sha256": _array_hash(patches)})
-    return patches[:-n_val], patches[-n_val:]
+    train, val = [], []
+    if p.patch_source in ("photos", "both"):
+        images = load_image_folder(config.clean_dirs) if config.clean_dirs else default_clean_images()
+        patches = extract_patches(images, size=p.patch_size, stride=p.patch_stride, augment=True,
+                                  max_patches=p.max_patches, seed=config.seed)
+        n_val = max(1, len(patches) // 20)
+        train.append(patches[:-n_val])
+        val.append(patches[-n_val:])
+        run.update_manifest(data={"clean_dirs": config.clean_dirs or "scikit-image bundled photos",
+                                  "clean_images": len(images), "patches": len(patches),
+                                  "patches_sha256": _array_hash(patches)})
+    if p.patch_source in ("cifar", "both"):
+        d = load_classification_data(run, config)
+        if d["x_train"].shape[1] != p.patch_size and p.patch_source == "both":
+            raise ValueError(f"patch_source 'both' needs patch_size {d['x_train'].shape[1]} (the CIFAR image "
+                             f"size), got {p.patch_size}")
+        train.append(d["x_train"])
+        val.append(d["x_val"])
+    return np.concatenate(train), np.concatenate(val)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -202,12 +217,37 @@ def _backup_callback(backup_dir):
                                 delete_checkpoint=True)
 
 
-def fit_stage(run: RunDir, stage: str, model, train_ds, val_ds, stage_cfg, loss, metrics=(),
-              extra_callbacks=()):
-    """Compile with Adamax and fit, resumable (BackupAndRestore) and logged (CSV + TensorBoard)."""
+def make_optimizer(stage_cfg, steps_per_epoch: int):
+    """The stage's optimizer (Adamax, the paper's, unless the preset says otherwise) and its schedule."""
     import keras
 
-    model.compile(optimizer=keras.optimizers.Adamax(stage_cfg.learning_rate), loss=loss,
+    lr = stage_cfg.learning_rate
+    if stage_cfg.schedule == "warmup_cosine":
+        total = stage_cfg.epochs * steps_per_epoch
+        warmup = min(int(round(stage_cfg.warmup_epochs * steps_per_epoch)), total - 1)
+        lr = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=lr * stage_cfg.warmup_start if warmup else lr,
+            decay_steps=max(1, total - warmup), alpha=0.0,
+            warmup_target=lr if warmup else None, warmup_steps=warmup)
+    optimizer = {"adamax": keras.optimizers.Adamax, "adam": keras.optimizers.Adam}[stage_cfg.optimizer]
+    return optimizer(learning_rate=lr)
+
+
+def _steps_per_epoch(stage_cfg, train_ds) -> int:
+    if stage_cfg.steps_per_epoch:
+        return stage_cfg.steps_per_epoch
+    n = int(train_ds.cardinality())
+    if n < 1:  # infinite or unknown: a schedule over epochs needs steps_per_epoch in the preset
+        raise ValueError("the preset's stage config needs steps_per_epoch for this (repeated) dataset")
+    return n
+
+
+def fit_stage(run: RunDir, stage: str, model, train_ds, val_ds, stage_cfg, loss, metrics=(),
+              extra_callbacks=()):
+    """Compile (Adamax by default) and fit, resumable (BackupAndRestore) and logged (CSV + TensorBoard)."""
+    import keras
+
+    model.compile(optimizer=make_optimizer(stage_cfg, _steps_per_epoch(stage_cfg, train_ds)), loss=loss,
                   metrics=list(metrics))
     run.log_dir().mkdir(parents=True, exist_ok=True)
     backup = run.backup_dir(stage)
@@ -226,18 +266,27 @@ def fit_stage(run: RunDir, stage: str, model, train_ds, val_ds, stage_cfg, loss,
 
 # The preset fields each stage depends on: changing a field retrains only the stages that use it
 # (and, through the stage configs they record, the stages trained on top of them).
-_PATCH_FIELDS = ("patch_size", "patch_stride", "max_patches")
 _CIFAR_FIELDS = ("train_limit", "val_fraction")
-_CLASSIFIER_FIELDS = _CIFAR_FIELDS + ("classifier_filters", "classifier_dense", "classifier_dropout", "classifier")
+_PATCH_FIELDS = _CIFAR_FIELDS + ("patch_size", "patch_stride", "max_patches", "patch_source")
+_CLASSIFIER_FIELDS = _CIFAR_FIELDS + ("classifier_filters", "classifier_dense", "classifier_dropout",
+                                      "classifier_augmentation", "classifier")
+_FINETUNE_FIELDS = _CLASSIFIER_FIELDS + ("warm_start", "classifier_finetune")
 STAGE_FIELDS = {
     "restoration": _PATCH_FIELDS + ("restoration_filters", "restoration"),
     "estimator": _PATCH_FIELDS + ("estimator_filters", "estimator"),
     "cla_org": _CLASSIFIER_FIELDS,
-    "cla_deg": _CLASSIFIER_FIELDS,
-    "cla_res": _CLASSIFIER_FIELDS,
-    "weight_net": _CIFAR_FIELDS + ("weight_hidden", "weight_train_images", "weight_net"),
+    "cla_deg": _FINETUNE_FIELDS,
+    "cla_res": _FINETUNE_FIELDS,
+    "weight_net": _CIFAR_FIELDS + ("classifier_augmentation", "weight_hidden", "weight_train_images",
+                                   "weight_net"),
 }
 STAGE_INPUTS = {"cla_res": ("restoration",), "weight_net": ("restoration", "estimator", "cla_org", "cla_res")}
+
+
+def stage_inputs(config: RunConfig, stage: str) -> tuple:
+    """The trained stages a stage is built on (warm-started classifiers also start from Cla(org))."""
+    warm = ("cla_org",) if config.preset.warm_start and stage in ("cla_deg", "cla_res") else ()
+    return warm + STAGE_INPUTS.get(stage, ())
 
 
 def _stage_config(config: RunConfig, stage: str, **extra) -> dict:
@@ -249,7 +298,7 @@ def _stage_config(config: RunConfig, stage: str, **extra) -> dict:
     preset = config.preset.to_dict()
     out = {"stage": stage, "degradation": config.degradation, "dataset": config.dataset, "seed": config.seed,
            "preset": {k: preset[k] for k in STAGE_FIELDS[stage]}, **extra}
-    for upstream in STAGE_INPUTS.get(stage, ()):
+    for upstream in stage_inputs(config, stage):
         out[f"input_{upstream}"] = expected_stage_config(config, upstream)
     return out
 
@@ -348,11 +397,12 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=()) ->
     if data not in CLASSIFIER_STAGES:
         raise ValueError(f"--data must be one of {', '.join(CLASSIFIER_STAGES)}, got {data!r}")
     stage = CLASSIFIER_STAGES[data]
-    if data == "restored":
-        run.require("restoration")
+    run.require(*stage_inputs(config, stage))
     summary = _Summary(run, stage)
     setup_determinism(config.seed)
-    p, cfg = config.preset, config.preset.classifier
+    p = config.preset
+    warm = p.warm_start and stage != "cla_org"
+    cfg = p.classifier_finetune if warm else p.classifier
     d = load_classification_data(run, config)
     kind = config.degradation if data == "degraded" else None
     x_train, x_val = d["x_train"], d["x_val"]
@@ -360,8 +410,8 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=()) ->
         restoration = run.load_stage("restoration")
         x_train = restore_array(restoration, degrade_array(x_train, config.degradation, config.seed)[0])
         x_val = restore_array(restoration, degrade_array(x_val, config.degradation, config.seed + 1)[0])
-    train_ds = classification_batches(x_train, d["y_train"], cfg.batch_size, kind=kind, augment=True,
-                                      seed=config.seed)
+    train_ds = classification_batches(x_train, d["y_train"], cfg.batch_size, kind=kind,
+                                      augment=p.classifier_augmentation, seed=config.seed)
     if data == "degraded":  # a fixed degraded validation copy, comparable across epochs
         x_val = degrade_array(x_val, config.degradation, config.seed + 1)[0]
     val_ds = classification_batches(x_val, d["y_val"], 256, augment=False, shuffle=False).cache()
@@ -369,6 +419,8 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=()) ->
         model = build_classifier(num_classes=len(d["class_names"]), filters=p.classifier_filters,
                                  dense_units=p.classifier_dense, dropout=p.classifier_dropout,
                                  input_shape=d["x_train"].shape[1:], name=stage)
+        if warm:  # fine-tune Cla(org): same architecture, so its weights load as they are
+            model.set_weights(run.load_stage("cla_org").get_weights())
     final = fit_stage(run, stage, model, train_ds, val_ds, cfg, loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"], extra_callbacks=callbacks)
     run.save_stage(stage, model, _stage_config(config, stage, data=data))
@@ -424,7 +476,8 @@ def train_weight_net(run: RunDir, config: RunConfig) -> dict:
     rng = np.random.default_rng(config.seed)
     idx = rng.choice(len(d["x_train"]), size=min(p.weight_train_images, len(d["x_train"])), replace=False)
     # Augmented, then degraded with a random level per image, as for the classifiers (section 4.1).
-    x_train, _ = degrade_array(d["x_train"][idx], config.degradation, config.seed + 2, augment=True)
+    x_train, _ = degrade_array(d["x_train"][idx], config.degradation, config.seed + 2,
+                               augment=p.classifier_augmentation)
     x_val, _ = degrade_array(d["x_val"], config.degradation, config.seed + 1)
     tr, va = ensemble_inputs(stages, x_train), ensemble_inputs(stages, x_val)
 

@@ -112,7 +112,7 @@ def test_paper_numbers_transcribed():
 
 def test_claim_verdicts_crafted(jpeg_csv):
     verdicts = claim_verdicts(read_sweep(jpeg_csv), "jpeg", "cifar10")
-    holds = {claim: h for claim, h, _ in verdicts}
+    holds = {c.claim: c.holds for c in verdicts}
     assert holds["Proposed best on the full interval"] is True            # 0.700 vs Seq(res) 0.650
     assert holds["Proposed ≥ Seq(org) and Seq(res) on every interval"] is False  # Seq(org) 0.72625 at (81,100)
     assert holds["Seq(org) > Cla(org) on every interval"] is False        # 0.67625 < 0.705 at (61,80)
@@ -123,11 +123,11 @@ def test_claim_verdicts_crafted(jpeg_csv):
     assert holds["Restoration raises CPSNR at every paper level"] is True  # +1 dB everywhere
     assert holds["Seq(res) > Seq(org) on intervals below QF 60, Seq(org) > Seq(res) on (81,100) (JPEG)"] is True
     assert holds["Cla(org) > Cla(jpg) for QF 95..100 (JPEG, per-level)"] is True  # 0.975 > 0.6
-    evidence = dict((c, e) for c, _, e in verdicts)
+    evidence = {c.claim: c.evidence for c in verdicts}
     assert "(61,80)" in evidence["Seq(org) > Cla(org) on every interval"]
     assert "(81,100)" in evidence["Seq(org) > Cla(org) on every interval"]
     # The paper's own tables satisfy its interval claims (checks the transcription too).
-    for claim, _, ev in verdicts:
+    for claim, _, _, ev in verdicts:
         if "per-level" in claim:
             assert ev.endswith("paper: n/a")
         elif "CPSNR" in claim:
@@ -140,14 +140,14 @@ def test_claim_cpsnr_false(tmp_path):
     rows = [jpeg_row(q) for q in range(1, 101)]
     rows[29]["psnr_restored"] = rows[29]["psnr_degraded"] - 0.5  # QF 30
     verdicts = claim_verdicts(read_sweep(write_sweep(tmp_path, "jpeg_cifar10", rows)), "jpeg", "cifar10")
-    claim, holds, evidence = [v for v in verdicts if "CPSNR" in v[0]][0]
+    claim, holds, _, evidence = [v for v in verdicts if "CPSNR" in v[0]][0]
     assert holds is False and "QF 30" in evidence
 
 
 def test_paper_claims_hold_in_all_paper_tables(jpeg_csv, gaussian_csv):
     for path, deg, dataset, table in ((jpeg_csv, "jpeg", "cifar100", "Table 4"),
                                       (gaussian_csv, "gaussian", "cifar10", "Table 6")):
-        for claim, _, ev in claim_verdicts(read_sweep(path), deg, dataset):
+        for claim, _, _, ev in claim_verdicts(read_sweep(path), deg, dataset):
             if "CPSNR" not in claim and "per-level" not in claim:
                 assert ev.endswith(f"paper {table}: holds"), (claim, ev)
 
@@ -159,7 +159,7 @@ def test_partial_sweep_reports_missing(tmp_path):
     assert all(v is None for row in table.rows for v in row[1:])
     assert "| (1,20) | n/a | n/a | n/a | n/a | n/a | n/a | n/a |" in table.to_markdown()
     assert to_csv(table.rows[:1], table.header).splitlines()[1] == '"(1,20)",,,,,,,'
-    assert all(h is None for _, h, _ in claim_verdicts(sweep, "jpeg", "cifar10"))
+    assert all(c.holds is None for c in claim_verdicts(sweep, "jpeg", "cifar10"))
     psnr = psnr_table(sweep, "jpeg", "cifar10")
     by_level = {r[0]: r for r in psnr.rows}
     assert by_level[50][1:4] == pytest.approx([25.0, 26.0, 1.0])
@@ -178,7 +178,7 @@ def test_partial_sweep_reports_missing(tmp_path):
 def test_partial_sweep_can_still_refute(tmp_path):
     # Only QF 1..20 swept, Cla(org) made better than Seq(org) there: "every interval" is already false.
     rows = [dict(jpeg_row(q), acc_cla_org=0.9) for q in range(1, 21)]
-    verdicts = {c: h for c, h, _ in claim_verdicts(read_sweep(write_sweep(tmp_path, "jpeg_cifar10", rows)),
+    verdicts = {c.claim: c.holds for c in claim_verdicts(read_sweep(write_sweep(tmp_path, "jpeg_cifar10", rows)),
                                                     "jpeg", "cifar10")}
     assert verdicts["Seq(org) > Cla(org) on every interval"] is False
     assert verdicts["Seq(res) ≥ Cla(jpg) on every interval"] is None  # holds where covered, rest missing
@@ -196,7 +196,7 @@ def test_gaussian_ignores_non_integer_levels(gaussian_csv):
     rows = {(r[0], r[1]): r[2:] for r in comparison_table(sweep, "gaussian", "cifar10").rows}
     assert rows[("(0,10)", "Cla(org)")] == pytest.approx([0.95, 0.796, 0.154])
     assert rows[("(0,50)", "Ens(Cla)")] == pytest.approx([0.5, 0.406, 0.094])
-    holds = {c: h for c, h, _ in claim_verdicts(sweep, "gaussian", "cifar10")}
+    holds = {c.claim: c.holds for c in claim_verdicts(sweep, "gaussian", "cifar10")}
     assert holds["Seq(org) > Cla(org) on every interval"] is False   # 0.85 < 0.95 at (0,10)
     assert holds["Seq(res) ≥ Cla(Gauss) on every interval"] is True  # 0.82 >= 0.8
     assert holds["Seq(org) best at the highest-quality interval (0,10) among Cla/Seq (Gaussian)"] is False

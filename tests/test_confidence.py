@@ -1,0 +1,58 @@
+"""Paired bootstrap intervals of the claims: per-image correctness in, holds / fails / tie out."""
+import numpy as np
+import pytest
+
+from keras_irdi import confidence
+from keras_irdi.tables import claim_verdicts, read_sweep
+from sweep_csv import jpeg_row, write_sweep
+
+LEVELS = np.arange(1, 101, dtype=float)
+
+
+def _correct(rate, n=1000, seed=0):
+    """(levels, images) correctness with about ``rate`` right, the same images right at every level."""
+    right = np.random.default_rng(seed).random(n) < rate
+    return np.tile(right, (len(LEVELS), 1))
+
+
+def test_roundtrip_and_ci_bounds(tmp_path):
+    correct = {"a": _correct(0.8), "b": _correct(0.6, seed=1)}
+    path = tmp_path / "x_correct.npz"
+    confidence.write_correct(path, LEVELS, correct)
+    per_image = confidence.PerImage.read(path)
+    np.testing.assert_array_equal(per_image.correct["a"], correct["a"])  # bit packing is lossless
+    diff, lo, hi = per_image.diff_ci("a", "b", 1, 20)
+    assert diff == pytest.approx(correct["a"][0].mean() - correct["b"][0].mean())
+    assert lo < diff < hi
+    # Two independent accuracies near 0.7 on 1000 images: the CI of the difference is about +-0.04.
+    assert 0.05 < hi - lo < 0.12
+    assert confidence.verdict((diff, lo, hi)) == "holds"
+    assert confidence.verdict(per_image.diff_ci("b", "a", 1, 20)) == "fails"
+    assert per_image.diff_ci("a", "a", 1, 20)[1:] == (0.0, 0.0)
+    assert confidence.verdict(per_image.diff_ci("a", "a", 1, 20)) == "tie"
+    assert per_image.diff_ci("a", "b", 1, 200) is None  # level 101+ not swept
+    assert confidence.PerImage.read(tmp_path / "missing.npz") is None
+
+
+def test_same_seed_same_interval():
+    pi = confidence.PerImage(LEVELS, {"a": _correct(0.7), "b": _correct(0.69, seed=3)})
+    assert pi.diff_ci("a", "b", 1, 100) == pi.diff_ci("a", "b", 1, 100)
+
+
+def test_claims_use_the_intervals(tmp_path):
+    # The crafted sweep says Proposed (0.700) beats Ens(Cla) (0.550) on (1,100); the per-image data decides
+    # whether that is more than noise.
+    path = write_sweep(tmp_path, "jpeg_cifar10", [jpeg_row(q) for q in range(1, 101)])
+    sweep = read_sweep(path)
+    nets = ("cla_org", "cla_deg", "seq_org", "seq_res", "ens_cla", "proposed")
+    claim = "Proposed > Ens(Cla) on the full interval"
+    clear = confidence.PerImage(LEVELS, {n: _correct(0.7 if n == "proposed" else 0.55, seed=i)
+                                         for i, n in enumerate(nets)})
+    same = confidence.PerImage(LEVELS, {n: _correct(0.6, seed=0) for n in nets})
+    by_claim = {c.claim: c for c in claim_verdicts(sweep, "jpeg", "cifar10", clear)}
+    assert by_claim[claim].verdict == "holds" and "95% CI" in by_claim[claim].evidence
+    by_claim = {c.claim: c for c in claim_verdicts(sweep, "jpeg", "cifar10", same)}
+    assert by_claim[claim].holds is True and by_claim[claim].verdict == "tie"
+    # Without per-image data the verdict is the point estimate's.
+    by_claim = {c.claim: c for c in claim_verdicts(sweep, "jpeg", "cifar10")}
+    assert by_claim[claim].verdict == "holds" and "CI" not in by_claim[claim].evidence
