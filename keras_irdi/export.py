@@ -226,6 +226,27 @@ class ServingModule(tf.Module):
         return {"serving_default": self.serving_default.get_concrete_function(),
                 "serve_bytes": self.serve_bytes.get_concrete_function()}
 
+    def keras_models(self) -> list:
+        """Every Keras model the signatures call (what the export archive must track)."""
+        return [m for m in (self.composite, self.estimator, self.taps) if m is not None]
+
+    def write_saved_model(self, path) -> None:
+        """Write both signatures as a SavedModel that TF Serving's session loader can run.
+
+        Through ``keras.export.ExportArchive``: a plain ``tf.saved_model.save`` of this module loads in
+        ``tf.saved_model.load`` but not in TF Serving's (and ``saved_model_cli``'s) session-based loader,
+        which restores variables through the MetaGraph's saver and does not find Keras 3's variables
+        ("Could not find variable ..."); the archive tracks them the way that loader needs.
+        """
+        import keras
+
+        archive = keras.export.ExportArchive()
+        for model in self.keras_models():
+            archive.track(model)
+        archive.add_endpoint("serving_default", self.serving_default)
+        archive.add_endpoint("serve_bytes", self.serve_bytes)
+        archive.write_out(str(path), verbose=False)
+
 
 def run_info(run_dir) -> dict:
     """Degradation, class names and input size of a run (from its manifest)."""
@@ -301,7 +322,7 @@ def export_serving(run_dir, out_dir, model: str = "proposed", version: int | Non
         raise FileExistsError(f"{final} already exists; choose another --version or omit it for the next one")
     tmp = base / f".tmp-{version}-{os.getpid()}"  # not an integer name: TF Serving ignores it
     shutil.rmtree(tmp, ignore_errors=True)
-    tf.saved_model.save(module, str(tmp), signatures=module.signatures())
+    module.write_saved_model(tmp)
     deg = get_degradation(module.info["degradation"])
     extra = dict(module.info, level_unit=deg.unit_name, level_range=[deg.low, deg.high], version=version,
                  max_side=MAX_SIDE, max_bytes=MAX_BYTES, run_dir=str(Path(run_dir).resolve()),

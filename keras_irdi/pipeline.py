@@ -7,11 +7,11 @@ from keras_irdi.artifacts import RunDir
 
 
 def run_everything(run: RunDir, config, force: bool = False, evaluate: bool = True,
-                   sweep_limit: int | None = None) -> None:
+                   sweep_limit: int | None = None, reuse_from=None) -> None:
     from keras_irdi.training import train_all
 
     start = time.time()
-    train_all(run, config, force=force)
+    train_all(run, config, force=force, reuse_from=reuse_from)
     if evaluate:
         from keras_irdi.evaluation import run_sweep
         from keras_irdi.plots import make_figures

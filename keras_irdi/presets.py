@@ -65,6 +65,8 @@ class Preset:
     # What the restoration net and the estimator train on: clean-photo patches (the paper), CIFAR
     # training images (the domain they are evaluated on), or both.
     patch_source: str = "photos"
+    # The restoration net's loss: "mse" (the paper) or "psnr" (mean per-image log MSE, models/restoration.py).
+    restoration_loss: str = "mse"
     # CIFAR subset sizes (None = everything available).
     train_limit: int | None = None
     test_limit: int | None = None
@@ -96,7 +98,8 @@ class Preset:
 
     def __post_init__(self):
         for name, value, choices in (("classifier_augmentation", self.classifier_augmentation, AUGMENTATIONS),
-                                     ("patch_source", self.patch_source, PATCH_SOURCES)):
+                                     ("patch_source", self.patch_source, PATCH_SOURCES),
+                                     ("restoration_loss", self.restoration_loss, ("mse", "psnr"))):
             if value not in choices:
                 raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
 
@@ -114,6 +117,7 @@ PRESETS = {
         name="smoke", patch_size=32, patch_stride=32, max_patches=256,
         restoration_filters=8, estimator_filters=8, classifier_filters=(8, 16, 32), classifier_dense=32,
         classifier_dropout=0.0, classifier_augmentation="flip_shift", warm_start=True, patch_source="both",
+        restoration_loss="psnr",
         weight_hidden=(8,), train_limit=1200, test_limit=200, weight_train_images=400, sweep_step=33,
         restoration=StageConfig(epochs=1, batch_size=16, steps_per_epoch=8),
         estimator=StageConfig(epochs=1, batch_size=16, steps_per_epoch=8, optimizer="adam", learning_rate=0.001),
@@ -129,14 +133,14 @@ PRESETS = {
         name="small", patch_size=32, patch_stride=16, max_patches=100000,
         restoration_filters=32, estimator_filters=32, classifier_filters=(32, 64, 128), classifier_dense=256,
         classifier_dropout=0.0, classifier_augmentation="flip_shift", warm_start=True,
-        weight_hidden=(16, 16), weight_train_images=10000, patch_source="cifar",
-        restoration=StageConfig(epochs=10, batch_size=32, steps_per_epoch=1000, learning_rate=0.001,
+        weight_hidden=(16, 16), weight_train_images=10000, patch_source="cifar", restoration_loss="psnr",
+        restoration=StageConfig(epochs=6, batch_size=32, steps_per_epoch=500, learning_rate=0.001,
                                 optimizer="adam", schedule="warmup_cosine", warmup_epochs=0.2),
-        estimator=StageConfig(epochs=8, batch_size=64, steps_per_epoch=1000, learning_rate=0.001,
+        estimator=StageConfig(epochs=6, batch_size=32, steps_per_epoch=500, learning_rate=0.001,
                               optimizer="adam", schedule="warmup_cosine", warmup_epochs=0.2),
-        classifier=StageConfig(epochs=20, batch_size=128, learning_rate=0.006, schedule="warmup_cosine",
+        classifier=StageConfig(epochs=14, batch_size=128, learning_rate=0.006, schedule="warmup_cosine",
                                warmup_epochs=0.5, warmup_start=0.083),
-        classifier_finetune=StageConfig(epochs=6, batch_size=128, learning_rate=0.003,
+        classifier_finetune=StageConfig(epochs=3, batch_size=128, learning_rate=0.003,
                                         schedule="warmup_cosine", warmup_epochs=0.25),
         weight_net=StageConfig(epochs=20, batch_size=128)),
     # The paper's setting as far as it is known (64 filters, 64x64 patches, full schedules): for a GPU.

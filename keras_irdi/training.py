@@ -272,7 +272,7 @@ _CLASSIFIER_FIELDS = _CIFAR_FIELDS + ("classifier_filters", "classifier_dense", 
                                       "classifier_augmentation", "classifier")
 _FINETUNE_FIELDS = _CLASSIFIER_FIELDS + ("warm_start", "classifier_finetune")
 STAGE_FIELDS = {
-    "restoration": _PATCH_FIELDS + ("restoration_filters", "restoration"),
+    "restoration": _PATCH_FIELDS + ("restoration_filters", "restoration_loss", "restoration"),
     "estimator": _PATCH_FIELDS + ("estimator_filters", "estimator"),
     "cla_org": _CLASSIFIER_FIELDS,
     "cla_deg": _FINETUNE_FIELDS,
@@ -298,6 +298,8 @@ def _stage_config(config: RunConfig, stage: str, **extra) -> dict:
     preset = config.preset.to_dict()
     out = {"stage": stage, "degradation": config.degradation, "dataset": config.dataset, "seed": config.seed,
            "preset": {k: preset[k] for k in STAGE_FIELDS[stage]}, **extra}
+    if stage == "cla_org":  # never sees a degradation: one Cla(org) serves runs of every degradation
+        del out["degradation"]
     for upstream in stage_inputs(config, stage):
         out[f"input_{upstream}"] = expected_stage_config(config, upstream)
     return out
@@ -324,7 +326,7 @@ def train_estimator(run: RunDir, config: RunConfig) -> dict:
 
 def _train_patch_net(run: RunDir, config: RunConfig, stage: str) -> dict:
     from keras_irdi.data.pipelines import patch_pairs
-    from keras_irdi.models import build_level_estimator, build_restoration_net
+    from keras_irdi.models import build_level_estimator, build_restoration_net, psnr_loss
 
     summary = _Summary(run, stage)
     setup_determinism(config.seed)
@@ -341,7 +343,8 @@ def _train_patch_net(run: RunDir, config: RunConfig, stage: str) -> dict:
             model = build_restoration_net(p.restoration_filters)
         else:
             model = build_level_estimator(p.estimator_filters)
-    final = fit_stage(run, stage, model, train_ds, val_ds, cfg, loss="mse",
+    loss = psnr_loss if stage == "restoration" and p.restoration_loss == "psnr" else "mse"
+    final = fit_stage(run, stage, model, train_ds, val_ds, cfg, loss=loss,
                       metrics=["mae"] if stage == "estimator" else [])
     metrics = {"loss": final["loss"], "val_loss": final["val_loss"]}
     if stage == "restoration":
@@ -516,13 +519,39 @@ def expected_stage_config(config: RunConfig, stage: str) -> dict:
     return as_json(_stage_config(config, stage, **extra))
 
 
-def train_all(run: RunDir, config: RunConfig, force: bool = False, stages=STAGES) -> dict:
-    """Every stage in dependency order; a stage whose artefact exists with the same config is skipped."""
+def reuse_stage(run: RunDir, source, stage: str, expected: dict) -> bool:
+    """Copy ``stage`` from another run directory if it was trained with exactly ``expected`` config.
+
+    Cla(org) does not depend on the degradation, so a second run (another degradation, same data, preset
+    and seed) can take it from the first instead of spending the longest stage again. The manifest
+    records where it came from and what it cost there.
+    """
+    other = RunDir(source)
+    if not other.has_stage(stage, expected):
+        return False
+    tmp = run.path / f"{stage}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(other.stage_dir(stage), tmp)
+    shutil.rmtree(run.stage_dir(stage), ignore_errors=True)
+    tmp.replace(run.stage_dir(stage))
+    entry = dict(other.manifest().get("stages", {}).get(stage, {}), reused_from=str(other.path.resolve()))
+    run.update_manifest(stages={stage: entry})
+    print(f"[{stage}] reused from {other.path} (same config; trained there in {entry.get('seconds', '?')} s)",
+          flush=True)
+    return True
+
+
+def train_all(run: RunDir, config: RunConfig, force: bool = False, stages=STAGES, reuse_from=None) -> dict:
+    """Every stage in dependency order; a stage whose artefact exists with the same config is skipped,
+    one trained with the same config in the run ``reuse_from`` is copied from there."""
     start = time.time()
     done = {}
     for stage in stages:
-        if not force and run.has_stage(stage, expected_stage_config(config, stage)):
+        expected = expected_stage_config(config, stage)
+        if not force and run.has_stage(stage, expected):
             print(f"[{stage}] up to date, skipped (use --force to retrain)", flush=True)
+            continue
+        if reuse_from is not None and reuse_stage(run, reuse_from, stage, expected):
             continue
         if force:  # a forced retrain must not resume an old interrupted attempt
             shutil.rmtree(run.backup_dir(stage), ignore_errors=True)

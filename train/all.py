@@ -4,6 +4,7 @@
 Stages whose artefacts already exist with the same config are skipped (--force retrains them).
 """
 import sys
+from pathlib import Path
 
 from keras_irdi.cli import main_wrapper, open_run_from_args, run_parser
 
@@ -12,13 +13,18 @@ def main(argv=None):
     ap = run_parser(__doc__)
     ap.add_argument("--force", action="store_true", help="retrain every stage")
     ap.add_argument("--no-eval", action="store_true", help="stop after training")
+    ap.add_argument("--reuse-from", default=None, metavar="RUN",
+                    help="copy stages trained with the identical config from another run directory "
+                         "(e.g. Cla(org), which no degradation affects) instead of training them")
     args = ap.parse_args(argv)
     if args.epochs is not None or args.batch_size is not None:
         raise ValueError("--epochs/--batch-size apply to single stages; for all stages pick a --preset")
+    if args.reuse_from is not None and not (Path(args.reuse_from) / "manifest.json").is_file():
+        raise FileNotFoundError(f"--reuse-from {args.reuse_from} is not a run directory (no manifest.json)")
     run, config = open_run_from_args(args)
     print(config.preset.describe(), flush=True)
     from keras_irdi.pipeline import run_everything
-    run_everything(run, config, force=args.force, evaluate=not args.no_eval)
+    run_everything(run, config, force=args.force, evaluate=not args.no_eval, reuse_from=args.reuse_from)
 
 
 if __name__ == "__main__":
