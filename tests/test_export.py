@@ -290,3 +290,52 @@ def test_huge_header_rejected_by_the_size_rule(loaded):
     # One bad image fails its request; the model keeps serving.
     ok = fn(image_bytes=tf.constant([png_bytes(images(1)[0])]))
     assert ok["probabilities"].shape == (1, 10)
+
+
+# TF Serving's loader: a session restores the variables through the MetaGraph's saver and runs the
+# signature's tensors. Run in a fresh process that never imports keras_irdi (as a server would not).
+SESSION_LOADER = r"""
+import sys
+import numpy as np
+import tensorflow as tf
+
+export_dir, images_path, bytes_path, out_path = sys.argv[1:5]
+tf.compat.v1.disable_eager_execution()
+results = {}
+with tf.compat.v1.Session(graph=tf.Graph()) as sess:
+    meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], export_dir)
+    feeds = {"serving_default": ("images", np.load(images_path)),
+             "serve_bytes": ("image_bytes", np.load(bytes_path, allow_pickle=True))}
+    for name, (key, value) in feeds.items():
+        sig = meta.signature_def[name]
+        fetch = {k: t.name for k, t in sig.outputs.items()}
+        out = sess.run(fetch, {sig.inputs[key].name: value})
+        for k, v in out.items():
+            results[f"{name}/{k}"] = v
+np.savez(out_path, **results)
+"""
+
+
+@pytest.mark.parametrize("network", ["proposed", "ens_cla", "cla_org"])
+def test_session_loader_runs_both_signatures(tiny_run, tmp_path, network):
+    import subprocess
+    import sys
+
+    path = export_serving(tiny_run, tmp_path, network)
+    x = images(3, seed=7)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "b.npy", np.array([png_bytes(im) for im in x], dtype=object), allow_pickle=True)
+    script = tmp_path / "load.py"
+    script.write_text(SESSION_LOADER)
+    proc = subprocess.run([sys.executable, str(script), str(path), str(tmp_path / "x.npy"),
+                           str(tmp_path / "b.npy"), str(tmp_path / "out.npz")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "keras_irdi" not in proc.stderr
+    out = np.load(tmp_path / "out.npz", allow_pickle=True)
+    ref = keras_composite(tiny_run, network)(x.astype(np.float32), training=False)
+    probs = ref["probabilities"] if network == "proposed" else ref
+    for sig in ("serving_default", "serve_bytes"):
+        np.testing.assert_allclose(out[f"{sig}/probabilities"], np.asarray(probs), atol=1e-5)
+        np.testing.assert_array_equal(out[f"{sig}/class_id"], np.argmax(np.asarray(probs), axis=-1))
+        assert out[f"{sig}/weights"].shape == (3, 2) and out[f"{sig}/estimated_level"].shape == (3,)

@@ -1,0 +1,104 @@
+"""The training recipe's parts: schedules and optimizers, the PSNR loss, warm start, stage reuse."""
+import keras
+import numpy as np
+import pytest
+
+from keras_irdi.artifacts import RunDir
+from keras_irdi.models import psnr_loss
+from keras_irdi.presets import Preset, StageConfig, get_preset
+from keras_irdi.training import (RunConfig, expected_stage_config, make_optimizer, open_run, reuse_stage,
+                                 train_classifier)
+
+
+def test_warmup_cosine_schedule():
+    cfg = StageConfig(epochs=4, batch_size=8, learning_rate=0.006, schedule="warmup_cosine", warmup_epochs=0.5,
+                      warmup_start=0.1)
+    opt = make_optimizer(cfg, steps_per_epoch=100)  # 400 steps, 50 of warm-up
+    assert isinstance(opt, keras.optimizers.Adamax)
+    lr = opt.learning_rate  # the schedule, called with the step
+    schedule = opt._learning_rate
+    at = lambda step: float(schedule(step))  # noqa: E731
+    assert at(0) == pytest.approx(0.0006)
+    assert at(25) == pytest.approx(0.0033, rel=1e-3)  # linear warm-up, halfway
+    assert at(50) == pytest.approx(0.006)
+    assert at(225) == pytest.approx(0.003, rel=1e-3)  # cosine halfway
+    assert at(400) == pytest.approx(0.0, abs=1e-9)
+    assert float(lr) == pytest.approx(0.0006)  # what the optimizer uses at its current step 0
+
+
+def test_constant_schedule_and_adam():
+    opt = make_optimizer(StageConfig(epochs=2, batch_size=8, learning_rate=0.001, optimizer="adam"), 10)
+    assert isinstance(opt, keras.optimizers.Adam) and float(opt.learning_rate) == pytest.approx(0.001)
+
+
+@pytest.mark.parametrize("bad", [dict(schedule="cosine"), dict(optimizer="sgd")])
+def test_stage_config_rejects_unknown_choices(bad):
+    with pytest.raises(ValueError, match="choose one of"):
+        StageConfig(epochs=1, batch_size=1, **bad)
+
+
+@pytest.mark.parametrize("bad", [dict(classifier_augmentation="mixup"), dict(patch_source="web"),
+                                 dict(restoration_loss="l1")])
+def test_preset_rejects_unknown_choices(bad):
+    with pytest.raises(ValueError, match="choose one of"):
+        Preset(name="x", **bad)
+
+
+def test_old_manifest_preset_without_new_stage_config_still_loads():
+    d = get_preset("small").to_dict()
+    del d["classifier_finetune"]
+    assert Preset.from_dict(d).classifier_finetune.epochs == Preset(name="x").classifier_finetune.epochs
+
+
+def test_psnr_loss_is_per_image_log_mse():
+    rng = np.random.default_rng(0)
+    clean = rng.random((2, 8, 8, 3)).astype(np.float32)
+    err = np.stack([np.full((8, 8, 3), 0.1), np.full((8, 8, 3), 0.01)]).astype(np.float32)
+    loss = np.asarray(psnr_loss(clean, clean + err))
+    np.testing.assert_allclose(loss, 10 * np.log10(np.array([0.01, 0.0001]) + 1e-5), rtol=1e-5)
+    # Halving the error lowers the loss by 5-6 dB at either level, where MSE would drop 100x less for the
+    # nearly clean image: it counts about as much as the damaged one.
+    halved = np.asarray(psnr_loss(clean, clean + err / 2))
+    expected = 10 * np.log10(np.array([0.01 + 1e-5, 1e-4 + 1e-5]) / np.array([0.0025 + 1e-5, 2.5e-5 + 1e-5]))
+    np.testing.assert_allclose(loss - halved, expected, rtol=1e-4)
+    assert np.all((4.9 < loss - halved) & (loss - halved < 6.1))
+
+
+def test_cla_org_config_does_not_depend_on_the_degradation():
+    jpeg, gauss = RunConfig(degradation="jpeg"), RunConfig(degradation="gaussian")
+    assert expected_stage_config(jpeg, "cla_org") == expected_stage_config(gauss, "cla_org")
+    assert expected_stage_config(jpeg, "cla_deg") != expected_stage_config(gauss, "cla_deg")
+    # Warm-started Cla(deg) depends on the Cla(org) it starts from.
+    assert "input_cla_org" in expected_stage_config(jpeg, "cla_deg")
+    assert "input_cla_org" not in expected_stage_config(RunConfig(preset=get_preset("paper")), "cla_deg")
+
+
+def test_reuse_copies_only_an_identical_stage(tiny_run, tmp_path):
+    target = RunDir(tmp_path / "other")
+    target.path.mkdir()
+    assert not reuse_stage(target, tiny_run, "cla_org", {"some": "other config"})
+    assert not target.has_stage("cla_org")
+    assert reuse_stage(target, tiny_run, "cla_org", {})  # tiny_run's stages were saved with config {}
+    a = RunDir(tiny_run).load_stage("cla_org").get_weights()
+    b = target.load_stage("cla_org").get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert target.manifest()["stages"]["cla_org"]["reused_from"] == str(RunDir(tiny_run).path.resolve())
+
+
+class _FirstWeights(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.weights = [w.copy() for w in self.model.get_weights()]
+
+
+def test_warm_start_begins_from_cla_org(tmp_path, cifar_dir):
+    preset = get_preset("smoke", train_limit=300)
+    preset.classifier.epochs = 1
+    run, config = open_run(tmp_path / "run", RunConfig(degradation="jpeg", preset=preset, seed=1,
+                                                       cifar_dir=str(cifar_dir)))
+    train_classifier(run, config, "clean")
+    first = _FirstWeights()
+    train_classifier(run, config, "degraded", callbacks=[first])
+    org = run.load_stage("cla_org").get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first.weights, org))
+    deg = run.load_stage("cla_deg").get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(deg, org))  # and then it trained
