@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Copy a run's small, shareable results into the repository: tables (md/csv), figures (png), the sweep
-CSV/JSON and the manifest -- never model weights or data.
+CSV/JSON, per-image correctness and the manifest -- never data. With --models-out, also the six stage
+models as a minimal run directory that `irdi-predict` and `evaluate/sweep.py` accept.
 
-    python evaluate/publish.py --run-dir RUN --out results/small_jpeg_cifar10
+    python evaluate/publish.py --run-dir RUN --out results/small_jpeg_cifar10 --models-out models/small_jpeg_cifar10
 """
 import argparse
 import shutil
@@ -16,10 +17,34 @@ PATTERNS = ("tables/*.md", "tables/*.csv", "figures/*.png", "eval/*.csv", "eval/
             "logs/*.csv")
 
 
+def ship_models(run: Path, out: Path) -> list:
+    """``out/<stage>/model.keras`` (weights only: the optimizer state is dropped, a third of the size),
+    ``out/<stage>/config.json`` and ``out/manifest.json`` without the machine-specific data paths."""
+    import json
+
+    from keras_irdi.artifacts import STAGES, RunDir, write_json
+
+    src = RunDir(run)
+    src.require(*STAGES)
+    written = []
+    for stage in STAGES:
+        model = src.load_stage(stage)  # compile=False: no optimizer variables
+        (out / stage).mkdir(parents=True, exist_ok=True)
+        model.save(out / stage / "model.keras")
+        shutil.copy2(src.stage_dir(stage) / "config.json", out / stage / "config.json")
+        written += [out / stage / "model.keras", out / stage / "config.json"]
+    manifest = json.loads(src.manifest_path.read_text())
+    manifest["config"].update(cifar_dir=None, clean_dirs=None)  # the user's own copies, not ours
+    manifest["shipped_from"] = run.name
+    write_json(out / "manifest.json", manifest)
+    return written + [out / "manifest.json"]
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run-dir", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--models-out", default=None, help="also ship the six stage models into this folder")
     args = ap.parse_args(argv)
     run, out = Path(args.run_dir), Path(args.out)
     if not (run / "manifest.json").is_file():
@@ -34,6 +59,10 @@ def main(argv=None) -> None:
     if not any(p.match("eval/*.csv") for p in copied):
         raise FileNotFoundError(f"{run}/eval has no sweep results; run evaluate/sweep.py --run-dir {run} first")
     print(f"copied {len(copied)} files into {out}")
+    if args.models_out:
+        shipped = ship_models(run, Path(args.models_out))
+        size = sum(p.stat().st_size for p in shipped) / 2**20
+        print(f"shipped {len(shipped)} model files ({size:.1f} MB) into {args.models_out}")
 
 
 if __name__ == "__main__":

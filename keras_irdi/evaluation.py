@@ -83,8 +83,10 @@ def evaluate_level(forward: SharedForward, x_clean, y, degradation: str, level: 
 
 
 def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None = None,
-              batch_size: int = 500, examples: int = 8, verbose: bool = True) -> dict:
-    """Sweep the run's test set over the levels; writes RUN/eval/<degradation>_<dataset>.{csv,json}."""
+              batch_size: int = 500, examples: int = 8, verbose: bool = True, cifar_dir=None) -> dict:
+    """Sweep the run's test set over the levels; writes RUN/eval/<degradation>_<dataset>.{csv,json}.
+
+    ``cifar_dir`` overrides the run's CIFAR location (e.g. for shipped models trained elsewhere)."""
     import keras
 
     from keras_irdi.data.cifar import load_cifar
@@ -98,7 +100,7 @@ def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None =
     config = RunConfig.from_dict(manifest["config"])
     run.require(*SWEEP_STAGES)
     stages = run.load_stages(*SWEEP_STAGES)
-    data = load_cifar(config.dataset, cifar_dir=config.cifar_dir, limit_test=config.preset.test_limit)
+    data = load_cifar(config.dataset, cifar_dir=cifar_dir or config.cifar_dir, limit_test=config.preset.test_limit)
     x, y = data["x_test"], data["y_test"]
     if limit is not None:
         if limit < 1:
