@@ -76,6 +76,14 @@ def open_run_from_args(args):
             seed=args.seed if args.seed is not None else stored.get("seed", 0))
     clean_dirs = [os.path.abspath(d) for d in args.clean_dir] if args.clean_dir else None
     cifar_dir = os.path.abspath(args.cifar_dir) if args.cifar_dir else None
+    preset_name = config.preset.name if config is not None else None
+    if cifar_dir is None and not os.environ.get("IRDI_CIFAR_DIR") and preset_name == "smoke" and \
+            (config.dataset == "cifar10"):
+        from keras_irdi.data.cifar import BUNDLED_CIFAR10
+
+        cifar_dir = str(BUNDLED_CIFAR10)  # offline on a fresh clone: the smoke run needs only 1400 images
+        print(f"smoke preset without --cifar-dir: using the bundled CIFAR-10 subset ({BUNDLED_CIFAR10.name})",
+              flush=True)
     run, config = open_run(args.run_dir, config, cifar_dir=cifar_dir, clean_dirs=clean_dirs,
                            strategy=args.strategy)
     return run, config

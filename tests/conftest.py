@@ -1,5 +1,7 @@
-"""Shared fixtures. Real data comes from the shared folder (never copied into the repo): `$IRDI_DATA`, else
-`../shared/data` next to the repository; tests that need it are skipped when it is absent."""
+"""Shared fixtures. Every test runs offline on a fresh clone: real CIFAR-10 images come from the subset
+bundled with the package (keras_irdi/data/bundled/), clean photos from scikit-image. The full development
+copy (`$IRDI_DATA`, else `../shared/data` next to the repository) is used only by the tests that check that
+copy itself; they say so when they skip."""
 import os
 import subprocess
 import sys
@@ -11,22 +13,43 @@ SHARED_DATA = Path(os.environ.get("IRDI_DATA") or Path(__file__).resolve().paren
 
 
 @pytest.fixture(scope="session")
-def cifar_dir(tmp_path_factory):
-    """The real CIFAR-10 copy, unpacked once per session into the official python layout."""
+def cifar_dir():
+    """Real CIFAR-10: the bundled subset (1400 train, 200 test images, .npz), which load_cifar accepts."""
+    from keras_irdi.data.cifar import BUNDLED_CIFAR10
+
+    return BUNDLED_CIFAR10
+
+
+@pytest.fixture(scope="session")
+def clean_dir(tmp_path_factory):
+    """A folder of clean colour photographs: scikit-image's bundled lossless photos, as PNG files."""
+    from PIL import Image
+
+    from keras_irdi.data.images import default_clean_images
+
+    folder = tmp_path_factory.mktemp("clean")
+    for i, image in enumerate(default_clean_images()):
+        Image.fromarray(image).save(folder / f"photo_{i}.png")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shared_cifar_dir(tmp_path_factory):
+    """The full development copy of CIFAR-10 (45,000 + 1000 images), unpacked into the official layout."""
     unpack = SHARED_DATA / "cifar10" / "unpack.py"
     if not unpack.is_file():
-        pytest.skip(f"real CIFAR-10 not available ({unpack} missing; set IRDI_DATA to the shared data folder)")
+        pytest.skip(f"the development data folder is not beside this clone ({unpack} missing; set IRDI_DATA)")
     dest = tmp_path_factory.mktemp("cifar10")
     subprocess.run([sys.executable, str(unpack), str(dest)], check=True, capture_output=True)
     return dest
 
 
 @pytest.fixture(scope="session")
-def clean_dir():
-    """The T91 clean photographs (Yang91 in the paper)."""
+def shared_clean_dir():
+    """The T91 clean photographs (Yang91 in the paper) of the development data folder."""
     folder = SHARED_DATA / "clean" / "T91"
     if not folder.is_dir():
-        pytest.skip(f"clean images not available ({folder} missing; set IRDI_DATA to the shared data folder)")
+        pytest.skip(f"the development data folder is not beside this clone ({folder} missing; set IRDI_DATA)")
     return folder
 
 
@@ -73,12 +96,16 @@ def run_script(script, *args, timeout=900):
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory, cifar_dir, clean_dir):
-    """The CI end-to-end run: the exact command of the README's smoke example, on real data."""
+def smoke_run(tmp_path_factory):
+    """The CI end-to-end run: the README's first command, with no data options (bundled CIFAR-10 subset,
+    scikit-image photos), so it is also the check that a fresh clone trains offline."""
     run = tmp_path_factory.mktemp("smoke") / "run"
-    proc = run_script("train/all.py", "--preset", "smoke", "--degradation", "jpeg", "--dataset", "cifar10",
-               "--run-dir", run, "--cifar-dir", cifar_dir, "--clean-dir", clean_dir)
+    env_cifar = os.environ.pop("IRDI_CIFAR_DIR", None)
+    try:
+        proc = run_script("train/all.py", "--preset", "smoke", "--run-dir", run)
+    finally:
+        if env_cifar is not None:
+            os.environ["IRDI_CIFAR_DIR"] = env_cifar
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "using the bundled CIFAR-10 subset" in proc.stdout
     return run, proc
-
-

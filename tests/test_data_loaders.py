@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_irdi.data.cifar import CLASS_NAMES, load_cifar
+from keras_irdi.data.cifar import BUNDLED_CIFAR10, CLASS_NAMES, load_cifar
 from keras_irdi.data.images import default_clean_images, extract_patches, load_image, load_image_folder
 
 
@@ -159,17 +159,32 @@ def test_cifar_offline_download_error_is_short(monkeypatch):
     assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
-def test_real_cifar10_copy(cifar_dir):
-    data = load_cifar("cifar10", cifar_dir=cifar_dir)
+def test_real_cifar10_copy(shared_cifar_dir):
+    data = load_cifar("cifar10", cifar_dir=shared_cifar_dir)
     assert data["x_train"].shape == (45000, 32, 32, 3) and data["x_train"].dtype == np.uint8
     assert data["x_test"].shape == (1000, 32, 32, 3) and data["x_test"].dtype == np.uint8
     assert data["y_test"][:10].tolist() == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]
     assert np.bincount(data["y_test"], minlength=10).tolist() == [103, 89, 100, 103, 90, 86, 112, 102, 106, 109]
     assert data["class_names"] == CLASS_NAMES["cifar10"]
+    # The bundled subset is exactly the first images of this copy.
+    sub = load_cifar("cifar10", cifar_dir=BUNDLED_CIFAR10)
+    n_train, n_test = len(sub["x_train"]), len(sub["x_test"])
+    assert np.array_equal(sub["x_train"], data["x_train"][:n_train])
+    assert np.array_equal(sub["x_test"], data["x_test"][:n_test])
+    assert np.array_equal(sub["y_train"], data["y_train"][:n_train])
 
 
-def test_real_clean_folder(clean_dir):
-    images = load_image_folder(clean_dir)
+def test_bundled_cifar10_subset():
+    data = load_cifar("cifar10", cifar_dir=BUNDLED_CIFAR10)
+    assert data["x_train"].shape == (1400, 32, 32, 3) and data["x_test"].shape == (200, 32, 32, 3)
+    assert data["x_train"].dtype == np.uint8 and data["y_train"].dtype.kind == "i"
+    assert data["y_test"][:10].tolist() == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]  # the official test_batch order
+    assert set(np.unique(data["y_train"])) == set(range(10))
+    assert BUNDLED_CIFAR10.stat().st_size < 6 * 2**20
+
+
+def test_real_clean_folder(shared_clean_dir):
+    images = load_image_folder(shared_clean_dir)
     assert len(images) == 91 and all(im.dtype == np.uint8 and im.shape[2] == 3 for im in images)
 
 

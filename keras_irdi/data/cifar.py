@@ -21,6 +21,9 @@ CLASS_NAMES = {
 }
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
 ENV_VAR = "IRDI_CIFAR_DIR"
+# 1400 training + 200 test images of real CIFAR-10 (bundled/README.md): the `smoke` preset's default source
+# and the tests' data, so both work offline on a fresh clone.
+BUNDLED_CIFAR10 = Path(__file__).resolve().parent / "bundled" / "cifar10_subset.npz"
 
 # Per dataset: folder name of the official tarball, its train files, test file, label key, meta file/key.
 _LAYOUT = {
