@@ -16,6 +16,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -89,7 +90,7 @@ def open_run(run_dir, config: RunConfig | None = None, **overrides) -> tuple[Run
     preset or seed is accepted and recorded; `train/all.py` then retrains the stages it affects.
     """
     run = RunDir(run_dir)
-    run.ensure_writable()
+    created = not run.path.exists()
     stored = run.manifest().get("config")
     if stored is not None:
         stored_cfg = RunConfig.from_dict(stored)
@@ -111,7 +112,16 @@ def open_run(run_dir, config: RunConfig | None = None, **overrides) -> tuple[Run
     for key, value in overrides.items():
         if value is not None:
             setattr(config, key, value)
+    # Everything the command needs is checked before anything is written: a typo in a path fails in
+    # seconds and leaves no run directory behind (or an existing one untouched).
     config.validate()
+    check_sources(config)
+    try:
+        run.ensure_writable()
+    except PermissionError:
+        if created:
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
     import keras
     import tensorflow as tf
 
@@ -119,6 +129,24 @@ def open_run(run_dir, config: RunConfig | None = None, **overrides) -> tuple[Run
         "keras_irdi": __import__("keras_irdi").__version__, "tensorflow": tf.__version__,
         "keras": keras.__version__, "numpy": np.__version__, "python": platform.python_version()})
     return run, config
+
+
+def check_sources(config: RunConfig) -> None:
+    """Fail now, not after an hour of training, if the CIFAR source or a clean-photo folder is unusable.
+
+    Loads CIFAR once (seconds; downloads through keras.datasets only when no local copy is configured, as
+    the first stage would) and checks that every --clean-dir folder exists and holds image files.
+    """
+    from keras_irdi.data.cifar import load_cifar
+    from keras_irdi.data.images import IMAGE_EXTENSIONS
+
+    load_cifar(config.dataset, cifar_dir=config.cifar_dir, limit_train=1, limit_test=1)
+    for folder in map(Path, config.clean_dirs or ()):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"--clean-dir {folder} is not a folder; pass folders of clean photos")
+        if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir() if p.is_file()):
+            raise FileNotFoundError(f"--clean-dir {folder} holds no image files "
+                                    f"({', '.join(sorted(IMAGE_EXTENSIONS))})")
 
 
 def _array_hash(*arrays) -> str:

@@ -170,3 +170,19 @@ def test_restoration_gain_ignores_untouched_patches():
     assert np.isfinite(gain["val_psnr_degraded"]) and gain["val_psnr_patches"] == 4
     assert 20 < gain["val_psnr_degraded"] < 35
     assert gain["val_psnr_restored"] == pytest.approx(gain["val_psnr_degraded"])
+
+
+def test_bad_path_fails_before_any_work_and_leaves_no_run(tmp_path):
+    proc = cli("train/all.py", "--preset", "smoke", "--run-dir", tmp_path / "R", "--clean-dir", tmp_path / "nope")
+    assert proc.returncode == 2 and "nope" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "R").exists(), "a command that failed validation must leave no run behind"
+    proc = cli("train/all.py", "--preset", "smoke", "--run-dir", tmp_path / "R", "--cifar-dir", tmp_path / "none")
+    assert proc.returncode == 2 and not (tmp_path / "R").exists()
+
+
+def test_bad_path_leaves_an_existing_run_untouched(smoke_run, tmp_path):
+    run, _ = smoke_run
+    before = (run / "manifest.json").read_bytes()
+    proc = cli("train/all.py", "--run-dir", run, "--preset", "smoke", "--clean-dir", tmp_path / "nope")
+    assert proc.returncode == 2 and "nope" in proc.stderr
+    assert (run / "manifest.json").read_bytes() == before
