@@ -311,9 +311,15 @@ def export_serving(run_dir, out_dir, model: str = "proposed", version: int | Non
     """Export ``model`` of the run as ``out_dir/<model>/<version>/``; returns that version folder."""
     from keras_irdi.degradations import get_degradation
 
-    module = build_serving_module(run_dir, model)
     base = Path(out_dir) / model
-    base.mkdir(parents=True, exist_ok=True)
+    try:  # before the (slow) build, so an unwritable --out fails in a second
+        base.mkdir(parents=True, exist_ok=True)
+        probe = base / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"x")
+        probe.unlink()
+    except OSError as exc:
+        raise PermissionError(f"cannot write into {base} ({exc.strerror or exc}); choose another --out") from None
+    module = build_serving_module(run_dir, model)
     version = next_version(base) if version is None else int(version)
     if version < 1:
         raise ValueError(f"--version must be a positive integer, got {version}")
@@ -351,7 +357,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         path = export_serving(args.run_dir, args.out, model=args.model, version=args.version)
-    except (MissingStageError, FileNotFoundError, FileExistsError, ValueError) as err:
+    except (MissingStageError, FileNotFoundError, FileExistsError, PermissionError, ValueError) as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
     print(path)

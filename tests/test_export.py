@@ -339,3 +339,11 @@ def test_session_loader_runs_both_signatures(tiny_run, tmp_path, network):
         np.testing.assert_allclose(out[f"{sig}/probabilities"], np.asarray(probs), atol=1e-5)
         np.testing.assert_array_equal(out[f"{sig}/class_id"], np.argmax(np.asarray(probs), axis=-1))
         assert out[f"{sig}/weights"].shape == (3, 2) and out[f"{sig}/estimated_level"].shape == (3,)
+
+
+def test_unwritable_out_is_one_line(tiny_run, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert main(["--run-dir", str(tiny_run), "--out", str(blocker / "models")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write into") and err.count("\n") == 1 and "--out" in err
