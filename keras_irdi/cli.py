@@ -28,10 +28,11 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
-def run_parser(description: str, stage_options: bool = True) -> argparse.ArgumentParser:
-    """The options every training stage shares (issue: training stages)."""
-    ap = argparse.ArgumentParser(description=description,
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def run_parser(description: str, stage_options: bool = True, schedule_options: bool = True
+               ) -> argparse.ArgumentParser:
+    """The options every training stage shares; ``schedule_options``: --epochs/--batch-size, which only
+    single-stage commands take (train/all.py trains every stage with its preset's schedules)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--run-dir", required=True, help="run directory (created if needed)")
     if stage_options:
         ap.add_argument("--preset", choices=sorted(PRESETS), default=None,
@@ -42,12 +43,13 @@ def run_parser(description: str, stage_options: bool = True) -> argparse.Argumen
                         help="classification data set; default: the run's, or 'cifar10'")
         ap.add_argument("--cifar-dir", default=None,
                         help="local CIFAR copy (python-pickle layout or .npz); env IRDI_CIFAR_DIR; "
-                             "default: keras.datasets download cache")
+                             "default: keras.datasets download cache (smoke preset: the bundled subset)")
         ap.add_argument("--clean-dir", nargs="+", default=None, metavar="DIR",
                         help="folders of clean photos for the restoration net and level estimator "
                              "(e.g. T91 Urban100); default: scikit-image's bundled photos")
-        ap.add_argument("--epochs", type=int, default=None, help="override the preset's epochs for this stage")
-        ap.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size")
+        if schedule_options:
+            ap.add_argument("--epochs", type=int, default=None, help="override the preset's epochs for this stage")
+            ap.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size")
         ap.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
         ap.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default=None,
                         help="tf.distribute strategy, for several GPUs or hosts")

@@ -10,15 +10,13 @@ from keras_irdi.cli import main_wrapper, open_run_from_args, run_parser
 
 
 def main(argv=None):
-    ap = run_parser(__doc__)
+    ap = run_parser(__doc__, schedule_options=False)
     ap.add_argument("--force", action="store_true", help="retrain every stage")
     ap.add_argument("--no-eval", action="store_true", help="stop after training")
     ap.add_argument("--reuse-from", default=None, metavar="RUN",
                     help="copy stages trained with the identical config from another run directory "
                          "(e.g. Cla(org), which no degradation affects) instead of training them")
     args = ap.parse_args(argv)
-    if args.epochs is not None or args.batch_size is not None:
-        raise ValueError("--epochs/--batch-size apply to single stages; for all stages pick a --preset")
     if args.reuse_from is not None and not (Path(args.reuse_from) / "manifest.json").is_file():
         raise FileNotFoundError(f"--reuse-from {args.reuse_from} is not a run directory (no manifest.json)")
     run, config = open_run_from_args(args)
