@@ -14,6 +14,9 @@ import numpy as np
 from PIL import Image
 
 
+JPEG_MAX_SIDE = 65500  # libjpeg's limit on either dimension
+
+
 def _jpeg_one(image: np.ndarray, quality: int) -> np.ndarray:
     """PIL JPEG round trip, exactly as the paper's code does it (default PIL settings, 4:2:0)."""
     buf = io.BytesIO()
@@ -134,6 +137,12 @@ def degrade(images, kind: str, levels, seed=None) -> np.ndarray:
     """
     deg = get_degradation(kind)
     arr = as_uint8_images(images)
+    height, width = arr.shape[-3:-1]
+    if min(height, width) < 1:
+        raise ValueError(f"images must be at least 1x1 pixels, got {width}x{height}")
+    if kind == "jpeg" and max(height, width) > JPEG_MAX_SIDE:
+        raise ValueError(f"JPEG cannot encode images larger than {JPEG_MAX_SIDE} pixels per side, got "
+                         f"{width}x{height}; resize or tile the image first")
     single = arr.ndim == 3
     batch = arr[None] if single else arr
     lv = deg.check(levels)

@@ -87,3 +87,10 @@ def test_registry_normalisation_and_sampling():
     assert q.min() == 1 and q.max() == 100 and np.all(q == np.round(q))
     assert list(jpeg.sweep_levels())[:2] == [1, 2] and len(jpeg.sweep_levels()) == 100
     assert len(noise.sweep_levels()) == 51
+
+
+@pytest.mark.parametrize("shape, kind, match", [((0, 0, 3), "jpeg", "at least 1x1"), ((0, 5, 3), "gaussian", "at least 1x1"),
+                                                ((2, 70000, 3), "jpeg", "larger than 65500")])
+def test_degrade_rejects_impossible_sizes_with_its_own_error(shape, kind, match):
+    with pytest.raises(ValueError, match=match):
+        degrade(np.zeros(shape, np.uint8), kind, 10)
