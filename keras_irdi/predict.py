@@ -167,6 +167,10 @@ def main(argv=None) -> int:
     from keras_irdi.degradations import degrade
     from keras_irdi.export import fit_to_input
 
+    trained_on = predictor.info.get("degradation")
+    if args.degrade and trained_on and args.degrade[0] != trained_on:
+        print(f"warning: the model was trained for {trained_on}, not {args.degrade[0]}: its level estimate "
+              f"and ensemble weights assume {trained_on}", file=sys.stderr)
     rng = np.random.default_rng(args.seed)
     results, images, good = [], [], []
     for name in args.images:

@@ -81,9 +81,12 @@ def test_degrade_option(tiny_run, files, capsys):
     code, results, _ = run_json(capsys, tiny_run, files["good"], "--degrade", "jpeg:10", "--model", "cla_org")
     assert code == 0 and results[0]["degraded"] == "jpeg:10"
     assert results[0]["weights"] == {"w_org": 1.0, "w_res": 0.0}  # Cla(org)'s convention
-    code, noisy, _ = run_json(capsys, tiny_run, files["good"], "--degrade", "gaussian:25", "--model", "cla_org")
+    code, noisy, err = run_json(capsys, tiny_run, files["good"], "--degrade", "gaussian:25", "--model", "cla_org")
     assert code == 0 and noisy[0]["degraded"] == "gaussian:25"
     assert noisy[0]["top_k"] != results[0]["top_k"]
+    # tiny_run is a JPEG model: noise is allowed, with a warning that its level and weights assume JPEG.
+    assert "trained for jpeg, not gaussian" in err
+    assert "warning" not in run_json(capsys, tiny_run, files["good"], "--degrade", "jpeg:10")[2]
 
 
 @pytest.mark.parametrize("spec, expected", [("jpeg:0", "1..100"), ("jpeg:101", "1..100"),
