@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import platform
 import resource
 import shutil
@@ -215,15 +216,42 @@ class _Summary:
 
     def __init__(self, run: RunDir, stage: str):
         self.run, self.stage, self.start = run, stage, time.time()
+        self.clock = EpochClock(stage)
 
     def done(self, metrics: dict) -> dict:
         seconds = time.time() - self.start
         entry = {"seconds": round(seconds, 1), "peak_rss_mb": round(_peak_rss_mb(), 1),
-                 "metrics": {k: float(v) for k, v in metrics.items()}}
+                 "metrics": {k: float(v) for k, v in metrics.items()},
+                 "epoch_seconds": self.clock.seconds, "load_avg_1min": self.clock.load}
         self.run.update_manifest(stages={self.stage: entry})
         shown = ", ".join(f"{k}={v:.4g}" for k, v in entry["metrics"].items())
         print(f"[{self.stage}] done in {seconds / 60:.1f} min: {shown}", flush=True)
         return entry
+
+
+def EpochClock(stage: str):
+    """A callback recording each epoch's wall time and the 1-minute load average at its end.
+
+    A load average well above the number of training threads' cores means something else shared the
+    machine, so a slow epoch says why (docs/DECISIONS.md: the first runs lost about half their time).
+    """
+    import keras
+
+    class _EpochClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds, self.load, self._start = [], [], None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(round(time.perf_counter() - self._start, 1))
+            self.load.append(round(os.getloadavg()[0], 2))
+            print(f"[{stage}] epoch {epoch + 1}: {self.seconds[-1]:.0f} s, load average {self.load[-1]:.2f}",
+                  flush=True)
+
+    return _EpochClock()
 
 
 def _backup_callback(backup_dir):
@@ -271,7 +299,7 @@ def _steps_per_epoch(stage_cfg, train_ds) -> int:
 
 
 def fit_stage(run: RunDir, stage: str, model, train_ds, val_ds, stage_cfg, loss, metrics=(),
-              extra_callbacks=()):
+              extra_callbacks=(), clock=None):
     """Compile (Adamax by default) and fit, resumable (BackupAndRestore) and logged (CSV + TensorBoard)."""
     import keras
 
@@ -284,6 +312,7 @@ def fit_stage(run: RunDir, stage: str, model, train_ds, val_ds, stage_cfg, loss,
         keras.callbacks.CSVLogger(str(run.log_dir() / f"{stage}.csv"), append=backup.exists()),
         keras.callbacks.TensorBoard(str(run.log_dir() / "tb" / stage), write_graph=False,
                                     profile_batch=0),
+        *([clock] if clock is not None else []),
         *extra_callbacks,
     ]
     history = model.fit(train_ds, validation_data=val_ds, epochs=stage_cfg.epochs,
@@ -372,7 +401,7 @@ def _train_patch_net(run: RunDir, config: RunConfig, stage: str) -> dict:
         else:
             model = build_level_estimator(p.estimator_filters)
     loss = psnr_loss if stage == "restoration" and p.restoration_loss == "psnr" else "mse"
-    final = fit_stage(run, stage, model, train_ds, val_ds, cfg, loss=loss,
+    final = fit_stage(run, stage, model, train_ds, val_ds, cfg, loss=loss, clock=summary.clock,
                       metrics=["mae"] if stage == "estimator" else [])
     metrics = {"loss": final["loss"], "val_loss": final["val_loss"]}
     if stage == "restoration":
@@ -453,6 +482,7 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=()) ->
         if warm:  # fine-tune Cla(org): same architecture, so its weights load as they are
             model.set_weights(run.load_stage("cla_org").get_weights())
     final = fit_stage(run, stage, model, train_ds, val_ds, cfg, loss="sparse_categorical_crossentropy",
+                      clock=summary.clock,
                       metrics=["accuracy"], extra_callbacks=callbacks)
     run.save_stage(stage, model, _stage_config(config, stage, data=data))
     return summary.done({"loss": final["loss"], "accuracy": final["accuracy"],
@@ -523,7 +553,7 @@ def train_weight_net(run: RunDir, config: RunConfig) -> dict:
         model = weight_training_model(weight_net)
     final = fit_stage(run, "weight_net", model, as_ds(tr, d["y_train"][idx], True),
                       as_ds(va, d["y_val"], False), cfg, loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+                      metrics=["accuracy"], clock=summary.clock)
     run.save_stage("weight_net", weight_net, _stage_config(config, "weight_net"))
     return summary.done({"loss": final["loss"], "accuracy": final["accuracy"],
                          "val_accuracy": final["val_accuracy"]})

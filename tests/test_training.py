@@ -186,3 +186,12 @@ def test_bad_path_leaves_an_existing_run_untouched(smoke_run, tmp_path):
     proc = cli("train/all.py", "--run-dir", run, "--preset", "smoke", "--clean-dir", tmp_path / "nope")
     assert proc.returncode == 2 and "nope" in proc.stderr
     assert (run / "manifest.json").read_bytes() == before
+
+
+def test_manifest_records_epoch_seconds_and_load(smoke_run):
+    run, proc = smoke_run
+    stages = RunDir(run).manifest()["stages"]
+    cla = stages["cla_org"]
+    assert len(cla["epoch_seconds"]) == len(cla["load_avg_1min"]) == get_preset("smoke").classifier.epochs
+    assert all(s > 0 for s in cla["epoch_seconds"]) and sum(cla["epoch_seconds"]) <= cla["seconds"]
+    assert "[cla_org] epoch 1:" in proc.stdout and "load average" in proc.stdout
