@@ -17,15 +17,11 @@ from keras_irdi.presets import PRESETS
 USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, RuntimeError, OSError)
 
 
-def quiet_tensorflow() -> None:
-    """TF's C++ start-up chatter hides the lines a user needs; keep warnings and errors.
+def quiet_tensorflow(verbose: bool = False) -> None:
+    """TF's C++ start-up chatter hides the lines a user needs (keras_irdi.tfenv); --verbose keeps it."""
+    from keras_irdi.tfenv import load_tensorflow
 
-    Also turns on TensorFlow's oneDNN CPU kernels, which this TF build leaves off on CPUs without
-    AVX-512: on the 2-core AMD development machine they train the half-width classifier 1.4x faster
-    (docs/DECISIONS.md). Set TF_ENABLE_ONEDNN_OPTS=0 to opt out.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    load_tensorflow(verbose)
 
 
 def run_parser(description: str, stage_options: bool = True, schedule_options: bool = True
@@ -53,6 +49,7 @@ def run_parser(description: str, stage_options: bool = True, schedule_options: b
         ap.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
         ap.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default=None,
                         help="tf.distribute strategy, for several GPUs or hosts")
+    ap.add_argument("--verbose", action="store_true", help="keep TensorFlow's own log lines on stderr")
     return ap
 
 
@@ -111,7 +108,7 @@ def main_wrapper(fn, argv=None) -> int:
     way: stage artefacts are written atomically and BackupAndRestore keeps the last finished epoch, so
     rerunning the command resumes.
     """
-    quiet_tensorflow()
+    quiet_tensorflow(verbose="--verbose" in (sys.argv[1:] if argv is None else argv))
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -122,7 +119,8 @@ def main_wrapper(fn, argv=None) -> int:
               file=sys.stderr)
         return 130
     except USER_ERRORS as exc:
-        msg = str(exc).strip() or exc.__class__.__name__
-        print(f"error: {msg}", file=sys.stderr)
+        from keras_irdi.errors import one_line
+
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     return 0

@@ -50,8 +50,10 @@ import shutil
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TF loads: keep its C++ chatter off stderr
-import tensorflow as tf  # noqa: E402
+from keras_irdi.errors import one_line  # noqa: E402
+from keras_irdi.tfenv import load_tensorflow  # noqa: E402
+
+tf = load_tensorflow("--verbose" in sys.argv)  # before anything else loads it: no C++ chatter on stderr
 
 MAX_SIDE = 4096  # pixels per side accepted by serve_bytes
 MAX_BYTES = 32 * 1024 * 1024  # encoded size accepted by serve_bytes
@@ -60,12 +62,6 @@ _JPEG_MAGIC = b"\xff\xd8\xff"
 
 # Column 0 = classifier trained on original images, column 1 = trained on degraded / restored images.
 FIXED_WEIGHTS = {"cla_org": (1.0, 0.0), "seq_org": (1.0, 0.0), "cla_deg": (0.0, 1.0), "seq_res": (0.0, 1.0)}
-
-
-def one_line(err) -> str:
-    """An error message on one line (MissingStageError lists its commands on separate lines)."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return " ".join(lines[:1] + ["; ".join(lines[1:])] if len(lines) > 1 else lines)
 
 
 # -- input rules (shared with keras_irdi.predict) ---------------------------------------------------
@@ -352,6 +348,7 @@ def main(argv=None) -> int:
     parser.add_argument("--run-dir", required=True, help="run directory written by train/")
     parser.add_argument("--out", required=True, help="model base directory (TF Serving's model_base_path parent)")
     parser.add_argument("--model", default="proposed", choices=NETWORKS, help="network to export (default proposed)")
+    parser.add_argument("--verbose", action="store_true", help="keep TensorFlow's own log lines on stderr")
     parser.add_argument("--version", type=int, default=None,
                         help="version folder (default: 1 + the highest existing one, else 1)")
     args = parser.parse_args(argv)

@@ -20,13 +20,14 @@ missing stage).
 """
 from __future__ import annotations
 
-import os
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up chatter off stderr
+from keras_irdi.tfenv import load_tensorflow
+
+load_tensorflow("--verbose" in sys.argv)  # before anything else loads it: no C++ chatter on stderr
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -150,12 +151,13 @@ def main(argv=None) -> int:
     parser.add_argument("--model", choices=NETWORKS, default=None,
                         help="network of a run directory or export root (default proposed)")
     parser.add_argument("--seed", type=int, default=0, help="seed of --degrade gaussian (default 0)")
+    parser.add_argument("--verbose", action="store_true", help="keep TensorFlow's own log lines on stderr")
     args = parser.parse_args(argv)
     if args.top_k < 1:
         parser.error(f"--top-k must be at least 1, got {args.top_k}")
 
     from keras_irdi.artifacts import MissingStageError
-    from keras_irdi.export import one_line
+    from keras_irdi.errors import one_line
 
     try:
         predictor = open_predictor(args.model_dir, args.model)

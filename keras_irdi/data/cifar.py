@@ -35,15 +35,10 @@ _LAYOUT = {
 
 
 def _accepted(dataset):
-    """What a local copy may look like; part of every 'copy not found' message."""
+    """What a local copy may look like; the end of every 'copy not found' message (one line)."""
     layout = _LAYOUT[dataset]
-    unpacker = ("\n    (`python ../shared/data/cifar10/unpack.py DEST` writes it; then pass DEST)"
-                if dataset == "cifar10" else "")
-    return (f"Accepted layouts for --cifar-dir DIR (or ${ENV_VAR}):\n"
-            f"  - the official python layout: DIR/{layout['folder']}/ or DIR itself being that folder"
-            f"{unpacker};\n"
-            f"  - a .npz file with keys x_train, y_train, x_test, y_test: DIR/{layout['npz']} "
-            "or DIR being the .npz file.")
+    return (f"pass --cifar-dir DIR (or set {ENV_VAR}=DIR) with the official python layout "
+            f"(DIR/{layout['folder']}/) or a .npz with x_train, y_train, x_test, y_test (DIR/{layout['npz']})")
 
 
 def load_cifar(dataset: str = "cifar10", cifar_dir: str | None = None, limit_train: int | None = None,
@@ -78,10 +73,10 @@ def _load_local(dataset, path):
     layout = _LAYOUT[dataset]
     accepted = _accepted(dataset)
     if not path.exists():
-        raise FileNotFoundError(f"CIFAR folder {path} does not exist.\n{accepted}")
+        raise FileNotFoundError(f"CIFAR folder {path} does not exist; {accepted}")
     if path.is_file():
         if path.suffix != ".npz":
-            raise ValueError(f"{path} is a file but not a .npz archive.\n{accepted}")
+            raise ValueError(f"{path} is a file but not a .npz archive; {accepted}")
         return _load_npz(dataset, path)
     for folder in (path / layout["folder"], path):
         if (folder / layout["test"]).is_file():
@@ -90,7 +85,7 @@ def _load_local(dataset, path):
         return _load_npz(dataset, path / layout["npz"])
     raise FileNotFoundError(
         f"no {dataset} copy found in {path}: looked for {path / layout['folder'] / layout['test']}, "
-        f"{path / layout['test']} and {path / layout['npz']}.\n{accepted}")
+        f"{path / layout['test']} and {path / layout['npz']}; {accepted}")
 
 
 def _load_pickles(dataset, folder):
@@ -160,8 +155,7 @@ def _load_from_keras(dataset):
     except Exception as err:  # Keras raises a bare Exception on URL failures
         reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
         raise RuntimeError(
-            f"could not download {dataset} with keras.datasets ({reason}).\n"
-            f"Without network access, pass --cifar-dir DIR or set {ENV_VAR}=DIR to a local copy.\n"
+            f"could not download {dataset} with keras.datasets ({reason}); without network access "
             + _accepted(dataset)) from None
     return _checked(dataset, x_train, y_train, x_test, y_test, CLASS_NAMES[dataset], source="keras.datasets")
 
