@@ -8,6 +8,7 @@ tests (and the benchmark) can check the sharing.
 from __future__ import annotations
 
 import csv
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -112,7 +113,8 @@ def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None =
     forward = SharedForward(stages)
     rows, ex = [], {"levels": [], "degraded": [], "restored": []}
     correct = {}
-    bar = keras.utils.Progbar(len(lv), unit_name="level") if verbose else None
+    # A progress bar on a terminal; in a redirected log its ANSI redraws are noise, so nothing per level.
+    bar = keras.utils.Progbar(len(lv), unit_name="level") if verbose and sys.stdout.isatty() else None
     start = time.time()
     for i, level in enumerate(lv):
         row, degraded, restored, right = evaluate_level(forward, x, y, config.degradation, level,
