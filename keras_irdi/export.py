@@ -303,19 +303,31 @@ def next_version(base: Path) -> int:
     return max(versions, default=0) + 1
 
 
+def _check_writable(path: Path) -> None:
+    """PermissionError unless ``path`` could be created and written; creates nothing (a temporary file in
+    the nearest existing ancestor is written and removed)."""
+    import tempfile
+
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is not a directory")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise PermissionError(f"cannot write into {path} ({exc.strerror or exc}); choose another --out") from None
+
+
 def export_serving(run_dir, out_dir, model: str = "proposed", version: int | None = None) -> Path:
     """Export ``model`` of the run as ``out_dir/<model>/<version>/``; returns that version folder."""
     from keras_irdi.degradations import get_degradation
 
     base = Path(out_dir) / model
-    try:  # before the (slow) build, so an unwritable --out fails in a second
-        base.mkdir(parents=True, exist_ok=True)
-        probe = base / f".write-probe-{os.getpid()}"
-        probe.write_bytes(b"x")
-        probe.unlink()
-    except OSError as exc:
-        raise PermissionError(f"cannot write into {base} ({exc.strerror or exc}); choose another --out") from None
+    _check_writable(base)  # before the (slow) build, so an unwritable --out fails in a second
     module = build_serving_module(run_dir, model)
+    base.mkdir(parents=True, exist_ok=True)
     version = next_version(base) if version is None else int(version)
     if version < 1:
         raise ValueError(f"--version must be a positive integer, got {version}")

@@ -121,8 +121,7 @@ PRESETS = {
         weight_hidden=(8,), train_limit=1200, test_limit=200, weight_train_images=400, sweep_step=33,
         restoration=StageConfig(epochs=1, batch_size=16, steps_per_epoch=8),
         estimator=StageConfig(epochs=1, batch_size=16, steps_per_epoch=8, optimizer="adam", learning_rate=0.001),
-        classifier=StageConfig(epochs=3, batch_size=32, learning_rate=0.004, schedule="warmup_cosine",
-                               warmup_epochs=0.5),
+        classifier=StageConfig(epochs=3, batch_size=32, learning_rate=0.004),
         classifier_finetune=StageConfig(epochs=1, batch_size=32, learning_rate=0.002),
         weight_net=StageConfig(epochs=2, batch_size=64)),
     # The CPU reproduction: full 45k CIFAR train set, 1000 test images, narrower nets, short schedules.
