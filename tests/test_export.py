@@ -316,7 +316,7 @@ np.savez(out_path, **results)
 """
 
 
-@pytest.mark.parametrize("network", ["proposed", "ens_cla", "cla_org"])
+@pytest.mark.parametrize("network", ["proposed", "ens_cla", "cla_org", "seq_res"])
 def test_session_loader_runs_both_signatures(tiny_run, tmp_path, network):
     import subprocess
     import sys
