@@ -30,11 +30,15 @@ import keras
 # Training order: the two cheap patch nets first (a failed recipe shows in minutes, not after the
 # classifiers), then each stage after what it needs (Cla(deg) may warm-start from Cla(org)).
 STAGES = ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_net")
+# Trained only by warm-start presets: the clean-image classifier all three classifiers fine-tune from.
+# Not one of the delivered stages (nothing evaluates or exports it).
+BASE_STAGE = "cla_base"
 
 # What to run to produce each stage (used in every "missing stage" message).
 STAGE_COMMANDS = {
     "restoration": "python train/restoration.py --run-dir {run}",
     "estimator": "python train/estimator.py --run-dir {run}",
+    "cla_base": "python train/classifier.py --data clean --base --run-dir {run}",
     "cla_org": "python train/classifier.py --data clean --run-dir {run}",
     "cla_deg": "python train/classifier.py --data degraded --run-dir {run}",
     "cla_res": "python train/classifier.py --data restored --run-dir {run}",

@@ -41,6 +41,8 @@ class StageConfig:
 
 
 STAGE_CONFIGS = ("restoration", "estimator", "classifier", "classifier_finetune", "weight_net")
+# Fields older manifests carry that no longer mean anything (read and dropped, so old runs stay readable).
+RETIRED_FIELDS = ("restored_copies",)
 
 
 @dataclass
@@ -73,8 +75,6 @@ class Preset:
     val_fraction: float = 0.05
     # Images (with augmentation and a random level each) the weight net is trained on.
     weight_train_images: int = 20000
-    # Restored copies of the training set precomputed for Cla(res) (each with fresh random levels).
-    restored_copies: int = 1
     # Level step of the sweep (1 = every level, as the paper's interval means need).
     sweep_step: int = 1
     restoration: StageConfig = field(default_factory=lambda: StageConfig(epochs=50, batch_size=64, steps_per_epoch=1000))
@@ -88,7 +88,7 @@ class Preset:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Preset":
-        d = dict(d)
+        d = {k: v for k, v in d.items() if k not in RETIRED_FIELDS}
         for key in STAGE_CONFIGS:
             if key in d:  # runs made before a stage config existed keep the default
                 d[key] = StageConfig(**d[key])

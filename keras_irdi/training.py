@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_irdi.artifacts import STAGES, RunDir, as_json
+from keras_irdi.artifacts import BASE_STAGE, STAGES, RunDir, as_json
 from keras_irdi.degradations import get_degradation
 from keras_irdi.presets import Preset, get_preset
 
@@ -254,9 +254,10 @@ def EpochClock(stage: str):
     return _EpochClock()
 
 
-def _backup_callback(backup_dir):
+def _backup_callback(backup_dir, stage: str):
     """BackupAndRestore keeping the previous checkpoint too (a kill during a save leaves one good copy);
-    if no readable checkpoint is left, the stage restarts with a warning instead of failing forever."""
+    if no readable checkpoint is left, the stage restarts with a warning instead of failing forever.
+    A resumed stage says so, with the epoch it resumes from."""
     import keras
 
     class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -268,6 +269,9 @@ def _backup_callback(backup_dir):
                             backup_dir, exc)
                 shutil.rmtree(backup_dir, ignore_errors=True)
                 self._current_epoch = 0
+            if self._current_epoch:
+                print(f"[{stage}] resuming from epoch {self._current_epoch + 1} (checkpoint in {backup_dir})",
+                      flush=True)
 
     return SafeBackupAndRestore(str(backup_dir), save_freq="epoch", double_checkpoint=True,
                                 delete_checkpoint=True)
@@ -308,7 +312,7 @@ def fit_stage(run: RunDir, stage: str, model, train_ds, val_ds, stage_cfg, loss,
     run.log_dir().mkdir(parents=True, exist_ok=True)
     backup = run.backup_dir(stage)
     callbacks = [
-        _backup_callback(backup),
+        _backup_callback(backup, stage),
         keras.callbacks.CSVLogger(str(run.log_dir() / f"{stage}.csv"), append=backup.exists()),
         keras.callbacks.TensorBoard(str(run.log_dir() / "tb" / stage), write_graph=False,
                                     profile_batch=0),
@@ -331,7 +335,8 @@ _FINETUNE_FIELDS = _CLASSIFIER_FIELDS + ("warm_start", "classifier_finetune")
 STAGE_FIELDS = {
     "restoration": _PATCH_FIELDS + ("restoration_filters", "restoration_loss", "restoration"),
     "estimator": _PATCH_FIELDS + ("estimator_filters", "estimator"),
-    "cla_org": _CLASSIFIER_FIELDS,
+    "cla_base": _CLASSIFIER_FIELDS,
+    "cla_org": _FINETUNE_FIELDS,
     "cla_deg": _FINETUNE_FIELDS,
     "cla_res": _FINETUNE_FIELDS,
     "weight_net": _CIFAR_FIELDS + ("classifier_augmentation", "weight_hidden", "weight_train_images",
@@ -341,9 +346,17 @@ STAGE_INPUTS = {"cla_res": ("restoration",), "weight_net": ("restoration", "esti
 
 
 def stage_inputs(config: RunConfig, stage: str) -> tuple:
-    """The trained stages a stage is built on (warm-started classifiers also start from Cla(org))."""
-    warm = ("cla_org",) if config.preset.warm_start and stage in ("cla_deg", "cla_res") else ()
+    """The trained stages a stage is built on (warm-started classifiers also start from the base)."""
+    warm = (BASE_STAGE,) if config.preset.warm_start and stage in CLASSIFIER_STAGES.values() else ()
     return warm + STAGE_INPUTS.get(stage, ())
+
+
+def training_stages(config: RunConfig) -> tuple:
+    """The stages a run trains, in order: the six delivered ones, plus the shared base of warm starts."""
+    if not config.preset.warm_start:
+        return STAGES
+    i = STAGES.index("cla_org")
+    return STAGES[:i] + (BASE_STAGE,) + STAGES[i:]
 
 
 def _stage_config(config: RunConfig, stage: str, **extra) -> dict:
@@ -355,7 +368,7 @@ def _stage_config(config: RunConfig, stage: str, **extra) -> dict:
     preset = config.preset.to_dict()
     out = {"stage": stage, "degradation": config.degradation, "dataset": config.dataset, "seed": config.seed,
            "preset": {k: preset[k] for k in STAGE_FIELDS[stage]}, **extra}
-    if stage == "cla_org":  # never sees a degradation: one Cla(org) serves runs of every degradation
+    if stage in ("cla_base", "cla_org"):  # never see a degradation: one serves runs of every degradation
         del out["degradation"]
     for upstream in stage_inputs(config, stage):
         out[f"input_{upstream}"] = expected_stage_config(config, upstream)
@@ -443,8 +456,14 @@ def restore_array(restoration, images_uint8: np.ndarray, batch_size: int = 256) 
     return out
 
 
-def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=()) -> dict:
+def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), base: bool = False) -> dict:
     """Stage 3: the VGG-like classifier on clean, degraded or restored CIFAR (cross-entropy).
+
+    With ``warm_start`` (small) the three classifiers share one schedule: a base trained on clean
+    images (``base=True``, the `classifier` config), then each fine-tunes it on its own data with
+    `classifier_finetune` -- Cla(org) on clean images too, so it is not trained less than the two
+    it competes with (docs/DECISIONS.md: fine-tuned from a finished Cla(org), Cla(jpg) beat it even
+    at QF 100). Without it (paper) each trains from scratch with `classifier`.
 
     Restored images are precomputed once per run (one random level per image, then the frozen
     restoration net) rather than restored inside the pipeline: restoring costs about as much as a
@@ -456,12 +475,15 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=()) ->
 
     if data not in CLASSIFIER_STAGES:
         raise ValueError(f"--data must be one of {', '.join(CLASSIFIER_STAGES)}, got {data!r}")
-    stage = CLASSIFIER_STAGES[data]
+    p = config.preset
+    if base and (data != "clean" or not p.warm_start):
+        raise ValueError(f"--base trains the clean-image base of warm-start presets; preset {p.name} "
+                         f"{'trains every classifier from scratch' if not p.warm_start else 'needs --data clean'}")
+    stage = BASE_STAGE if base else CLASSIFIER_STAGES[data]
     run.require(*stage_inputs(config, stage))
     summary = _Summary(run, stage)
     setup_determinism(config.seed)
-    p = config.preset
-    warm = p.warm_start and stage != "cla_org"
+    warm = p.warm_start and not base
     cfg = p.classifier_finetune if warm else p.classifier
     d = load_classification_data(run, config)
     kind = config.degradation if data == "degraded" else None
@@ -479,12 +501,12 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=()) ->
         model = build_classifier(num_classes=len(d["class_names"]), filters=p.classifier_filters,
                                  dense_units=p.classifier_dense, dropout=p.classifier_dropout,
                                  input_shape=d["x_train"].shape[1:], name=stage)
-        if warm:  # fine-tune Cla(org): same architecture, so its weights load as they are
-            model.set_weights(run.load_stage("cla_org").get_weights())
+        if warm:  # same architecture, so the base's weights load as they are
+            model.set_weights(run.load_stage(BASE_STAGE).get_weights())
     final = fit_stage(run, stage, model, train_ds, val_ds, cfg, loss="sparse_categorical_crossentropy",
                       clock=summary.clock,
                       metrics=["accuracy"], extra_callbacks=callbacks)
-    run.save_stage(stage, model, _stage_config(config, stage, data=data))
+    run.save_stage(stage, model, _stage_config(config, stage, data=data), export=not base)
     return summary.done({"loss": final["loss"], "accuracy": final["accuracy"],
                          "val_loss": final["val_loss"], "val_accuracy": final["val_accuracy"]})
 
@@ -565,6 +587,7 @@ def train_weight_net(run: RunDir, config: RunConfig) -> dict:
 STAGE_FUNCTIONS = {
     "restoration": lambda run, cfg: train_restoration(run, cfg),
     "estimator": lambda run, cfg: train_estimator(run, cfg),
+    "cla_base": lambda run, cfg: train_classifier(run, cfg, "clean", base=True),
     "cla_org": lambda run, cfg: train_classifier(run, cfg, "clean"),
     "cla_deg": lambda run, cfg: train_classifier(run, cfg, "degraded"),
     "cla_res": lambda run, cfg: train_classifier(run, cfg, "restored"),
@@ -573,7 +596,8 @@ STAGE_FUNCTIONS = {
 
 
 def expected_stage_config(config: RunConfig, stage: str) -> dict:
-    extra = {s: {"data": d} for d, s in CLASSIFIER_STAGES.items()}.get(stage, {})
+    extra = {s: {"data": d} for d, s in CLASSIFIER_STAGES.items()} | {BASE_STAGE: {"data": "clean"}}
+    extra = extra.get(stage, {})
     return as_json(_stage_config(config, stage, **extra))
 
 
@@ -599,12 +623,12 @@ def reuse_stage(run: RunDir, source, stage: str, expected: dict) -> bool:
     return True
 
 
-def train_all(run: RunDir, config: RunConfig, force: bool = False, stages=STAGES, reuse_from=None) -> dict:
+def train_all(run: RunDir, config: RunConfig, force: bool = False, stages=None, reuse_from=None) -> dict:
     """Every stage in dependency order; a stage whose artefact exists with the same config is skipped,
     one trained with the same config in the run ``reuse_from`` is copied from there."""
     start = time.time()
     done = {}
-    for stage in stages:
+    for stage in stages or training_stages(config):
         expected = expected_stage_config(config, stage)
         if not force and run.has_stage(stage, expected):
             print(f"[{stage}] up to date, skipped (use --force to retrain)", flush=True)

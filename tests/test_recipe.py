@@ -7,6 +7,7 @@ from keras_irdi.artifacts import RunDir
 from keras_irdi.models import psnr_loss
 from keras_irdi.presets import Preset, StageConfig, get_preset
 from keras_irdi.training import (RunConfig, expected_stage_config, make_optimizer, open_run, reuse_stage,
+                                 training_stages,
                                  train_classifier)
 
 
@@ -68,9 +69,13 @@ def test_cla_org_config_does_not_depend_on_the_degradation():
     jpeg, gauss = RunConfig(degradation="jpeg"), RunConfig(degradation="gaussian")
     assert expected_stage_config(jpeg, "cla_org") == expected_stage_config(gauss, "cla_org")
     assert expected_stage_config(jpeg, "cla_deg") != expected_stage_config(gauss, "cla_deg")
-    # Warm-started Cla(deg) depends on the Cla(org) it starts from.
-    assert "input_cla_org" in expected_stage_config(jpeg, "cla_deg")
-    assert "input_cla_org" not in expected_stage_config(RunConfig(preset=get_preset("paper")), "cla_deg")
+    assert expected_stage_config(jpeg, "cla_base") == expected_stage_config(gauss, "cla_base")
+    # Warm-started classifiers depend on the base they start from; the paper's train from scratch.
+    for stage in ("cla_org", "cla_deg", "cla_res"):
+        assert "input_cla_base" in expected_stage_config(jpeg, stage)
+        assert "input_cla_base" not in expected_stage_config(RunConfig(preset=get_preset("paper")), stage)
+    assert training_stages(jpeg).index("cla_base") < training_stages(jpeg).index("cla_org")
+    assert "cla_base" not in training_stages(RunConfig(preset=get_preset("paper")))
 
 
 def test_reuse_copies_only_an_identical_stage(tiny_run, tmp_path):
@@ -90,15 +95,19 @@ class _FirstWeights(keras.callbacks.Callback):
         self.weights = [w.copy() for w in self.model.get_weights()]
 
 
-def test_warm_start_begins_from_cla_org(tmp_path, cifar_dir):
+def test_warm_start_begins_from_the_base(tmp_path, cifar_dir):
     preset = get_preset("smoke", train_limit=300)
     preset.classifier.epochs = 1
     run, config = open_run(tmp_path / "run", RunConfig(degradation="jpeg", preset=preset, seed=1,
                                                        cifar_dir=str(cifar_dir)))
-    train_classifier(run, config, "clean")
-    first = _FirstWeights()
-    train_classifier(run, config, "degraded", callbacks=[first])
-    org = run.load_stage("cla_org").get_weights()
-    assert all(np.array_equal(a, b) for a, b in zip(first.weights, org))
-    deg = run.load_stage("cla_deg").get_weights()
-    assert not all(np.array_equal(a, b) for a, b in zip(deg, org))  # and then it trained
+    train_classifier(run, config, "clean", base=True)
+    base = run.load_stage("cla_base").get_weights()
+    for data, stage in (("clean", "cla_org"), ("degraded", "cla_deg")):
+        first = _FirstWeights()
+        train_classifier(run, config, data, callbacks=[first])
+        assert all(np.array_equal(a, b) for a, b in zip(first.weights, base))
+        tuned = run.load_stage(stage).get_weights()
+        assert not all(np.array_equal(a, b) for a, b in zip(tuned, base))  # and then it trained
+    with pytest.raises(ValueError, match="from scratch"):
+        paper = RunConfig(degradation="jpeg", preset=get_preset("paper"), cifar_dir=str(cifar_dir))
+        train_classifier(run, paper, "clean", base=True)

@@ -567,9 +567,9 @@ def test_sigterm_mid_training_then_rerun_resumes(tmp_path, cifar_dir):
     from keras_irdi.training import RunConfig, expected_stage_config
 
     run_dir = tmp_path / "run"
-    cmd = [sys.executable, str(REPO / "train/classifier.py"), "--data", "clean", "--preset", "smoke",
+    cmd = [sys.executable, str(REPO / "train/classifier.py"), "--data", "clean", "--base", "--preset", "smoke",
            "--run-dir", str(run_dir), "--cifar-dir", str(cifar_dir), "--epochs", "3"]
-    log = run_dir / "logs" / "cla_org.csv"
+    log = run_dir / "logs" / "cla_base.csv"
     with open(tmp_path / "out1.txt", "w") as out, open(tmp_path / "err1.txt", "w") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=REPO)
         try:
@@ -585,7 +585,7 @@ def test_sigterm_mid_training_then_rerun_resumes(tmp_path, cifar_dir):
     assert code == 130, stderr[-2000:]
     assert "interrupted: rerun the same command" in stderr and "Traceback" not in stderr
     run = RunDir(run_dir)
-    assert not run.has_stage("cla_org") and run.backup_dir("cla_org").exists()
+    assert not run.has_stage("cla_base") and run.backup_dir("cla_base").exists()
     finished = [int(r["epoch"]) for r in csv.DictReader(open(log))]
 
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=900)
@@ -595,16 +595,16 @@ def test_sigterm_mid_training_then_rerun_resumes(tmp_path, cifar_dir):
     assert epochs == [0, 1, 2], (finished, epochs)
     assert epochs[:len(finished)] == finished
     assert all(f"Epoch {k + 1}/3" not in proc.stdout for k in finished)  # resumed, not restarted
+    assert f"[cla_base] resuming from epoch {len(finished) + 1}" in proc.stdout
     # Same artefacts as an uninterrupted run.
-    assert run.has_stage("cla_org") and not run.backup_dir("cla_org").exists()
+    assert run.has_stage("cla_base") and not run.backup_dir("cla_base").exists()
     assert not list(run_dir.glob("*.tmp")) and not list(run_dir.glob("*.old"))
-    stage = run.stage_dir("cla_org")
-    assert sorted(p.name for p in stage.iterdir()) == ["config.json", "model.keras", "savedmodel"]
-    assert (stage / "savedmodel" / "saved_model.pb").is_file()
+    stage = run.stage_dir("cla_base")
+    assert sorted(p.name for p in stage.iterdir()) == ["config.json", "model.keras"]  # a base is not exported
     config = RunConfig.from_dict(run.manifest()["config"])
-    assert json.loads((stage / "config.json").read_text()) == expected_stage_config(config, "cla_org")
-    assert set(run.manifest()["stages"]["cla_org"]["metrics"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
-    probs = np.asarray(run.load_stage("cla_org")(np.zeros((2, 32, 32, 3), np.float32)))
+    assert json.loads((stage / "config.json").read_text()) == expected_stage_config(config, "cla_base")
+    assert set(run.manifest()["stages"]["cla_base"]["metrics"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    probs = np.asarray(run.load_stage("cla_base")(np.zeros((2, 32, 32, 3), np.float32)))
     assert probs.shape == (2, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_irdi.artifacts import STAGES, RunDir
+from keras_irdi.artifacts import BASE_STAGE, STAGES, RunDir
 from keras_irdi.presets import get_preset
 from keras_irdi.training import RunConfig, ensemble_inputs, open_run, train_classifier, weight_training_model
 
@@ -25,7 +25,8 @@ def test_smoke_end_to_end(smoke_run):
     assert not list(run.glob("*.tmp")), "half-written stage left behind"
     manifest = rd.manifest()
     assert manifest["config"]["preset"]["name"] == "smoke"
-    assert set(manifest["stages"]) == set(STAGES)
+    assert set(manifest["stages"]) == set(STAGES) | {BASE_STAGE}  # smoke warm-starts: a base is trained
+    assert rd.has_stage(BASE_STAGE) and not (rd.stage_dir(BASE_STAGE) / "savedmodel").exists()
     assert all(s["seconds"] > 0 and s["peak_rss_mb"] > 0 for s in manifest["stages"].values())
     assert len(manifest["data"]["cifar_sha256"]) == 64 and manifest["versions"]["tensorflow"]
     # One summary line per stage, then the evaluation.
@@ -42,11 +43,11 @@ def test_all_skips_finished_stages(smoke_run, cifar_dir, clean_dir):
     run, _ = smoke_run
     proc = cli("train/all.py", "--run-dir", run, "--cifar-dir", cifar_dir, "--clean-dir", clean_dir, "--no-eval")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.count("up to date, skipped") == len(STAGES)
+    assert proc.stdout.count("up to date, skipped") == len(STAGES) + 1  # and the warm-start base
 
 
 def _tiny_config(cifar_dir, epochs=3):
-    preset = get_preset("smoke", train_limit=300)
+    preset = get_preset("smoke", train_limit=300, warm_start=False)  # Cla(org) from scratch, no base
     preset.classifier.epochs = epochs
     return RunConfig(degradation="jpeg", preset=preset, seed=3, cifar_dir=str(cifar_dir))
 
@@ -191,7 +192,7 @@ def test_bad_path_leaves_an_existing_run_untouched(smoke_run, tmp_path):
 def test_manifest_records_epoch_seconds_and_load(smoke_run):
     run, proc = smoke_run
     stages = RunDir(run).manifest()["stages"]
-    cla = stages["cla_org"]
+    cla = stages["cla_base"]
     assert len(cla["epoch_seconds"]) == len(cla["load_avg_1min"]) == get_preset("smoke").classifier.epochs
     assert all(s > 0 for s in cla["epoch_seconds"]) and sum(cla["epoch_seconds"]) <= cla["seconds"]
     assert "[cla_org] epoch 1:" in proc.stdout and "load average" in proc.stdout

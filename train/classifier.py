@@ -2,6 +2,8 @@
 """Stage 3: train the VGG-like classifier on clean, degraded or restored CIFAR (cross-entropy, Adamax).
 
 --data clean -> Cla(org); degraded -> Cla(deg); restored -> Cla(res) (needs the restoration stage).
+Warm-start presets (small) first train a shared base on clean images (--base); the three classifiers
+then fine-tune it, each on its own data (--epochs etc. then set the fine-tune schedule).
 """
 import sys
 
@@ -12,11 +14,14 @@ def main(argv=None):
     ap = run_parser(__doc__)
     ap.add_argument("--data", choices=("clean", "degraded", "restored"), required=True,
                     help="what the classifier is trained on")
+    ap.add_argument("--base", action="store_true",
+                    help="train the shared clean-image base that warm-start presets fine-tune from")
     args = ap.parse_args(argv)
     run, config = open_run_from_args(args)
-    apply_stage_overrides(config, "classifier", args)
+    finetune = config.preset.warm_start and not args.base
+    apply_stage_overrides(config, "classifier_finetune" if finetune else "classifier", args)
     from keras_irdi.training import train_classifier
-    train_classifier(run, config, args.data)
+    train_classifier(run, config, args.data, base=args.base)
 
 
 if __name__ == "__main__":
