@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from keras_irdi.cli import main_wrapper
+from keras_irdi.errors import MissingError
 
 PATTERNS = ("tables/*.md", "tables/*.csv", "figures/*.png", "eval/*.csv", "eval/*.json", "eval/*_correct.npz",
             "manifest.json",
@@ -48,7 +49,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     run, out = Path(args.run_dir), Path(args.out)
     if not (run / "manifest.json").is_file():
-        raise FileNotFoundError(f"{run} is not a run directory (no manifest.json)")
+        raise MissingError(f"{run} is not a run directory (no manifest.json)")
     copied = []
     for pattern in PATTERNS:
         for src in sorted(run.glob(pattern)):
@@ -57,7 +58,7 @@ def main(argv=None) -> None:
             shutil.copy2(src, dst)
             copied.append(dst)
     if not any(p.match("eval/*.csv") for p in copied):
-        raise FileNotFoundError(f"{run}/eval has no sweep results; run evaluate/sweep.py --run-dir {run} first")
+        raise MissingError(f"{run}/eval has no sweep results; run evaluate/sweep.py --run-dir {run} first")
     print(f"copied {len(copied)} files into {out}")
     if args.models_out:
         shipped = ship_models(run, Path(args.models_out))

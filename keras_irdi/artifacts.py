@@ -27,6 +27,8 @@ import numpy as np
 
 import keras
 
+from keras_irdi.errors import AccessError, InputError, MissingError
+
 # Training order: the two cheap patch nets first (a failed recipe shows in minutes, not after the
 # classifiers), then each stage after what it needs (Cla(deg) may warm-start from Cla(org)).
 STAGES = ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_net")
@@ -46,7 +48,7 @@ STAGE_COMMANDS = {
 }
 
 
-class MissingStageError(FileNotFoundError):
+class MissingStageError(MissingError):
     """A stage's artefact is not in the run directory; the message names the command to run."""
 
 
@@ -99,7 +101,7 @@ def read_json(path: Path):
         try:
             return json.load(f)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is corrupt ({exc}); restore it or start a new --run-dir") from None
+            raise InputError(f"{path} is corrupt ({exc}); restore it or start a new --run-dir") from None
 
 
 class RunDir:
@@ -131,7 +133,7 @@ class RunDir:
                 os.fsync(f.fileno())
             probe.unlink()
         except OSError as exc:
-            raise PermissionError(f"run directory {self.path} is not writable ({exc.strerror or exc}); "
+            raise AccessError(f"run directory {self.path} is not writable ({exc.strerror or exc}); "
                                   "choose another --run-dir or free disk space") from None
 
     # -- manifest -----------------------------------------------------------------------------
@@ -184,7 +186,14 @@ class RunDir:
         self.require(stage)
         # Composites' mixing layers are registered on import; stage models use plain Keras layers.
         import keras_irdi.models.composites  # noqa: F401
-        return keras.models.load_model(self.stage_dir(stage) / "model.keras", compile=False)
+        from keras_irdi.errors import one_line
+
+        path = self.stage_dir(stage) / "model.keras"
+        try:
+            return keras.models.load_model(path, compile=False)
+        except (OSError, ValueError) as err:  # e.g. a truncated copy: retraining the stage fixes it
+            raise InputError(f"{path} is damaged ({one_line(err)[:200]}); retrain it: "
+                             + STAGE_COMMANDS[stage].format(run=self.path)) from None
 
     def load_stages(self, *stages: str) -> dict:
         self.require(*stages)

@@ -12,9 +12,9 @@ import signal
 import sys
 
 from keras_irdi.degradations import DEGRADATIONS
+from keras_irdi.errors import InputError
 from keras_irdi.presets import PRESETS
 
-USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, RuntimeError, OSError)
 
 
 def quiet_tensorflow(verbose: bool = False) -> None:
@@ -63,7 +63,7 @@ def open_run_from_args(args):
     for name in ("epochs", "batch_size"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+            raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     exists = "config" in RunDir(args.run_dir).manifest()
     config = None
     if not exists or args.preset or args.degradation or args.dataset or args.seed is not None:
@@ -101,8 +101,12 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def main_wrapper(fn, argv=None) -> int:
-    """Run a CLI body; user errors become one line on stderr and exit status 2.
+def main_wrapper(fn, argv=None, interrupted: str = "interrupted: rerun the same command to resume from "
+                                                     "the last completed epoch") -> int:
+    """The one error boundary of every command: run ``fn(argv)`` and return its exit status.
+
+    A :class:`keras_irdi.errors.UserError` becomes one line ``error: ...`` on stderr and exit status 2;
+    any other exception is a bug and keeps its traceback.
 
     SIGINT and SIGTERM (also in background jobs, where a shell ignores SIGINT) stop the job the same
     way: stage artefacts are written atomically and BackupAndRestore keeps the last finished epoch, so
@@ -112,15 +116,13 @@ def main_wrapper(fn, argv=None) -> int:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        fn(argv)
-    except KeyboardInterrupt:
-        print("interrupted: rerun the same command to resume from the last completed epoch",
-              file=sys.stderr)
-        return 130
-    except USER_ERRORS as exc:
-        from keras_irdi.errors import one_line
+    from keras_irdi.errors import UserError, one_line
 
+    try:
+        return fn(argv) or 0
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return 130
+    except UserError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
-    return 0

@@ -13,6 +13,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from keras_irdi.errors import InputError
+
 
 JPEG_MAX_SIDE = 65500  # libjpeg's limit on either dimension
 
@@ -29,6 +31,20 @@ def _jpeg(images: np.ndarray, levels: np.ndarray, rng: np.random.Generator) -> n
     out = np.empty_like(images)
     for i, (img, q) in enumerate(zip(images, levels)):
         out[i] = _jpeg_one(img, q)
+    return out
+
+
+def _blur(images: np.ndarray, levels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian blur, sigma in pixels (scikit-image's exact kernel, truncated at 4 sigma, edges 'nearest')."""
+    from skimage.filters import gaussian
+
+    out = np.empty_like(images)
+    for i, (img, sigma) in enumerate(zip(images, levels)):
+        if sigma <= 0:
+            out[i] = img
+            continue
+        blurred = gaussian(img, sigma=float(sigma), channel_axis=-1, preserve_range=True, mode="nearest")
+        out[i] = np.clip(np.round(blurred), 0, 255).astype(np.uint8)
     return out
 
 
@@ -59,19 +75,21 @@ class Degradation:
     intervals: tuple = ()
     # CIFAR-10-C severities 1..5 expressed as levels of this degradation.
     cifar_c_levels: tuple = ()
+    # Spacing of the sweep's level grid; interval means average every grid level in the interval.
+    level_step: float = 1.0
 
     def check(self, levels) -> np.ndarray:
         """Validate levels; the error names the valid range so the caller knows what to pass."""
         arr = np.asarray(levels)
         if arr.dtype.kind not in "iuf" or arr.size == 0:
-            raise ValueError(f"{self.name} levels must be numbers in [{self.low:g}, {self.high:g}], got {levels!r}")
+            raise InputError(f"{self.name} levels must be numbers in [{self.low:g}, {self.high:g}], got {levels!r}")
         if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{self.name} levels must be finite, in [{self.low:g}, {self.high:g}]")
+            raise InputError(f"{self.name} levels must be finite, in [{self.low:g}, {self.high:g}]")
         if self.integer and np.any(arr != np.round(arr)):
-            raise ValueError(f"{self.name} {self.unit_name} must be an integer in "
+            raise InputError(f"{self.name} {self.unit_name} must be an integer in "
                              f"{self.low:g}..{self.high:g}, got {levels!r}")
         if np.any(arr < self.low) or np.any(arr > self.high):
-            raise ValueError(f"{self.name} {self.unit_name} must be in {self.low:g}..{self.high:g}, got {levels!r}")
+            raise InputError(f"{self.name} {self.unit_name} must be in {self.low:g}..{self.high:g}, got {levels!r}")
         return arr.astype(np.int64 if self.integer else np.float64)
 
     def normalize(self, levels):
@@ -87,8 +105,10 @@ class Degradation:
         return self.scale / self.high
 
     def sweep_levels(self, step: int = 1) -> np.ndarray:
-        """The integer levels of the paper's evaluation: QF 1..100, sigma 0..50."""
-        return np.arange(int(self.low), int(self.high) + 1, step)
+        """The level grid of the evaluation: QF 1..100 and sigma 0..50 (the paper's), blur 0..6 by 0.1."""
+        n = int(round((self.high - self.low) / self.level_step))
+        grid = self.low + self.level_step * np.arange(0, n + 1, step)
+        return np.round(grid, 6) if self.level_step != 1 else grid.astype(np.int64)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Levels drawn uniformly over the range (integers for JPEG, as PIL needs)."""
@@ -108,6 +128,13 @@ DEGRADATIONS: dict[str, Degradation] = {
         psnr_levels=(10, 20, 30, 40, 50),
         intervals=((0, 10), (11, 20), (21, 30), (31, 40), (41, 50), (0, 50)),
         cifar_c_levels=(10.2, 15.3, 20.4, 22.95, 25.5)),
+    # Beyond the paper (the journal extension's third degradation). Levels 0..6 pixels on 32x32 images
+    # run from harmless to destructive; the CIFAR-10-C blur severities are sigma 1, 2, 3, 4, 6.
+    "blur": Degradation(
+        name="blur", low=0, high=6, integer=False, scale=6.0, unit_name="blur sigma (pixels)", apply=_blur,
+        psnr_levels=(1, 2, 3, 4, 6),
+        intervals=((0, 1), (1.1, 2), (2.1, 3), (3.1, 4), (4.1, 6), (0, 6)),
+        cifar_c_levels=(1, 2, 3, 4, 6), level_step=0.1),
 }
 
 
@@ -115,16 +142,16 @@ def get_degradation(kind: str) -> Degradation:
     try:
         return DEGRADATIONS[kind]
     except KeyError:
-        raise ValueError(f"unknown degradation {kind!r}; choose one of: {', '.join(DEGRADATIONS)}") from None
+        raise InputError(f"unknown degradation {kind!r}; choose one of: {', '.join(DEGRADATIONS)}") from None
 
 
 def as_uint8_images(images) -> np.ndarray:
     arr = np.asarray(images)
     if arr.dtype != np.uint8:
-        raise ValueError(f"images must be uint8 (0..255), got dtype {arr.dtype}; convert with "
+        raise InputError(f"images must be uint8 (0..255), got dtype {arr.dtype}; convert with "
                          "np.clip(x, 0, 255).astype(np.uint8) or load them with keras_irdi.data")
     if arr.ndim not in (3, 4) or arr.shape[-1] != 3:
-        raise ValueError(f"images must be RGB with shape (H, W, 3) or (N, H, W, 3), got {arr.shape}; "
+        raise InputError(f"images must be RGB with shape (H, W, 3) or (N, H, W, 3), got {arr.shape}; "
                          "convert grayscale/RGBA with PIL's Image.convert('RGB')")
     return arr
 
@@ -139,9 +166,9 @@ def degrade(images, kind: str, levels, seed=None) -> np.ndarray:
     arr = as_uint8_images(images)
     height, width = arr.shape[-3:-1]
     if min(height, width) < 1:
-        raise ValueError(f"images must be at least 1x1 pixels, got {width}x{height}")
+        raise InputError(f"images must be at least 1x1 pixels, got {width}x{height}")
     if kind == "jpeg" and max(height, width) > JPEG_MAX_SIDE:
-        raise ValueError(f"JPEG cannot encode images larger than {JPEG_MAX_SIDE} pixels per side, got "
+        raise InputError(f"JPEG cannot encode images larger than {JPEG_MAX_SIDE} pixels per side, got "
                          f"{width}x{height}; resize or tile the image first")
     single = arr.ndim == 3
     batch = arr[None] if single else arr
@@ -149,7 +176,7 @@ def degrade(images, kind: str, levels, seed=None) -> np.ndarray:
     if lv.ndim == 0:
         lv = np.full(len(batch), lv)
     elif lv.shape != (len(batch),):
-        raise ValueError(f"levels must be a scalar or one per image ({len(batch)}), got shape {lv.shape}")
+        raise InputError(f"levels must be a scalar or one per image ({len(batch)}), got shape {lv.shape}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     out = deg.apply(np.ascontiguousarray(batch), lv, rng)
     return out[0] if single else out

@@ -1,5 +1,9 @@
 """The level sweep: accuracy of the six networks at every degradation level, with shared work.
 
+Beside the six, an oracle: Proposed (true level), the same weight net fed the true level instead of the
+estimate. Not a competitor (no deployed model knows the level); its gap to Proposed is what a perfect
+level estimator would buy.
+
 Per level and batch each sub-model runs exactly once: the restored batch feeds Seq(org), Seq(res)
 and Proposed; Ens(Cla) and Proposed reuse the probabilities already computed, combined by the same
 mixing layers the composite models use. ``calls`` in the result counts sub-model invocations so
@@ -18,9 +22,11 @@ import numpy as np
 from keras_irdi.artifacts import RunDir, write_json
 from keras_irdi.confidence import correct_path, write_correct
 from keras_irdi.degradations import degrade, get_degradation
+from keras_irdi.errors import InputError, MissingError
 from keras_irdi.metrics import accuracy, mean_cpsnr
 
 COLUMNS = ("level", "acc_cla_org", "acc_cla_deg", "acc_seq_org", "acc_seq_res", "acc_ens_cla", "acc_proposed",
+           "acc_proposed_oracle",
            "psnr_degraded", "psnr_restored", "level_mae", "level_bias", "level_est_mean", "level_est_std",
            "w_org", "w_res")
 SWEEP_STAGES = ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_net")
@@ -50,7 +56,8 @@ class SharedForward:
         self.calls[name] += 1
         return np.asarray(self.stages[name].predict_on_batch(x))
 
-    def __call__(self, degraded_uint8: np.ndarray) -> dict:
+    def __call__(self, degraded_uint8: np.ndarray, true_level: np.ndarray | None = None) -> dict:
+        """``true_level``: the normalised level of each image (estimator units), for the oracle row."""
         x = degraded_uint8.astype(np.float32) / 255.0
         restored = self._run("restoration", x)
         level = self._run("estimator", x)
@@ -59,6 +66,9 @@ class SharedForward:
                "seq_org": self._run("cla_org", restored), "seq_res": self._run("cla_res", restored)}
         out["ens_cla"] = np.asarray(self.max_confidence([out["cla_org"], out["cla_deg"]]))
         out["proposed"] = np.asarray(self.mix([weights, out["seq_org"], out["seq_res"]]))
+        if true_level is not None:
+            oracle_weights = self._run("weight_net", np.asarray(true_level, np.float32).reshape(-1, 1))
+            out["proposed_oracle"] = np.asarray(self.mix([oracle_weights, out["seq_org"], out["seq_res"]]))
         out.update(restored=restored, level=level[:, 0], weights=weights)
         return out
 
@@ -67,13 +77,15 @@ def evaluate_level(forward: SharedForward, x_clean, y, degradation: str, level: 
                    batch_size: int = 500) -> tuple[dict, np.ndarray, np.ndarray, dict]:
     deg = get_degradation(degradation)
     degraded = degrade(x_clean, degradation, level, seed=seed)
-    parts = [forward(degraded[i:i + batch_size]) for i in range(0, len(degraded), batch_size)]
+    true_level = np.full(len(degraded), deg.normalize(level), np.float32)
+    parts = [forward(degraded[i:i + batch_size], true_level[i:i + batch_size])
+             for i in range(0, len(degraded), batch_size)]
     cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     restored8 = np.clip(np.round(cat["restored"] * 255), 0, 255).astype(np.uint8)
     est = deg.denormalize(cat["level"])
     row = {"level": level}
     correct = {}
-    for net in ("cla_org", "cla_deg", "seq_org", "seq_res", "ens_cla", "proposed"):
+    for net in ("cla_org", "cla_deg", "seq_org", "seq_res", "ens_cla", "proposed", "proposed_oracle"):
         row[f"acc_{net}"] = accuracy(cat[net], y)
         correct[net] = np.argmax(cat[net], axis=-1) == np.asarray(y).reshape(-1)
     row.update(psnr_degraded=mean_cpsnr(x_clean, degraded), psnr_restored=mean_cpsnr(x_clean, restored8),
@@ -96,7 +108,7 @@ def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None =
     run = RunDir(run_dir)
     manifest = run.manifest()
     if "config" not in manifest:
-        raise FileNotFoundError(f"{run.path} is not a run directory (no manifest.json); "
+        raise MissingError(f"{run.path} is not a run directory (no manifest.json); "
                                 "train one with: python train/all.py --run-dir RUN")
     config = RunConfig.from_dict(manifest["config"])
     run.require(*SWEEP_STAGES)
@@ -105,7 +117,7 @@ def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None =
     x, y = data["x_test"], data["y_test"]
     if limit is not None:
         if limit < 1:
-            raise ValueError(f"--limit must be >= 1, got {limit}")
+            raise InputError(f"--limit must be >= 1, got {limit}")
         x, y = x[:limit], y[:limit]
     lv = sweep_levels(config.degradation, step or config.preset.sweep_step, levels)
     deg = get_degradation(config.degradation)

@@ -50,7 +50,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from keras_irdi.errors import one_line  # noqa: E402
+from keras_irdi.errors import AccessError, ExistsError, InputError, MissingError  # noqa: E402
 from keras_irdi.tfenv import load_tensorflow  # noqa: E402
 
 tf = load_tensorflow("--verbose" in sys.argv)  # before anything else loads it: no C++ chatter on stderr
@@ -250,13 +250,13 @@ def run_info(run_dir) -> dict:
 
     run = RunDir(run_dir)
     if not run.manifest_path.exists():
-        raise FileNotFoundError(f"{run.path} is not a run directory (no manifest.json); "
+        raise MissingError(f"{run.path} is not a run directory (no manifest.json); "
                                 "train one first, e.g. python train/all.py --run-dir RUN")
     manifest = run.manifest()
     config = manifest.get("config") or {}
     degradation = config.get("degradation")
     if not degradation:
-        raise ValueError(f"{run.manifest_path} has no config.degradation")
+        raise InputError(f"{run.manifest_path} has no config.degradation")
     return {"degradation": degradation, "dataset": config.get("dataset"),
             "class_names": manifest.get("class_names"), "input_size": int(manifest.get("input_size", 32))}
 
@@ -269,7 +269,7 @@ def build_serving_module(run_dir, model: str = "proposed") -> ServingModule:
     from keras_irdi.models.composites import NETWORKS, build_composite, required_stages
 
     if model not in NETWORKS:
-        raise ValueError(f"unknown network {model!r}; choose one of: {', '.join(NETWORKS)}")
+        raise InputError(f"unknown network {model!r}; choose one of: {', '.join(NETWORKS)}")
     info = run_info(run_dir)
     run = RunDir(run_dir)
     needed = required_stages(model)
@@ -290,7 +290,7 @@ def build_serving_module(run_dir, model: str = "proposed") -> ServingModule:
     if not class_names:
         class_names = [f"class_{i}" for i in range(n_classes)]
     if len(class_names) != n_classes:
-        raise ValueError(f"{run.manifest_path}: {len(class_names)} class names for a {n_classes}-class model")
+        raise InputError(f"{run.manifest_path}: {len(class_names)} class names for a {n_classes}-class model")
     module = ServingModule(model, composite, class_names, info["degradation"], size, estimator, taps)
     module.info = dict(info, class_names=list(class_names), network=model,
                        estimated_level="estimator" if (model == "proposed" or estimator is not None) else "none")
@@ -317,7 +317,7 @@ def _check_writable(path: Path) -> None:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as exc:
-        raise PermissionError(f"cannot write into {path} ({exc.strerror or exc}); choose another --out") from None
+        raise AccessError(f"cannot write into {path} ({exc.strerror or exc}); choose another --out") from None
 
 
 def export_serving(run_dir, out_dir, model: str = "proposed", version: int | None = None) -> Path:
@@ -330,10 +330,10 @@ def export_serving(run_dir, out_dir, model: str = "proposed", version: int | Non
     base.mkdir(parents=True, exist_ok=True)
     version = next_version(base) if version is None else int(version)
     if version < 1:
-        raise ValueError(f"--version must be a positive integer, got {version}")
+        raise InputError(f"--version must be a positive integer, got {version}")
     final = base / str(version)
     if final.exists():
-        raise FileExistsError(f"{final} already exists; choose another --version or omit it for the next one")
+        raise ExistsError(f"{final} already exists; choose another --version or omit it for the next one")
     tmp = base / f".tmp-{version}-{os.getpid()}"  # not an integer name: TF Serving ignores it
     shutil.rmtree(tmp, ignore_errors=True)
     module.write_saved_model(tmp)
@@ -351,7 +351,12 @@ def export_serving(run_dir, out_dir, model: str = "proposed", version: int | Non
 
 
 def main(argv=None) -> int:
-    from keras_irdi.artifacts import MissingStageError
+    from keras_irdi.cli import main_wrapper
+
+    return main_wrapper(_main, argv, interrupted="interrupted")
+
+
+def _main(argv) -> None:
     from keras_irdi.models.composites import NETWORKS
 
     parser = argparse.ArgumentParser(prog="irdi-export", description=(
@@ -364,13 +369,7 @@ def main(argv=None) -> int:
     parser.add_argument("--version", type=int, default=None,
                         help="version folder (default: 1 + the highest existing one, else 1)")
     args = parser.parse_args(argv)
-    try:
-        path = export_serving(args.run_dir, args.out, model=args.model, version=args.version)
-    except (MissingStageError, FileNotFoundError, FileExistsError, PermissionError, ValueError) as err:
-        print(f"error: {one_line(err)}", file=sys.stderr)
-        return 2
-    print(path)
-    return 0
+    print(export_serving(args.run_dir, args.out, model=args.model, version=args.version))
 
 
 if __name__ == "__main__":

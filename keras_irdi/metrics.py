@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio
 
+from keras_irdi.errors import InputError
+
 
 def accuracy(probabilities, labels) -> float:
     """Fraction of samples whose arg-max class equals the label."""
@@ -12,20 +14,25 @@ def accuracy(probabilities, labels) -> float:
     return float(np.mean(np.argmax(probs, axis=-1) == labels))
 
 
-def interval_mean_accuracy(levels, accuracies, low, high) -> float:
+def interval_mean_accuracy(levels, accuracies, low, high, step: float = 1.0) -> float:
     """Acc(theta; Ql, Qu) = sum_{q=Ql}^{Qu} Acc(q) / (Qu - Ql + 1), eq. of section 4.2.
 
-    Every integer level in [low, high] must have been evaluated: a missing level would silently change
-    the denominator, so it is an error instead.
+    The sum runs over the level grid (integers for the paper's degradations; ``step`` 0.1 for blur).
+    Every grid level in [low, high] must have been evaluated: a missing level would silently change the
+    denominator, so it is an error instead.
     """
-    # Non-integer levels (e.g. the CIFAR-10-C sigmas the sweep adds) are not part of an interval.
-    table = {int(l): float(a) for l, a in zip(levels, accuracies) if float(l) == int(float(l))}
-    wanted = range(int(low), int(high) + 1)
-    missing = [q for q in wanted if q not in table]
+    # Levels off the grid (e.g. the CIFAR-10-C sigmas the sweep adds) are not part of an interval.
+    table = {}
+    for level, acc in zip(levels, accuracies):
+        k = float(level) / step
+        if abs(k - round(k)) < 1e-6:
+            table[int(round(k))] = float(acc)
+    wanted = range(int(round(low / step)), int(round(high / step)) + 1)
+    missing = [round(k * step, 6) if step != 1 else k for k in wanted if k not in table]
     if missing:
-        raise ValueError(f"interval ({low},{high}) needs every integer level; missing {missing[:5]}"
+        raise InputError(f"interval ({low},{high}) needs every level of its grid; missing {missing[:5]}"
                          f"{'...' if len(missing) > 5 else ''} (run the sweep with step 1)")
-    return sum(table[q] for q in wanted) / (int(high) - int(low) + 1)
+    return sum(table[k] for k in wanted) / len(wanted)
 
 
 def cpsnr(reference, test) -> float:

@@ -32,10 +32,12 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from keras_irdi.errors import InputError  # noqa: E402
+
 BATCH = 64
 
 
-class UsageError(Exception):
+class UsageError(InputError):
     """Bad model directory or option combination (exit status 2)."""
 
 
@@ -115,11 +117,16 @@ def open_predictor(target, model: str | None) -> Predictor:
                          "(saved_model.pb, or version folders holding one) written by keras_irdi.export")
     import tensorflow as tf
 
+    from keras_irdi.errors import one_line
+
     info_file = saved / "assets.extra" / "irdi.json"
-    info = json.loads(info_file.read_text()) if info_file.exists() else {}
+    try:
+        info = json.loads(info_file.read_text()) if info_file.exists() else {}
+        loaded = tf.saved_model.load(str(saved))
+    except (OSError, ValueError) as err:  # a damaged export is the user's to replace, not a bug
+        raise UsageError(f"{saved} is not a loadable SavedModel ({one_line(err)[:200]}); export it again") from None
     if model is not None and info.get("network") not in (None, model):
         raise UsageError(f"{saved} holds network {info['network']!r}, not --model {model!r}")
-    loaded = tf.saved_model.load(str(saved))
     if "serving_default" not in loaded.signatures:
         raise UsageError(f"{saved} has no serving_default signature")
     fn = loaded.signatures["serving_default"]
@@ -138,6 +145,12 @@ def _level_unit(info: dict) -> str:
 
 
 def main(argv=None) -> int:
+    from keras_irdi.cli import main_wrapper
+
+    return main_wrapper(_main, argv, interrupted="interrupted")
+
+
+def _main(argv) -> int:
     from keras_irdi.models.composites import NETWORKS
 
     parser = argparse.ArgumentParser(prog="irdi-predict", description=(
@@ -156,17 +169,11 @@ def main(argv=None) -> int:
     if args.top_k < 1:
         parser.error(f"--top-k must be at least 1, got {args.top_k}")
 
-    from keras_irdi.artifacts import MissingStageError
-    from keras_irdi.errors import one_line
-
-    try:
-        predictor = open_predictor(args.model_dir, args.model)
-    except (UsageError, MissingStageError, FileNotFoundError, ValueError, OSError) as err:
-        print(f"error: {one_line(err)}", file=sys.stderr)
-        return 2
+    predictor = open_predictor(args.model_dir, args.model)
 
     from keras_irdi.data.images import load_image
     from keras_irdi.degradations import degrade
+    from keras_irdi.errors import one_line
     from keras_irdi.export import fit_to_input
 
     trained_on = predictor.info.get("degradation")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from keras_irdi.errors import InputError
+
 
 SCHEDULES = ("constant", "warmup_cosine")
 OPTIMIZERS = ("adamax", "adam")
@@ -35,9 +37,9 @@ class StageConfig:
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+            raise InputError(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+            raise InputError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
 
 
 STAGE_CONFIGS = ("restoration", "estimator", "classifier", "classifier_finetune", "weight_net")
@@ -101,7 +103,7 @@ class Preset:
                                      ("patch_source", self.patch_source, PATCH_SOURCES),
                                      ("restoration_loss", self.restoration_loss, ("mse", "psnr"))):
             if value not in choices:
-                raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
+                raise InputError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
 
     def describe(self) -> str:
         lines = [f"preset {self.name}:"]
@@ -150,7 +152,7 @@ PRESETS = {
 def get_preset(name: str, **overrides) -> Preset:
     """A copy of a preset; ``overrides`` set top-level fields (None values are ignored)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+        raise InputError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
     preset = Preset.from_dict(PRESETS[name].to_dict())  # deep copy: stage configs are mutable
     for key, value in overrides.items():
         if value is not None:

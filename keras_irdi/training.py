@@ -23,6 +23,7 @@ import numpy as np
 
 from keras_irdi.artifacts import BASE_STAGE, STAGES, RunDir, as_json
 from keras_irdi.degradations import get_degradation
+from keras_irdi.errors import InputError, MissingError
 from keras_irdi.presets import Preset, get_preset
 
 log = logging.getLogger("keras_irdi")
@@ -57,7 +58,7 @@ class RunConfig:
     def validate(self) -> None:
         get_degradation(self.degradation)
         if self.dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
+            raise InputError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -81,7 +82,7 @@ def get_strategy(name: str):
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"unknown strategy {name!r}; choose one of: default, mirrored, multiworker")
+    raise InputError(f"unknown strategy {name!r}; choose one of: default, mirrored, multiworker")
 
 
 def open_run(run_dir, config: RunConfig | None = None, **overrides) -> tuple[RunDir, RunConfig]:
@@ -99,7 +100,7 @@ def open_run(run_dir, config: RunConfig | None = None, **overrides) -> tuple[Run
             new = config.to_dict()
             for key in ("degradation", "dataset"):
                 if new[key] != stored[key]:
-                    raise ValueError(
+                    raise InputError(
                         f"{run.path} was created with {key}={json.dumps(stored[key])[:200]}, not "
                         f"{json.dumps(new[key])[:200]}; use another --run-dir, or the same options")
         if config is None:
@@ -144,9 +145,9 @@ def check_sources(config: RunConfig) -> None:
     load_cifar(config.dataset, cifar_dir=config.cifar_dir, limit_train=1, limit_test=1)
     for folder in map(Path, config.clean_dirs or ()):
         if not folder.is_dir():
-            raise FileNotFoundError(f"--clean-dir {folder} is not a folder; pass folders of clean photos")
+            raise MissingError(f"--clean-dir {folder} is not a folder; pass folders of clean photos")
         if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir() if p.is_file()):
-            raise FileNotFoundError(f"--clean-dir {folder} holds no image files "
+            raise MissingError(f"--clean-dir {folder} holds no image files "
                                     f"({', '.join(sorted(IMAGE_EXTENSIONS))})")
 
 
@@ -197,7 +198,7 @@ def load_patches(run: RunDir, config: RunConfig) -> tuple[np.ndarray, np.ndarray
     if p.patch_source in ("cifar", "both"):
         d = load_classification_data(run, config)
         if d["x_train"].shape[1] != p.patch_size and p.patch_source == "both":
-            raise ValueError(f"patch_source 'both' needs patch_size {d['x_train'].shape[1]} (the CIFAR image "
+            raise InputError(f"patch_source 'both' needs patch_size {d['x_train'].shape[1]} (the CIFAR image "
                              f"size), got {p.patch_size}")
         train.append(d["x_train"])
         val.append(d["x_val"])
@@ -298,7 +299,7 @@ def _steps_per_epoch(stage_cfg, train_ds) -> int:
         return stage_cfg.steps_per_epoch
     n = int(train_ds.cardinality())
     if n < 1:  # infinite or unknown: a schedule over epochs needs steps_per_epoch in the preset
-        raise ValueError("the preset's stage config needs steps_per_epoch for this (repeated) dataset")
+        raise InputError("the preset's stage config needs steps_per_epoch for this (repeated) dataset")
     return n
 
 
@@ -474,10 +475,10 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), ba
     from keras_irdi.models import build_classifier
 
     if data not in CLASSIFIER_STAGES:
-        raise ValueError(f"--data must be one of {', '.join(CLASSIFIER_STAGES)}, got {data!r}")
+        raise InputError(f"--data must be one of {', '.join(CLASSIFIER_STAGES)}, got {data!r}")
     p = config.preset
     if base and (data != "clean" or not p.warm_start):
-        raise ValueError(f"--base trains the clean-image base of warm-start presets; preset {p.name} "
+        raise InputError(f"--base trains the clean-image base of warm-start presets; preset {p.name} "
                          f"{'trains every classifier from scratch' if not p.warm_start else 'needs --data clean'}")
     stage = BASE_STAGE if base else CLASSIFIER_STAGES[data]
     run.require(*stage_inputs(config, stage))

@@ -11,6 +11,7 @@ from PIL import Image
 
 from keras_irdi.data.cifar import BUNDLED_CIFAR10, CLASS_NAMES, load_cifar
 from keras_irdi.data.images import default_clean_images, extract_patches, load_image, load_image_folder
+from keras_irdi.errors import MissingError
 
 
 def _images(n, seed):
@@ -153,7 +154,7 @@ def test_cifar_offline_download_error_is_short(monkeypatch):
     fake = types.SimpleNamespace(datasets=types.SimpleNamespace(cifar10=types.SimpleNamespace(load_data=fail)))
     monkeypatch.setitem(sys.modules, "keras", fake)
     monkeypatch.delenv("IRDI_CIFAR_DIR", raising=False)
-    with pytest.raises(RuntimeError, match="--cifar-dir DIR") as info:
+    with pytest.raises(MissingError, match="--cifar-dir DIR") as info:
         load_cifar("cifar10")
     msg = str(info.value)
     assert "IRDI_CIFAR_DIR" in msg and "\n" not in msg and "../shared" not in msg  # one line, no dev paths

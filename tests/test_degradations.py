@@ -69,8 +69,8 @@ def test_bad_levels_name_the_range(images, kind, level):
 
 
 def test_bad_inputs():
-    with pytest.raises(ValueError, match="unknown degradation 'blur'.*jpeg, gaussian"):
-        degrade(np.zeros((8, 8, 3), np.uint8), "blur", 3)
+    with pytest.raises(ValueError, match="unknown degradation 'motion'.*jpeg, gaussian, blur"):
+        degrade(np.zeros((8, 8, 3), np.uint8), "motion", 3)
     with pytest.raises(ValueError, match="uint8"):
         degrade(np.zeros((8, 8, 3), np.float32), "jpeg", 50)
     with pytest.raises(ValueError, match="RGB"):
@@ -94,3 +94,20 @@ def test_registry_normalisation_and_sampling():
 def test_degrade_rejects_impossible_sizes_with_its_own_error(shape, kind, match):
     with pytest.raises(ValueError, match=match):
         degrade(np.zeros(shape, np.uint8), kind, 10)
+
+
+def test_blur_is_scikit_image_gaussian_and_damages_with_sigma():
+    from skimage.filters import gaussian
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    out = degrade(images, "blur", [0, 1.5, 4])
+    assert out.dtype == np.uint8 and out.shape == images.shape
+    assert np.array_equal(out[0], images[0])  # sigma 0 leaves the image as it is
+    ref = gaussian(images[1], sigma=1.5, channel_axis=-1, preserve_range=True, mode="nearest")
+    assert np.array_equal(out[1], np.clip(np.round(ref), 0, 255).astype(np.uint8))
+    # Stronger blur removes more of the (white-noise) image's detail.
+    damage = [np.abs(o.astype(int) - i).mean() for o, i in zip(out, images)]
+    assert damage[0] == 0 < damage[1] < damage[2]
+    with pytest.raises(ValueError, match="0..6"):
+        degrade(images, "blur", 7)

@@ -314,7 +314,7 @@ def test_parse_degrade_accepts_and_normalises():
 @pytest.mark.parametrize("spec, expected", [
     ("gaussian:-1", "0..50"), ("gaussian:-0.1", "0..50"), ("gaussian:nan", "finite"),
     ("gaussian:inf", "finite"), ("jpeg:-5", "1..100"), ("jpeg:1e3", "1..100"), ("gaussian:", "KIND:LEVEL"),
-    (":10", "KIND:LEVEL"), ("blur:3", "choose one of: jpeg, gaussian")])
+    (":10", "KIND:LEVEL"), ("motion:3", "choose one of: jpeg, gaussian, blur")])
 def test_predict_degrade_option_errors(tmp_path, capsys, spec, expected):
     with pytest.raises(SystemExit) as exc:
         predict_main([str(tmp_path), "x.png", "--degrade", spec])
@@ -330,7 +330,7 @@ def test_predict_model_option_lists_the_networks(tmp_path, capsys):
 
 @pytest.mark.parametrize("script", ["train/restoration.py", "train/estimator.py", "train/ensemble.py",
                                     "train/all.py"])
-@pytest.mark.parametrize("option, value", [("--preset", "smal"), ("--degradation", "blur"),
+@pytest.mark.parametrize("option, value", [("--preset", "smal"), ("--degradation", "motion"),
                                            ("--dataset", "mnist"), ("--strategy", "tpu")])
 def test_train_clis_list_the_choices(tmp_path, script, option, value):
     proc = run_script(script, "--run-dir", tmp_path / "r", option, value, timeout=120)
@@ -358,8 +358,8 @@ def test_api_names_list_the_choices():
         get_preset("smal")
     with pytest.raises(ValueError, match="unknown dataset 'mnist'; choose one of: cifar10, cifar100"):
         RunConfig(dataset="mnist").validate()
-    with pytest.raises(ValueError, match="unknown degradation 'blur'; choose one of: jpeg, gaussian"):
-        RunConfig(degradation="blur").validate()
+    with pytest.raises(ValueError, match="unknown degradation 'motion'; choose one of: jpeg, gaussian, blur"):
+        RunConfig(degradation="motion").validate()
     with pytest.raises(ValueError, match=r"unknown dataset 'svhn'; choose one of \['cifar10', 'cifar100'\]"):
         load_cifar("svhn")
 

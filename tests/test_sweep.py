@@ -15,6 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_sweep_levels():
     assert sweep_levels("jpeg") == [float(q) for q in range(1, 101)]
+    blur = sweep_levels("blur")  # a 0.1-pixel grid; the CIFAR-10-C sigmas are on it
+    assert len(blur) == 61 and blur[:3] == [0.0, 0.1, 0.2] and 6.0 in blur and 1.0 in blur
     noise = sweep_levels("gaussian")
     assert 0.0 in noise and 50.0 in noise and 22.95 in noise and len(noise) == 51 + 5  # + the CIFAR-10-C sigmas
     with pytest.raises(ValueError, match="1..100"):
@@ -26,7 +28,8 @@ def test_sweep_shares_work_and_writes_columns(smoke_run):
     result = run_sweep(run, limit=30, levels=[5, 60, 100], batch_size=20, verbose=False)
     batches, levels = 2, 3  # 30 images in batches of 20
     calls = result["calls"]
-    assert calls["restoration"] == calls["estimator"] == calls["weight_net"] == levels * batches
+    assert calls["restoration"] == calls["estimator"] == levels * batches
+    assert calls["weight_net"] == 2 * levels * batches  # on the estimated level and on the true one (oracle)
     assert calls["cla_org"] == 2 * levels * batches  # degraded input (Cla(org)) and restored (Seq(org))
     assert calls["cla_deg"] == calls["cla_res"] == levels * batches
     rows = list(csv.DictReader(open(run / "eval" / "jpeg_cifar10.csv")))
@@ -45,3 +48,33 @@ def test_sweep_cli_errors(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "evaluate/sweep.py"), "--run-dir", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "train/all.py" in proc.stderr and "Traceback" not in proc.stderr
+
+
+class _Const:
+    """A stand-in sub-model returning a fixed output whatever its input (batch size follows the input)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def predict_on_batch(self, x):
+        return self.fn(np.asarray(x))
+
+
+def test_oracle_row_feeds_the_true_level_to_the_weight_net():
+    from keras_irdi.evaluation import SharedForward
+
+    probs_org = np.tile(np.eye(3)[0], (4, 1)).astype(np.float32)  # Seq(org) says class 0
+    probs_res = np.tile(np.eye(3)[1], (4, 1)).astype(np.float32)  # Seq(res) says class 1
+    stages = {
+        "restoration": _Const(lambda x: x),
+        "estimator": _Const(lambda x: np.full((len(x), 1), 0.9, np.float32)),  # "nearly clean"
+        # The weight net trusts Cla(org) for high levels and Cla(res) for low ones.
+        "weight_net": _Const(lambda lv: np.concatenate([lv, 1 - lv], axis=1).astype(np.float32)),
+        "cla_org": _Const(lambda x: probs_org[:len(x)]),
+        "cla_deg": _Const(lambda x: probs_org[:len(x)]),
+        "cla_res": _Const(lambda x: probs_res[:len(x)]),
+    }
+    out = SharedForward(stages)(np.zeros((4, 8, 8, 3), np.uint8), true_level=np.full(4, 0.1, np.float32))
+    assert np.argmax(out["proposed"], axis=1).tolist() == [0] * 4  # estimate 0.9 -> Cla(org)
+    assert np.argmax(out["proposed_oracle"], axis=1).tolist() == [1] * 4  # truth 0.1 -> Cla(res)
+    np.testing.assert_allclose(out["proposed_oracle"], 0.1 * probs_org + 0.9 * probs_res, atol=1e-6)

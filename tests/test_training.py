@@ -132,7 +132,7 @@ def test_no_data_and_no_network_says_how_to_point_at_a_copy(tmp_path):
 
 @pytest.mark.parametrize("args,expected", [
     (["--preset", "smal"], "invalid choice: 'smal'"),
-    (["--degradation", "blur"], "invalid choice: 'blur'"),
+    (["--degradation", "motion"], "invalid choice: 'motion'"),
     (["--dataset", "mnist"], "invalid choice: 'mnist'"),
     (["--data", "noisy"], "invalid choice: 'noisy'"),
 ])

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from keras_irdi.cli import main_wrapper, open_run_from_args, run_parser
+from keras_irdi.errors import MissingError
 
 
 def main(argv=None):
@@ -18,7 +19,7 @@ def main(argv=None):
                          "(e.g. Cla(org), which no degradation affects) instead of training them")
     args = ap.parse_args(argv)
     if args.reuse_from is not None and not (Path(args.reuse_from) / "manifest.json").is_file():
-        raise FileNotFoundError(f"--reuse-from {args.reuse_from} is not a run directory (no manifest.json)")
+        raise MissingError(f"--reuse-from {args.reuse_from} is not a run directory (no manifest.json)")
     run, config = open_run_from_args(args)
     print(config.preset.describe(), flush=True)
     from keras_irdi.pipeline import run_everything

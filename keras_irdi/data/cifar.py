@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_irdi.errors import InputError, MissingError
+
 CLASS_NAMES = {
     "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
     "cifar100": None,  # read from the `meta` file of a local copy, else "class_0".."class_99"
@@ -49,10 +51,10 @@ def load_cifar(dataset: str = "cifar10", cifar_dir: str | None = None, limit_tra
     larger ones. The returned `sha256` covers the arrays actually returned (after the limits).
     """
     if dataset not in _LAYOUT:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(_LAYOUT)}")
+        raise InputError(f"unknown dataset {dataset!r}; choose one of {sorted(_LAYOUT)}")
     for name, limit in (("limit_train", limit_train), ("limit_test", limit_test)):
         if limit is not None and limit < 0:
-            raise ValueError(f"{name} must be >= 0 or None, got {limit}")
+            raise InputError(f"{name} must be >= 0 or None, got {limit}")
 
     cifar_dir = cifar_dir or os.environ.get(ENV_VAR) or None
     if cifar_dir:
@@ -73,17 +75,17 @@ def _load_local(dataset, path):
     layout = _LAYOUT[dataset]
     accepted = _accepted(dataset)
     if not path.exists():
-        raise FileNotFoundError(f"CIFAR folder {path} does not exist; {accepted}")
+        raise MissingError(f"CIFAR folder {path} does not exist; {accepted}")
     if path.is_file():
         if path.suffix != ".npz":
-            raise ValueError(f"{path} is a file but not a .npz archive; {accepted}")
+            raise InputError(f"{path} is a file but not a .npz archive; {accepted}")
         return _load_npz(dataset, path)
     for folder in (path / layout["folder"], path):
         if (folder / layout["test"]).is_file():
             return _load_pickles(dataset, folder)
     if (path / layout["npz"]).is_file():
         return _load_npz(dataset, path / layout["npz"])
-    raise FileNotFoundError(
+    raise MissingError(
         f"no {dataset} copy found in {path}: looked for {path / layout['folder'] / layout['test']}, "
         f"{path / layout['test']} and {path / layout['npz']}; {accepted}")
 
@@ -93,7 +95,7 @@ def _load_pickles(dataset, folder):
     # data_batch_10 must come after data_batch_9, so sort by the number, not the name.
     train_files = sorted(folder.glob(layout["train"]), key=lambda p: (len(p.name), p.name))
     if not train_files:
-        raise FileNotFoundError(f"{folder} has a test file but no training file ({layout['train']})")
+        raise MissingError(f"{folder} has a test file but no training file ({layout['train']})")
     x_train, y_train = zip(*(_read_batch(dataset, f) for f in train_files))
     x_test, y_test = _read_batch(dataset, folder / layout["test"])
 
@@ -102,7 +104,7 @@ def _load_pickles(dataset, folder):
     if meta.is_file():
         names = _unpickle(meta).get(layout["names"])
         if names is None:
-            raise ValueError(f"{meta}: no {layout['names']!r} entry; delete the file to use default names")
+            raise InputError(f"{meta}: no {layout['names']!r} entry; delete the file to use default names")
         class_names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
     return _checked(dataset, np.concatenate(x_train), np.concatenate(y_train), x_test, y_test,
                     class_names, source=str(folder))
@@ -112,14 +114,14 @@ def _read_batch(dataset, path):
     batch = _unpickle(path)
     key = _LAYOUT[dataset]["labels"]
     if "data" not in batch or key not in batch:
-        raise ValueError(f"{path}: not a {dataset} batch (needs 'data' and {key!r}, has {sorted(batch)})")
+        raise InputError(f"{path}: not a {dataset} batch (needs 'data' and {key!r}, has {sorted(batch)})")
     data = np.asarray(batch["data"])
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise ValueError(f"{path}: 'data' must be uint8 rows of 3072 bytes (32x32 RGB planes), "
+        raise InputError(f"{path}: 'data' must be uint8 rows of 3072 bytes (32x32 RGB planes), "
                          f"got {data.dtype} {data.shape}; is this really a CIFAR file?")
     labels = np.asarray(batch[key])
     if len(labels) != len(data):
-        raise ValueError(f"{path}: {len(data)} images but {len(labels)} labels; the file is damaged")
+        raise InputError(f"{path}: {len(data)} images but {len(labels)} labels; the file is damaged")
     # Each row holds the R plane, then G, then B, each 32x32 row-major.
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 
@@ -128,19 +130,19 @@ def _load_npz(dataset, path):
     try:
         npz = np.load(path, allow_pickle=False)
     except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
-        raise ValueError(f"{path}: not a readable .npz archive ({err})") from None
+        raise InputError(f"{path}: not a readable .npz archive ({err})") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path}: holds a single array, not a .npz archive with x_train, y_train, x_test, y_test")
+        raise InputError(f"{path}: holds a single array, not a .npz archive with x_train, y_train, x_test, y_test")
     with npz:
         missing = sorted({"x_train", "y_train", "x_test", "y_test"} - set(npz.files))
         if missing:
-            raise ValueError(f"{path}: missing keys {missing} (has {sorted(npz.files)}); save it with "
+            raise InputError(f"{path}: missing keys {missing} (has {sorted(npz.files)}); save it with "
                              "np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)")
         try:
             arrays = {k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")}
             names = [str(n) for n in npz["class_names"]] if "class_names" in npz.files else None
         except ValueError as err:  # object arrays need pickle, which stays off for untrusted files
-            raise ValueError(f"{path}: {err}") from None
+            raise InputError(f"{path}: {err}") from None
     return _checked(dataset, **arrays, class_names=names or CLASS_NAMES[dataset], source=str(path))
 
 
@@ -154,7 +156,7 @@ def _load_from_keras(dataset):
             (x_train, y_train), (x_test, y_test) = keras.datasets.cifar100.load_data(label_mode="fine")
     except Exception as err:  # Keras raises a bare Exception on URL failures
         reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-        raise RuntimeError(
+        raise MissingError(
             f"could not download {dataset} with keras.datasets ({reason}); without network access "
             + _accepted(dataset)) from None
     return _checked(dataset, x_train, y_train, x_test, y_test, CLASS_NAMES[dataset], source="keras.datasets")
@@ -167,18 +169,18 @@ def _checked(dataset, x_train, y_train, x_test, y_test, class_names, source):
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         x, y = np.asarray(x), np.asarray(y)
         if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (32, 32, 3):
-            raise ValueError(f"{source}: x_{split} must be uint8 (N, 32, 32, 3), got {x.dtype} {x.shape}")
+            raise InputError(f"{source}: x_{split} must be uint8 (N, 32, 32, 3), got {x.dtype} {x.shape}")
         if y.ndim == 2 and y.shape[1] == 1:  # Keras returns (N, 1) labels
             y = y[:, 0]
         if not np.issubdtype(y.dtype, np.integer) or y.shape != (len(x),):
-            raise ValueError(f"{source}: y_{split} must be {len(x)} integer labels, got {y.dtype} {y.shape}")
+            raise InputError(f"{source}: y_{split} must be {len(x)} integer labels, got {y.dtype} {y.shape}")
         if y.size and (y.min() < 0 or y.max() >= n_classes):
-            raise ValueError(f"{source}: y_{split} has labels outside 0..{n_classes - 1}; wrong dataset name?")
+            raise InputError(f"{source}: y_{split} has labels outside 0..{n_classes - 1}; wrong dataset name?")
         out[f"x_{split}"], out[f"y_{split}"] = x, y.astype(np.int64)
     if class_names is None:
         class_names = [f"class_{i}" for i in range(n_classes)]
     if len(class_names) != n_classes:
-        raise ValueError(f"{source}: {len(class_names)} class names for {n_classes}-class {dataset}")
+        raise InputError(f"{source}: {len(class_names)} class names for {n_classes}-class {dataset}")
     return {**out, "class_names": list(class_names), "source": source}
 
 
@@ -201,7 +203,7 @@ def _unpickle(path):
         with open(path, "rb") as f:
             obj = _NumpyOnlyUnpickler(f, encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError) as err:
-        raise ValueError(f"{path}: not a readable CIFAR pickle ({err})") from None
+        raise InputError(f"{path}: not a readable CIFAR pickle ({err})") from None
     if not isinstance(obj, dict):
-        raise ValueError(f"{path}: expected a dict in the pickle, got {type(obj).__name__}")
+        raise InputError(f"{path}: expected a dict in the pickle, got {type(obj).__name__}")
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}

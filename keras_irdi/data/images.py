@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from keras_irdi.errors import InputError, MissingError
+
 logger = logging.getLogger("keras_irdi")
 
 IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
@@ -41,10 +43,10 @@ def load_image(path) -> np.ndarray:
     except FileNotFoundError:
         raise
     except Image.DecompressionBombError as err:  # not an OSError/ValueError: would escape unnamed
-        raise ValueError(f"{path}: not a readable image, refused as too large ({err} Raise "
+        raise InputError(f"{path}: not a readable image, refused as too large ({err} Raise "
                          "PIL.Image.MAX_IMAGE_PIXELS if the file is trusted.)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable image ({err or type(err).__name__})") from None
+        raise InputError(f"{path}: not a readable image ({err or type(err).__name__})") from None
     if mode != "RGB":
         logger.info("%s: converted %s image to 8-bit RGB", path, mode)
     return rgb
@@ -72,7 +74,7 @@ def load_image_folder(dirs, min_size: int = 1) -> list[np.ndarray]:
     images = []
     for folder in map(Path, dirs):
         if not folder.is_dir():
-            raise FileNotFoundError(f"image folder not found: {folder}")
+            raise MissingError(f"image folder not found: {folder}")
         files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
         loaded = 0
         for path in files:
@@ -88,7 +90,7 @@ def load_image_folder(dirs, min_size: int = 1) -> list[np.ndarray]:
             images.append(image)
             loaded += 1
         if not loaded:
-            raise ValueError(f"{folder}: no loadable images of at least {min_size}x{min_size} pixels "
+            raise InputError(f"{folder}: no loadable images of at least {min_size}x{min_size} pixels "
                              f"(looked for {', '.join('*' + e for e in IMAGE_EXTENSIONS)}, any case)")
     return images
 
@@ -111,7 +113,7 @@ def default_clean_images() -> list[np.ndarray]:
             image = image[0]
         images.append(_to_rgb(Image.fromarray(np.asarray(image, dtype=np.uint8))))
     if not images:
-        raise RuntimeError("no bundled scikit-image photo could be loaded; pass a folder of clean images")
+        raise MissingError("no bundled scikit-image photo could be loaded; pass a folder of clean images")
     return images
 
 
@@ -140,11 +142,11 @@ def extract_patches(images: list[np.ndarray], size: int = 64, stride: int = 64, 
     (kept in enumeration order) before any pixel is copied. Images smaller than `size` are skipped.
     """
     if size < 1 or stride < 1:
-        raise ValueError(f"size and stride must be positive, got size={size}, stride={stride}")
+        raise InputError(f"size and stride must be positive, got size={size}, stride={stride}")
     index = []  # rows of (image number, top, left)
     for i, image in enumerate(images):
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"image {i}: expected uint8 (H, W, 3), got {image.dtype} {image.shape}")
+            raise InputError(f"image {i}: expected uint8 (H, W, 3), got {image.dtype} {image.shape}")
         tops = np.arange(0, image.shape[0] - size + 1, stride)
         lefts = np.arange(0, image.shape[1] - size + 1, stride)
         top, left = (a.ravel() for a in np.meshgrid(tops, lefts, indexing="ij"))
@@ -152,7 +154,7 @@ def extract_patches(images: list[np.ndarray], size: int = 64, stride: int = 64, 
     index = np.concatenate(index) if index else np.empty((0, 3), np.int64)
     if not len(index):
         largest = max((img.shape[:2] for img in images), key=min, default=None)
-        raise ValueError(f"no {size}x{size} patch fits in any of the {len(images)} images; each image "
+        raise InputError(f"no {size}x{size} patch fits in any of the {len(images)} images; each image "
                          f"must be at least {size}x{size} pixels (largest has HxW {largest})")
 
     variants = 8 if augment else 1

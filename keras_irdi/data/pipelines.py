@@ -12,6 +12,7 @@ import tensorflow as tf
 import keras
 
 from keras_irdi.degradations import get_degradation
+from keras_irdi.errors import InputError
 
 AUTOTUNE = tf.data.AUTOTUNE
 # The degradation map runs one batch at a time, on its own tf.data thread, overlapped with training by
@@ -42,7 +43,7 @@ def cifar_augmenter(seed: int | None = None, kind: str = "paper") -> keras.Seque
         layers = [keras.layers.RandomFlip("horizontal", seed=seed),
                   keras.layers.RandomTranslation(0.125, 0.125, seed=seed, fill_mode="reflect")]
     else:
-        raise ValueError(f"unknown augmentation {kind!r}; choose 'paper' or 'flip_shift'")
+        raise InputError(f"unknown augmentation {kind!r}; choose 'paper' or 'flip_shift'")
     return keras.Sequential(layers, name=f"cifar_augmentation_{kind}")
 
 
@@ -116,7 +117,7 @@ def classification_batches(x: np.ndarray, y: np.ndarray, batch_size: int, kind: 
     augmenter = cifar_augmenter(seed, augment) if augment and augment != "none" else None
     is_float = x.dtype != np.uint8
     if is_float and kind is not None:
-        raise ValueError("degradation needs uint8 images; restored float images are already degraded")
+        raise InputError("degradation needs uint8 images; restored float images are already degraded")
 
     def augment(batch, s):
         images, labels = batch

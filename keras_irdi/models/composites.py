@@ -11,6 +11,7 @@ import keras
 from keras import layers, ops
 
 from keras_irdi.degradations import get_degradation
+from keras_irdi.errors import InputError
 
 NETWORKS = ("cla_org", "cla_deg", "seq_org", "seq_res", "ens_cla", "proposed")
 DISPLAY_NAMES = {"cla_org": "Cla(org)", "cla_deg": "Cla(deg)", "seq_org": "Seq(org)",
@@ -97,7 +98,7 @@ def build_composite(name: str, stages: dict, degradation: str, input_shape=(32, 
                                      s["weight_net"], degradation, input_shape),
     }
     if name not in builders:
-        raise ValueError(f"unknown network {name!r}; choose one of: {', '.join(NETWORKS)}")
+        raise InputError(f"unknown network {name!r}; choose one of: {', '.join(NETWORKS)}")
     return builders[name]()
 
 

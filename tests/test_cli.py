@@ -1,0 +1,44 @@
+"""keras_irdi.cli.main_wrapper: the one error boundary of every command."""
+import pytest
+
+from keras_irdi.cli import main_wrapper
+from keras_irdi.errors import AccessError, InputError, MissingError, UserError
+
+
+def _raising(exc):
+    def body(argv):
+        raise exc
+    return body
+
+
+@pytest.mark.parametrize("exc", [InputError("bad level 300\nuse 1..100"), MissingError("no CIFAR in /x"),
+                                 AccessError("cannot write /y")])
+def test_user_errors_are_one_line_and_exit_2(exc, capsys):
+    assert main_wrapper(_raising(exc), []) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert isinstance(exc, UserError)
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("a bug"), OSError("disk on fire"), ValueError("a shape bug"),
+                                 KeyError("oops")])
+def test_anything_else_is_a_bug_and_keeps_its_traceback(exc):
+    with pytest.raises(type(exc)):
+        main_wrapper(_raising(exc), [])
+
+
+def test_exit_status_and_interrupt(capsys):
+    assert main_wrapper(lambda argv: None, []) == 0
+    assert main_wrapper(lambda argv: 1, []) == 1  # e.g. predict: some files unreadable
+    assert main_wrapper(_raising(KeyboardInterrupt()), [], interrupted="stopped") == 130
+    assert capsys.readouterr().err.strip() == "stopped"
+
+
+def test_library_errors_keep_their_builtin_bases():
+    """Callers that catch ValueError / FileNotFoundError keep working."""
+    from keras_irdi.artifacts import MissingStageError
+    from keras_irdi.degradations import degrade
+
+    with pytest.raises(ValueError):
+        degrade(__import__("numpy").zeros((4, 4, 3), "uint8"), "jpeg", 0)
+    assert issubclass(MissingStageError, FileNotFoundError) and issubclass(MissingStageError, UserError)
