@@ -1,8 +1,8 @@
 """Degradation operators and their level conventions: the one place that knows them.
 
 Every other module (pipelines, the estimator's targets, the weight net's input scale, the sweep, the
-predict CLI) asks this registry for a degradation's level range and normalisation, so adding a new
-degradation means adding one entry here.
+predict CLI, the tables and figures) asks this registry for a degradation's level range, normalisation and
+names, so adding a new degradation means adding one entry here. Only numpy and PIL: no TensorFlow.
 """
 from __future__ import annotations
 
@@ -70,6 +70,13 @@ class Degradation:
     scale: float
     unit_name: str
     apply: Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]
+    # How tables and figures name it ("JPEG", its level "QF", the x axis, "jpg" as in Cla(jpg)); left out,
+    # they fall back to ``name`` and ``unit_name``.
+    display: str = ""
+    short: str = ""
+    axis_label: str = ""
+    tag: str = ""
+    quality_rises: bool = False  # True if a higher level is a better image (QF), False if a worse one (sigma)
     # Levels at which the paper reports CPSNR (Tables 2 and 5) and its accuracy intervals.
     psnr_levels: tuple = ()
     intervals: tuple = ()
@@ -77,6 +84,12 @@ class Degradation:
     cifar_c_levels: tuple = ()
     # Spacing of the sweep's level grid; interval means average every grid level in the interval.
     level_step: float = 1.0
+
+    def __post_init__(self):
+        for name, fallback in (("display", self.name), ("short", self.unit_name), ("axis_label", self.unit_name),
+                               ("tag", self.name)):
+            if not getattr(self, name):
+                object.__setattr__(self, name, fallback)  # frozen: set once, here
 
     def check(self, levels) -> np.ndarray:
         """Validate levels; the error names the valid range so the caller knows what to pass."""
@@ -91,6 +104,21 @@ class Degradation:
         if np.any(arr < self.low) or np.any(arr > self.high):
             raise InputError(f"{self.name} {self.unit_name} must be in {self.low:g}..{self.high:g}, got {levels!r}")
         return arr.astype(np.int64 if self.integer else np.float64)
+
+    @property
+    def full_interval(self) -> tuple:
+        """The paper's interval over the whole range, e.g. (1,100)."""
+        return max(self.intervals, key=lambda iv: iv[1] - iv[0])
+
+    @property
+    def sub_intervals(self) -> list:
+        """The paper's intervals without the full one, in level order."""
+        return [iv for iv in self.intervals if iv != self.full_interval]
+
+    @property
+    def best_interval(self) -> tuple:
+        """The sub-interval of the highest image quality: the highest QFs, the lowest sigmas."""
+        return self.sub_intervals[-1 if self.quality_rises else 0]
 
     def normalize(self, levels):
         """Level -> estimator target (what the level estimator is trained to output)."""
@@ -120,11 +148,13 @@ class Degradation:
 DEGRADATIONS: dict[str, Degradation] = {
     "jpeg": Degradation(
         name="jpeg", low=1, high=100, integer=True, scale=100.0, unit_name="quality factor", apply=_jpeg,
+        display="JPEG", short="QF", axis_label="JPEG quality factor", tag="jpg", quality_rises=True,
         psnr_levels=(10, 30, 50, 70, 90),
         intervals=((1, 20), (21, 40), (41, 60), (61, 80), (81, 100), (1, 100)),
         cifar_c_levels=(80, 65, 58, 50, 40)),
     "gaussian": Degradation(
         name="gaussian", low=0, high=50, integer=False, scale=255.0, unit_name="sigma", apply=_gaussian,
+        display="Gaussian", short="sigma", axis_label="noise sigma (0-255)", tag="Gauss", quality_rises=False,
         psnr_levels=(10, 20, 30, 40, 50),
         intervals=((0, 10), (11, 20), (21, 30), (31, 40), (41, 50), (0, 50)),
         cifar_c_levels=(10.2, 15.3, 20.4, 22.95, 25.5)),

@@ -1,0 +1,20 @@
+"""The six networks of the paper's tables: their ids and display names, the one place that lists them.
+
+Plain data (no TensorFlow), so the sweep, the tables, the figures, the CLIs' option lists and the tests all
+take the ids from here; ``keras_irdi.models.composites`` builds the Keras model of each.
+"""
+from __future__ import annotations
+
+from keras_irdi.degradations import get_degradation
+
+# Display name of each network, in the column order of the paper's tables; {tag} is the degradation's
+# (Cla(jpg), Cla(Gauss)).
+_DISPLAY = {"cla_org": "Cla(org)", "cla_deg": "Cla({tag})", "seq_org": "Seq(org)", "seq_res": "Seq(res)",
+            "ens_cla": "Ens(Cla)", "proposed": "Proposed"}
+NETWORKS: tuple[str, ...] = tuple(_DISPLAY)
+
+
+def display_names(degradation: str) -> tuple[str, ...]:
+    """Display names of the six networks in ``NETWORKS`` order, e.g. Cla(jpg) for the JPEG Cla(deg)."""
+    tag = get_degradation(degradation).tag
+    return tuple(name.format(tag=tag) for name in _DISPLAY.values())
