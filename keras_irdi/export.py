@@ -262,11 +262,12 @@ def run_info(run_dir) -> dict:
 
 
 def build_serving_module(run_dir, model: str = "proposed") -> ServingModule:
-    """Load a run's stages and wrap the requested network (one of composites.NETWORKS)."""
+    """Load a run's stages and wrap the requested network (one of networks.NETWORKS)."""
     import keras
 
     from keras_irdi.artifacts import RunDir
-    from keras_irdi.models.composites import NETWORKS, build_composite, required_stages
+    from keras_irdi.models.composites import build_composite, required_stages
+    from keras_irdi.networks import NETWORKS
 
     if model not in NETWORKS:
         raise InputError(f"unknown network {model!r}; choose one of: {', '.join(NETWORKS)}")
@@ -357,7 +358,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> None:
-    from keras_irdi.models.composites import NETWORKS
+    from keras_irdi.networks import NETWORKS
 
     parser = argparse.ArgumentParser(prog="irdi-export", description=(
         "Export a trained network of a run directory as a TF Serving SavedModel DIR/<model>/<version>/ "

@@ -151,7 +151,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> int:
-    from keras_irdi.models.composites import NETWORKS
+    from keras_irdi.networks import NETWORKS
 
     parser = argparse.ArgumentParser(prog="irdi-predict", description=(
         "Classify image files with a trained run directory or a SavedModel exported by keras_irdi.export."))

@@ -12,10 +12,7 @@ from keras import layers, ops
 
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError
-
-NETWORKS = ("cla_org", "cla_deg", "seq_org", "seq_res", "ens_cla", "proposed")
-DISPLAY_NAMES = {"cla_org": "Cla(org)", "cla_deg": "Cla(deg)", "seq_org": "Seq(org)",
-                 "seq_res": "Seq(res)", "ens_cla": "Ens(Cla)", "proposed": "Proposed"}
+from keras_irdi.networks import NETWORKS
 
 
 @keras.saving.register_keras_serializable(package="keras_irdi")
