@@ -24,11 +24,8 @@ from keras_irdi.confidence import correct_path, write_correct
 from keras_irdi.degradations import degrade, get_degradation
 from keras_irdi.errors import InputError, MissingError
 from keras_irdi.metrics import accuracy, mean_cpsnr
-
-COLUMNS = ("level", "acc_cla_org", "acc_cla_deg", "acc_seq_org", "acc_seq_res", "acc_ens_cla", "acc_proposed",
-           "acc_proposed_oracle",
-           "psnr_degraded", "psnr_restored", "level_mae", "level_bias", "level_est_mean", "level_est_std",
-           "w_org", "w_res")
+from keras_irdi.networks import NETWORKS, ORACLE
+from keras_irdi.sweeps import COLUMNS
 SWEEP_STAGES = ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_net")
 
 
@@ -85,7 +82,7 @@ def evaluate_level(forward: SharedForward, x_clean, y, degradation: str, level: 
     est = deg.denormalize(cat["level"])
     row = {"level": level}
     correct = {}
-    for net in ("cla_org", "cla_deg", "seq_org", "seq_res", "ens_cla", "proposed", "proposed_oracle"):
+    for net in (*NETWORKS, ORACLE):
         row[f"acc_{net}"] = accuracy(cat[net], y)
         correct[net] = np.argmax(cat[net], axis=-1) == np.asarray(y).reshape(-1)
     row.update(psnr_degraded=mean_cpsnr(x_clean, degraded), psnr_restored=mean_cpsnr(x_clean, restored8),

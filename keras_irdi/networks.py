@@ -12,6 +12,9 @@ from keras_irdi.degradations import get_degradation
 _DISPLAY = {"cla_org": "Cla(org)", "cla_deg": "Cla({tag})", "seq_org": "Seq(org)", "seq_res": "Seq(res)",
             "ens_cla": "Ens(Cla)", "proposed": "Proposed"}
 NETWORKS: tuple[str, ...] = tuple(_DISPLAY)
+# Proposed fed the true level instead of the estimate: a row of the sweep (what a perfect estimator would
+# buy), not one of the six networks.
+ORACLE = "proposed_oracle"
 
 
 def display_names(degradation: str) -> tuple[str, ...]:

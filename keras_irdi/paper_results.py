@@ -9,26 +9,14 @@ This module imports nothing but the standard library so that tables and figures 
 """
 from __future__ import annotations
 
-# Sweep-CSV column of each of the six networks, in the order of the paper's tables.
-NETWORK_COLUMNS: tuple[str, ...] = (
-    "acc_cla_org", "acc_cla_deg", "acc_seq_org", "acc_seq_res", "acc_ens_cla", "acc_proposed")
-
-_DEG_CLASSIFIER_NAME = {"jpeg": "Cla(jpg)", "gaussian": "Cla(Gauss)"}
-
 PAPER = "Endo, Tanaka, Okutomi, ICIP 2020 (arXiv 2006.08145)"
-
-
-def network_names(degradation: str) -> tuple[str, ...]:
-    """Display names of the six networks, in the paper's column order (Cla(jpg) or Cla(Gauss))."""
-    deg_name = _DEG_CLASSIFIER_NAME.get(degradation, f"Cla({degradation})")
-    return ("Cla(org)", deg_name, "Seq(org)", "Seq(res)", "Ens(Cla)", "Proposed")
 
 
 def _rows(*rows):
     return {(lo, hi): tuple(vals) for (lo, hi), *vals in rows}
 
 
-# Interval mean accuracy, columns in NETWORK_COLUMNS order.
+# Interval mean accuracy, columns in keras_irdi.networks.NETWORKS order (the paper's).
 INTERVAL_TABLES: dict[tuple[str, str], dict] = {
     ("jpeg", "cifar10"): {
         "table": "Table 3",

@@ -25,12 +25,11 @@ from matplotlib.transforms import blended_transform_factory
 
 from keras_irdi import paper_results
 from keras_irdi.degradations import get_degradation
-from keras_irdi.paper_results import NETWORK_COLUMNS, network_names
-from keras_irdi.tables import LEVEL_SHORT, display_name, find_sweeps, interval_means, read_sweep
+from keras_irdi.networks import display_names
+from keras_irdi.sweeps import NETWORK_COLUMNS, display_name, find_sweeps, interval_label, interval_means, read_sweep
 
 FIGSIZE = (6.4, 4.2)
 DPI = 150
-AXIS_LABEL = {"jpeg": "JPEG quality factor", "gaussian": "noise sigma (0-255)"}
 # One fixed style per network, the same in every figure.
 STYLES = {
     "acc_cla_org": dict(color="tab:blue", linestyle="--", linewidth=1.3),
@@ -60,7 +59,7 @@ def _has(sweep, *columns) -> bool:
 
 
 def _xlabel(degradation):
-    return AXIS_LABEL.get(degradation, get_degradation(degradation).unit_name)
+    return get_degradation(degradation).axis_label
 
 
 def _title(degradation, dataset, what, meta):
@@ -71,14 +70,12 @@ def _title(degradation, dataset, what, meta):
 def _mark_intervals(ax, degradation):
     """Alternate light shading over the paper's sub-intervals, each labelled at the top."""
     deg = get_degradation(degradation)
-    full = max(deg.intervals, key=lambda iv: iv[1] - iv[0])
-    subs = [iv for iv in deg.intervals if iv != full]
     trans = blended_transform_factory(ax.transData, ax.transAxes)
-    for i, (lo, hi) in enumerate(subs):
+    for i, (lo, hi) in enumerate(deg.sub_intervals):
         left, right = max(lo - 0.5, deg.low), min(hi + 0.5, deg.high)
         if i % 2 == 0:
             ax.axvspan(left, right, color="0.5", alpha=0.09, linewidth=0, zorder=0)
-        ax.text((left + right) / 2, 0.985, f"({lo:g},{hi:g})", transform=trans, ha="center", va="top",
+        ax.text((left + right) / 2, 0.985, interval_label((lo, hi)), transform=trans, ha="center", va="top",
                 fontsize=7, color="0.35")
     ax.set_xlim(deg.low - 0.5, deg.high + 0.5)
 
@@ -95,7 +92,7 @@ def plot_accuracy(sweep, degradation, dataset, meta=None) -> Figure | None:
     cols = [c for c in NETWORK_COLUMNS if _has(sweep, c)]
     if not cols:
         return None
-    names = dict(zip(NETWORK_COLUMNS, network_names(degradation)))
+    names = dict(zip(NETWORK_COLUMNS, display_names(degradation)))
     fig = _new_figure()
     ax = fig.add_subplot()
     _mark_intervals(ax, degradation)
@@ -105,8 +102,8 @@ def plot_accuracy(sweep, degradation, dataset, meta=None) -> Figure | None:
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1.06)
     ax.grid(True, alpha=0.3)
-    # accuracy rises with the JPEG quality, so the lower right stays empty; noise: let matplotlib choose
-    ax.legend(loc="lower right" if degradation == "jpeg" else "best", ncol=2, fontsize=8,
+    # accuracy rises with the image quality: where that is to the right, the lower right stays empty
+    ax.legend(loc="lower right" if get_degradation(degradation).quality_rises else "best", ncol=2, fontsize=8,
               framealpha=0.9)
     ax.set_title(_title(degradation, dataset, "accuracy", meta or {}), fontsize=10)
     return fig
@@ -117,7 +114,7 @@ def plot_intervals(sweep, degradation, dataset, meta=None) -> Figure | None:
         return None
     means = interval_means(sweep, degradation)  # intervals the sweep does not cover are drawn as "n/a"
     paper = paper_results.interval_table(degradation, dataset)
-    names = network_names(degradation)
+    names = display_names(degradation)
     fig = _new_figure()
     ax = fig.add_subplot()
     ivs = list(means)
@@ -134,7 +131,7 @@ def plot_intervals(sweep, degradation, dataset, meta=None) -> Figure | None:
         for p, v in zip(pos, ours):
             if not np.isfinite(v):
                 ax.text(p, 0.02, "n/a", rotation=90, ha="center", va="bottom", fontsize=6)
-    ax.set_xticks(x, [f"({lo:g},{hi:g})" for lo, hi in ivs])
+    ax.set_xticks(x, [interval_label(iv) for iv in ivs])
     ax.set_xlabel(f"interval of {_xlabel(degradation)}")
     ax.set_ylabel("interval mean accuracy")
     ax.set_ylim(0, 1.12)
@@ -183,7 +180,7 @@ def plot_level_estimate(sweep, degradation, dataset, meta=None) -> Figure | None
                         linewidth=0, label="mean ± std")
     _line(ax, level, mean, color="tab:blue", linewidth=1.5, label="mean estimate")
     ax.plot([deg.low, deg.high], [deg.low, deg.high], "--", color="0.4", linewidth=1, label="identity")
-    short = LEVEL_SHORT.get(degradation, deg.unit_name)
+    short = deg.short
     if _has(sweep, "level_mae"):
         mae = np.nanmean(sweep["level_mae"])
         text = f"MAE {mae:.2f} {short}"
@@ -240,7 +237,7 @@ def plot_examples(npz_path, degradation, dataset, max_images: int = 3, max_level
     ncols = 3 * k
     fig = _new_figure(figsize=(1.05 * ncols + 0.6, 1.1 * len(rows) + 0.6))
     axes = fig.subplots(len(rows), ncols, squeeze=False)
-    short = LEVEL_SHORT.get(degradation, "level")
+    short = get_degradation(degradation).short
     for r, li in enumerate(rows):
         for j in range(k):
             for c, (img, label) in enumerate(((clean[j], "clean"), (degraded[li, j], "degraded"),
@@ -260,7 +257,7 @@ def plot_examples(npz_path, degradation, dataset, max_images: int = 3, max_level
 def make_figures(run_dir, out_dir=None) -> list[Path]:
     """Draw every figure for every sweep CSV of ``run_dir`` into ``out_dir`` (default ``RUN/figures``).
 
-    Returns the written PNG and PDF paths. Raises ``tables.NoSweepError`` if RUN/eval has no sweep CSV.
+    Returns the written PNG and PDF paths. Raises ``sweeps.NoSweepError`` if RUN/eval has no sweep CSV.
     """
     sweeps = find_sweeps(run_dir)
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "figures"

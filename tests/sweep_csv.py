@@ -1,14 +1,11 @@
-"""Hand-made sweep CSVs shared by the table and figure tests (no TensorFlow: the column list is spelled out
-here rather than imported from keras_irdi.evaluation, which would load Keras)."""
+"""Hand-made sweep CSVs shared by the table and figure tests (no TensorFlow: keras_irdi.sweeps is TF-free)."""
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
 
-COLUMNS = ["level", "acc_cla_org", "acc_cla_deg", "acc_seq_org", "acc_seq_res", "acc_ens_cla", "acc_proposed",
-           "psnr_degraded", "psnr_restored", "level_mae", "level_bias", "level_est_mean", "level_est_std",
-           "w_org", "w_res"]
+from keras_irdi.sweeps import COLUMNS, NETWORK_COLUMNS
 
 
 def jpeg_row(q):
@@ -23,7 +20,7 @@ def jpeg_row(q):
 def gaussian_row(s):
     """Crafted noise accuracies; the CIFAR-10-C sigmas get 0.123 everywhere (they must not enter intervals)."""
     if s != int(s):
-        acc = dict.fromkeys(COLUMNS[1:7], 0.123)
+        acc = dict.fromkeys(NETWORK_COLUMNS, 0.123)
     else:
         acc = {"acc_cla_org": 1 - s / 100, "acc_cla_deg": 0.8, "acc_seq_org": 0.85, "acc_seq_res": 0.82,
                "acc_ens_cla": 0.5, "acc_proposed": 0.9}

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from keras_irdi import confidence
-from keras_irdi.tables import claim_verdicts, read_sweep
+from keras_irdi.claims import claim_verdicts
+from keras_irdi.networks import NETWORKS
+from keras_irdi.sweeps import read_sweep
 from sweep_csv import jpeg_row, write_sweep
 
 LEVELS = np.arange(1, 101, dtype=float)
@@ -44,15 +46,14 @@ def test_claims_use_the_intervals(tmp_path):
     # whether that is more than noise.
     path = write_sweep(tmp_path, "jpeg_cifar10", [jpeg_row(q) for q in range(1, 101)])
     sweep = read_sweep(path)
-    nets = ("cla_org", "cla_deg", "seq_org", "seq_res", "ens_cla", "proposed")
-    claim = "Proposed > Ens(Cla) on the full interval"
+    claim = "proposed_gt_ens_cla"
     clear = confidence.PerImage(LEVELS, {n: _correct(0.7 if n == "proposed" else 0.55, seed=i)
-                                         for i, n in enumerate(nets)})
-    same = confidence.PerImage(LEVELS, {n: _correct(0.6, seed=0) for n in nets})
-    by_claim = {c.claim: c for c in claim_verdicts(sweep, "jpeg", "cifar10", clear)}
+                                         for i, n in enumerate(NETWORKS)})
+    same = confidence.PerImage(LEVELS, {n: _correct(0.6, seed=0) for n in NETWORKS})
+    by_claim = {c.id: c for c in claim_verdicts(sweep, "jpeg", "cifar10", clear)}
     assert by_claim[claim].verdict == "holds" and "95% CI" in by_claim[claim].evidence
-    by_claim = {c.claim: c for c in claim_verdicts(sweep, "jpeg", "cifar10", same)}
+    by_claim = {c.id: c for c in claim_verdicts(sweep, "jpeg", "cifar10", same)}
     assert by_claim[claim].holds is True and by_claim[claim].verdict == "tie"
     # Without per-image data the verdict is the point estimate's.
-    by_claim = {c.claim: c for c in claim_verdicts(sweep, "jpeg", "cifar10")}
+    by_claim = {c.id: c for c in claim_verdicts(sweep, "jpeg", "cifar10")}
     assert by_claim[claim].verdict == "holds" and "CI" not in by_claim[claim].evidence

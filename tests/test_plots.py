@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from keras_irdi.plots import DPI, FIGSIZE, make_figures
-from keras_irdi.tables import NoSweepError
+from keras_irdi.sweeps import NoSweepError
 
 REPO = Path(__file__).resolve().parents[1]
 from sweep_csv import gaussian_row, jpeg_row, write_sweep

@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 
 from keras_irdi import paper_results
-from keras_irdi.tables import (NoSweepError, claim_verdicts, cifar_c_table, comparison_table, find_sweeps,
-                               interval_table, mechanism_table, psnr_table, read_sweep, to_csv, to_markdown, write_all_tables)
+from keras_irdi.claims import claim_verdicts
+from keras_irdi.rendering import to_csv, to_markdown
+from keras_irdi.sweeps import COLUMNS, NoSweepError, find_sweeps, read_sweep
+from keras_irdi.tables import (cifar_c_table, comparison_table, interval_table, mechanism_table, psnr_table,
+                               write_all_tables)
 
-from sweep_csv import COLUMNS, gaussian_row, jpeg_row, write_sweep  # noqa: F401
+from sweep_csv import gaussian_row, jpeg_row, write_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture
@@ -111,45 +114,54 @@ def test_paper_numbers_transcribed():
 
 
 def test_claim_verdicts_crafted(jpeg_csv):
-    verdicts = claim_verdicts(read_sweep(jpeg_csv), "jpeg", "cifar10")
-    holds = {c.claim: c.holds for c in verdicts}
-    assert holds["Proposed best on the full interval"] is True            # 0.700 vs Seq(res) 0.650
-    assert holds["Proposed ≥ Seq(org) and Seq(res) on every interval"] is False  # Seq(org) 0.72625 at (81,100)
-    assert holds["Seq(org) > Cla(org) on every interval"] is False        # 0.67625 < 0.705 at (61,80)
-    assert holds["Seq(res) ≥ Cla(jpg) on every interval"] is True         # 0.65 >= 0.6
-    assert holds["Proposed > Ens(Cla) on the full interval"] is True      # 0.7 > 0.55
-    assert holds["Cla(jpg) > Cla(org) on the full interval"] is True      # 0.6 > 0.505
-    assert holds["Seq(org) best at the highest-quality interval (81,100) among Cla/Seq (JPEG)"] is False
-    assert holds["Restoration raises CPSNR at every paper level"] is True  # +1 dB everywhere
-    assert holds["Seq(res) > Seq(org) on intervals below QF 60, Seq(org) > Seq(res) on (81,100) (JPEG)"] is True
-    assert holds["Cla(org) > Cla(jpg) for QF 95..100 (JPEG, per-level)"] is True  # 0.975 > 0.6
-    evidence = {c.claim: c.evidence for c in verdicts}
-    assert "(61,80)" in evidence["Seq(org) > Cla(org) on every interval"]
-    assert "(81,100)" in evidence["Seq(org) > Cla(org) on every interval"]
+    verdicts = {c.id: c for c in claim_verdicts(read_sweep(jpeg_csv), "jpeg", "cifar10")}
+    holds = {k: c.holds for k, c in verdicts.items()}
+    assert holds == {
+        "proposed_best": True,          # 0.700 vs Seq(res) 0.650
+        "proposed_ge_seq": False,       # Seq(org) 0.72625 at (81,100)
+        "seq_org_gt_cla_org": False,    # 0.67625 < 0.705 at (61,80)
+        "seq_res_ge_cla_deg": True,     # 0.65 >= 0.6
+        "proposed_gt_ens_cla": True,    # 0.7 > 0.55
+        "cla_deg_gt_cla_org": True,     # 0.6 > 0.505
+        "seq_org_best_hq": False,       # Cla(org) 0.905 at (81,100)
+        "psnr_raised": True,            # +1 dB everywhere
+        "seq_crossover": True,          # Seq(res) 0.65 above Seq(org) up to QF 60, below it on (81,100)
+        "cla_org_top": True,            # 0.975 > 0.6
+    }
+    # The wording is filled in from the degradation: Cla(deg)'s name, the intervals, the levels.
+    assert verdicts["seq_res_ge_cla_deg"].claim == "Seq(res) ≥ Cla(jpg) on every interval"
+    assert verdicts["seq_org_best_hq"].claim == ("Seq(org) best at the highest-quality interval (81,100) among "
+                                                 "Cla/Seq (JPEG)")
+    assert verdicts["seq_crossover"].claim == ("Seq(res) > Seq(org) on intervals below QF 60, Seq(org) > Seq(res) "
+                                               "on (81,100) (JPEG)")
+    assert verdicts["cla_org_top"].claim == "Cla(org) > Cla(jpg) for QF 95..100 (JPEG, per-level)"
+    assert "up to QF 60" in verdicts["seq_crossover"].evidence and "(41,60)" in verdicts["seq_crossover"].evidence
+    assert "(61,80)" in verdicts["seq_org_gt_cla_org"].evidence
+    assert "(81,100)" in verdicts["seq_org_gt_cla_org"].evidence
     # The paper's own tables satisfy its interval claims (checks the transcription too).
-    for claim, _, _, ev in verdicts:
-        if "per-level" in claim:
-            assert ev.endswith("paper: n/a")
-        elif "CPSNR" in claim:
-            assert ev.endswith("paper Table 2: holds")
+    for c in verdicts.values():
+        if c.id == "cla_org_top":
+            assert c.evidence.endswith("paper: n/a")
+        elif c.id == "psnr_raised":
+            assert c.evidence.endswith("paper Table 2: holds")
         else:
-            assert ev.endswith("paper Table 3: holds"), (claim, ev)
+            assert c.evidence.endswith("paper Table 3: holds"), c
 
 
 def test_claim_cpsnr_false(tmp_path):
     rows = [jpeg_row(q) for q in range(1, 101)]
     rows[29]["psnr_restored"] = rows[29]["psnr_degraded"] - 0.5  # QF 30
     verdicts = claim_verdicts(read_sweep(write_sweep(tmp_path, "jpeg_cifar10", rows)), "jpeg", "cifar10")
-    claim, holds, _, evidence = [v for v in verdicts if "CPSNR" in v[0]][0]
-    assert holds is False and "QF 30" in evidence
+    (psnr,) = [v for v in verdicts if v.id == "psnr_raised"]
+    assert psnr.holds is False and "QF 30" in psnr.evidence
 
 
 def test_paper_claims_hold_in_all_paper_tables(jpeg_csv, gaussian_csv):
     for path, deg, dataset, table in ((jpeg_csv, "jpeg", "cifar100", "Table 4"),
                                       (gaussian_csv, "gaussian", "cifar10", "Table 6")):
-        for claim, _, _, ev in claim_verdicts(read_sweep(path), deg, dataset):
-            if "CPSNR" not in claim and "per-level" not in claim:
-                assert ev.endswith(f"paper {table}: holds"), (claim, ev)
+        for c in claim_verdicts(read_sweep(path), deg, dataset):
+            if c.id not in ("psnr_raised", "cla_org_top"):
+                assert c.evidence.endswith(f"paper {table}: holds"), c
 
 
 def test_partial_sweep_reports_missing(tmp_path):
@@ -178,11 +190,11 @@ def test_partial_sweep_reports_missing(tmp_path):
 def test_partial_sweep_can_still_refute(tmp_path):
     # Only QF 1..20 swept, Cla(org) made better than Seq(org) there: "every interval" is already false.
     rows = [dict(jpeg_row(q), acc_cla_org=0.9) for q in range(1, 21)]
-    verdicts = {c.claim: c.holds for c in claim_verdicts(read_sweep(write_sweep(tmp_path, "jpeg_cifar10", rows)),
-                                                    "jpeg", "cifar10")}
-    assert verdicts["Seq(org) > Cla(org) on every interval"] is False
-    assert verdicts["Seq(res) ≥ Cla(jpg) on every interval"] is None  # holds where covered, rest missing
-    assert verdicts["Proposed best on the full interval"] is None
+    verdicts = {c.id: c.holds for c in claim_verdicts(read_sweep(write_sweep(tmp_path, "jpeg_cifar10", rows)),
+                                                 "jpeg", "cifar10")}
+    assert verdicts["seq_org_gt_cla_org"] is False
+    assert verdicts["seq_res_ge_cla_deg"] is None  # holds where covered, rest missing
+    assert verdicts["proposed_best"] is None
 
 
 def test_gaussian_ignores_non_integer_levels(gaussian_csv):
@@ -196,12 +208,15 @@ def test_gaussian_ignores_non_integer_levels(gaussian_csv):
     rows = {(r[0], r[1]): r[2:] for r in comparison_table(sweep, "gaussian", "cifar10").rows}
     assert rows[("(0,10)", "Cla(org)")] == pytest.approx([0.95, 0.796, 0.154])
     assert rows[("(0,50)", "Ens(Cla)")] == pytest.approx([0.5, 0.406, 0.094])
-    holds = {c.claim: c.holds for c in claim_verdicts(sweep, "gaussian", "cifar10")}
-    assert holds["Seq(org) > Cla(org) on every interval"] is False   # 0.85 < 0.95 at (0,10)
-    assert holds["Seq(res) ≥ Cla(Gauss) on every interval"] is True  # 0.82 >= 0.8
-    assert holds["Seq(org) best at the highest-quality interval (0,10) among Cla/Seq (Gaussian)"] is False
-    assert holds["Restoration raises CPSNR at every paper level"] is True
-    assert len(holds) == 8  # the two JPEG-only claims are not asked of noise
+    verdicts = {c.id: c for c in claim_verdicts(sweep, "gaussian", "cifar10")}
+    assert verdicts["seq_org_gt_cla_org"].holds is False   # 0.85 < 0.95 at (0,10)
+    assert verdicts["seq_res_ge_cla_deg"].holds is True    # 0.82 >= 0.8
+    assert verdicts["seq_res_ge_cla_deg"].claim == "Seq(res) ≥ Cla(Gauss) on every interval"
+    assert verdicts["seq_org_best_hq"].holds is False      # the highest quality is the lowest sigma: (0,10)
+    assert verdicts["seq_org_best_hq"].claim.endswith("interval (0,10) among Cla/Seq (Gaussian)")
+    assert verdicts["psnr_raised"].holds is True
+    assert "seq_crossover" not in verdicts and "cla_org_top" not in verdicts  # JPEG-only claims
+    assert len(verdicts) == 8
 
 
 def test_gaussian_cifar_c_table(gaussian_csv):
