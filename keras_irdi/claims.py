@@ -83,7 +83,7 @@ class View:
 # Evidence text and the comparison every interval claim is made of
 # ----------------------------------------------------------------------------------------------------
 
-def MARGIN(value) -> str:  # keeps the sign of a tiny negative margin ("-0.0000"): it decides a verdict
+def _margin(value) -> str:  # keeps the sign of a tiny negative margin ("-0.0000"): it decides a verdict
     return f"{float(value):+.4f}"
 
 
@@ -92,7 +92,7 @@ def _f(x):
 
 
 def _ci_text(ci) -> str:
-    return f"95% CI [{MARGIN(ci[1])}, {MARGIN(ci[2])}]"
+    return f"95% CI [{_margin(ci[1])}, {_margin(ci[2])}]"
 
 
 def _verdict(ci, ok) -> str:
@@ -122,14 +122,14 @@ def _compare_on(view, intervals, left, right, op):
         verdicts.append(_verdict(ci, op(a, b)))
         if not op(a, b):
             fails.append(f"{interval_label(iv)}: {names[left]} {_f(a)} vs {names[bcol]} {_f(b)} "
-                         f"({MARGIN(a - b)}{', ' + _ci_text(ci) if ci else ''})")
+                         f"({_margin(a - b)}{', ' + _ci_text(ci) if ci else ''})")
     verdict = confidence.combine(verdicts + ["n/a"] * len(missing))
     if fails:
         return False, "fails at " + "; ".join(fails), verdict
     if not margins:
         return None, f"{', '.join(missing)} not covered by the sweep", "n/a"
     m, iv, bcol, a, b, ci = min(margins, key=lambda t: t[0])
-    text = (f"{names[left]} {_f(a)} vs {names[bcol]} {_f(b)} ({MARGIN(m)}"
+    text = (f"{names[left]} {_f(a)} vs {names[bcol]} {_f(b)} ({_margin(m)}"
             f"{', ' + _ci_text(ci) if ci else ''}) at {interval_label(iv)}")
     if len(intervals) == 1:
         return True, text, verdict
@@ -152,7 +152,7 @@ def _on_full_interval(left, right, op):
 # ----------------------------------------------------------------------------------------------------
 
 def _seq_org_best_hq(v):
-    return _compare_on(v, [v.deg.best_interval], SEQ_ORG, [CLA_ORG, CLA_DEG, SEQ_RES], operator.gt)
+    return _compare_on(v, [v.deg.highest_quality_interval], SEQ_ORG, [CLA_ORG, CLA_DEG, SEQ_RES], operator.gt)
 
 
 def _psnr_raised(v):
@@ -178,12 +178,12 @@ def _psnr_raised(v):
 
 
 def _seq_crossover(v):
-    (low, up_to), best = _low_intervals(v.deg), v.deg.best_interval
+    (low, up_to), hq = _low_intervals(v.deg), v.deg.highest_quality_interval
     ok1, ev1, v1 = _compare_on(v, low, SEQ_RES, [SEQ_ORG], operator.gt)
-    ok2, ev2, v2 = _compare_on(v, [best], SEQ_ORG, [SEQ_RES], operator.gt)
+    ok2, ev2, v2 = _compare_on(v, [hq], SEQ_ORG, [SEQ_RES], operator.gt)
     holds = False if False in (ok1, ok2) else None if None in (ok1, ok2) else True
     return (holds, f"Seq(res) > Seq(org) on intervals up to {v.deg.short} {up_to:g}: {ev1}. "
-                   f"Seq(org) > Seq(res) at {interval_label(best)}: {ev2}", confidence.combine([v1, v2]))
+                   f"Seq(org) > Seq(res) at {interval_label(hq)}: {ev2}", confidence.combine([v1, v2]))
 
 
 def _cla_org_top(v):
@@ -204,7 +204,7 @@ def _cla_org_top(v):
 class Claim:
     """One of the paper's claims.
 
-    ``text``: a template over :func:`_wording`'s fields (``{cla_deg}`` -> Cla(jpg), ``{best}`` -> (81,100), ...).
+    ``text``: a template over :func:`_wording`'s fields (``{cla_deg}`` -> Cla(jpg), ``{hq}`` -> (81,100), ...).
     ``check(view) -> (holds, evidence, verdict)``. ``source``: which of the paper's tables the check reads
     ("intervals", "psnr"; "levels" = per-level accuracies, which the paper does not print).
     ``degradations``: those the paper makes the claim for (None: every one).
@@ -223,7 +223,7 @@ class Claim:
 def _wording(degradation) -> dict:
     deg = get_degradation(degradation)
     return {"cla_deg": _names(degradation)[CLA_DEG], "deg": deg.display, "short": deg.short,
-            "best": interval_label(deg.best_interval), "low": _low_intervals(deg)[1], "top": _span(*TOP_QF)}
+            "hq": interval_label(deg.highest_quality_interval), "low": _low_intervals(deg)[1], "top": _span(*TOP_QF)}
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -239,10 +239,10 @@ CLAIMS: tuple[Claim, ...] = (
           _on_full_interval(PROPOSED, [ENS_CLA], operator.gt)),
     Claim("cla_deg_gt_cla_org", "{cla_deg} > Cla(org) on the full interval",
           _on_full_interval(CLA_DEG, [CLA_ORG], operator.gt)),
-    Claim("seq_org_best_hq", "Seq(org) best at the highest-quality interval {best} among Cla/Seq ({deg})",
+    Claim("seq_org_best_hq", "Seq(org) best at the highest-quality interval {hq} among Cla/Seq ({deg})",
           _seq_org_best_hq),
     Claim("psnr_raised", "Restoration raises CPSNR at every paper level", _psnr_raised, source="psnr"),
-    Claim("seq_crossover", "Seq(res) > Seq(org) on intervals below {short} {low:g}, Seq(org) > Seq(res) on {best} "
+    Claim("seq_crossover", "Seq(res) > Seq(org) on intervals below {short} {low:g}, Seq(org) > Seq(res) on {hq} "
           "({deg})", _seq_crossover, degradations=("jpeg",)),
     Claim("cla_org_top", "Cla(org) > {cla_deg} for {short} {top} ({deg}, per-level)", _cla_org_top,
           source="levels", degradations=("jpeg",)),

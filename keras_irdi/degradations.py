@@ -116,7 +116,7 @@ class Degradation:
         return [iv for iv in self.intervals if iv != self.full_interval]
 
     @property
-    def best_interval(self) -> tuple:
+    def highest_quality_interval(self) -> tuple:
         """The sub-interval of the highest image quality: the highest QFs, the lowest sigmas."""
         return self.sub_intervals[-1 if self.quality_rises else 0]
 
