@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from keras_irdi.degradations import DEGRADATIONS, get_degradation
+from keras_irdi.errors import MissingError
 from keras_irdi.metrics import interval_mean_accuracy
 from keras_irdi.networks import NETWORKS, ORACLE
 
@@ -27,8 +28,8 @@ DATASET_DISPLAY = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 _TOL = 1e-6
 
 
-class NoSweepError(FileNotFoundError):
-    """RUN/eval holds no sweep CSV (the sweep has not been run yet)."""
+class NoSweepError(MissingError):
+    """RUN/eval holds no sweep CSV (the sweep has not been run yet): a user error, one line at the CLI."""
 
 
 def no_sweep_message(run_dir) -> str:
