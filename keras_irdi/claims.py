@@ -76,7 +76,9 @@ class View:
         return self.intervals.get(tuple(interval), {}).get(column)
 
     def level_mean(self, column, low, high):
-        return None if self.levels is None else interval_mean(self.levels, column, low, high)
+        if self.levels is None:
+            return None
+        return interval_mean(self.levels, column, low, high, self.deg.level_step)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -162,6 +162,7 @@ DEGRADATIONS: dict[str, Degradation] = {
     # run from harmless to destructive; the CIFAR-10-C blur severities are sigma 1, 2, 3, 4, 6.
     "blur": Degradation(
         name="blur", low=0, high=6, integer=False, scale=6.0, unit_name="blur sigma (pixels)", apply=_blur,
+        display="Gaussian blur", short="sigma", axis_label="blur sigma (pixels)", tag="blur", quality_rises=False,
         psnr_levels=(1, 2, 3, 4, 6),
         intervals=((0, 1), (1.1, 2), (2.1, 3), (3.1, 4), (4.1, 6), (0, 6)),
         cifar_c_levels=(1, 2, 3, 4, 6), level_step=0.1),

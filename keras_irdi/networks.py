@@ -15,6 +15,7 @@ NETWORKS: tuple[str, ...] = tuple(_DISPLAY)
 # Proposed fed the true level instead of the estimate: a row of the sweep (what a perfect estimator would
 # buy), not one of the six networks.
 ORACLE = "proposed_oracle"
+ORACLE_DISPLAY = "Proposed (true level)"
 
 
 def display_names(degradation: str) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from keras_irdi import paper_results
 from keras_irdi.degradations import get_degradation
-from keras_irdi.networks import display_names
+from keras_irdi.networks import ORACLE, ORACLE_DISPLAY, display_names
 from keras_irdi.sweeps import NETWORK_COLUMNS, display_name, find_sweeps, interval_label, interval_means, read_sweep
 
 FIGSIZE = (6.4, 4.2)
@@ -38,6 +38,7 @@ STYLES = {
     "acc_seq_res": dict(color="tab:red", linestyle="-", linewidth=1.3),
     "acc_ens_cla": dict(color="tab:purple", linestyle=":", linewidth=1.6),
     "acc_proposed": dict(color="black", linestyle="-", linewidth=2.0),
+    f"acc_{ORACLE}": dict(color="0.55", linestyle=(0, (1, 1.5)), linewidth=1.8),  # grey dots: an oracle
 }
 
 
@@ -93,6 +94,9 @@ def plot_accuracy(sweep, degradation, dataset, meta=None) -> Figure | None:
     if not cols:
         return None
     names = dict(zip(NETWORK_COLUMNS, display_names(degradation)))
+    if _has(sweep, f"acc_{ORACLE}"):  # drawn beside the six, marked as what it is
+        cols.append(f"acc_{ORACLE}")
+        names[f"acc_{ORACLE}"] = f"{ORACLE_DISPLAY}, oracle"
     fig = _new_figure()
     ax = fig.add_subplot()
     _mark_intervals(ax, degradation)

@@ -129,21 +129,22 @@ def interval_label(interval) -> str:
     return f"({interval[0]:g},{interval[1]:g})"
 
 
-def interval_mean(sweep, column, low, high):
-    """Mean of ``column`` over every integer level in [low, high]; None if the sweep lacks one of them."""
+def interval_mean(sweep, column, low, high, step: float = 1.0):
+    """Mean of ``column`` over every level of the grid (``step``: the degradation's ``level_step``) in
+    [low, high]; None if the sweep lacks one of them."""
     if column not in sweep:
         return None
     try:
-        value = interval_mean_accuracy(sweep["level"], sweep[column], low, high)
+        value = interval_mean_accuracy(sweep["level"], sweep[column], low, high, step)
     except ValueError:  # an integer level of the interval was not evaluated
         return None
     return None if not math.isfinite(value) else float(value)
 
 
-def interval_means(sweep, degradation) -> dict:
-    """``{(lo, hi): {network column: mean accuracy or None}}`` over the paper's intervals."""
+def interval_means(sweep, degradation, columns=NETWORK_COLUMNS) -> dict:
+    """``{(lo, hi): {column: mean accuracy or None}}`` over the degradation's intervals."""
     deg = get_degradation(degradation)
-    return {iv: {col: interval_mean(sweep, col, *iv) for col in NETWORK_COLUMNS} for iv in deg.intervals}
+    return {iv: {col: interval_mean(sweep, col, *iv, deg.level_step) for col in columns} for iv in deg.intervals}
 
 
 def value_at(sweep, column, level):

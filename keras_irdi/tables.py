@@ -16,7 +16,7 @@ import numpy as np
 from keras_irdi import confidence, paper_results
 from keras_irdi.claims import claim_verdicts
 from keras_irdi.degradations import get_degradation
-from keras_irdi.networks import display_names
+from keras_irdi.networks import ORACLE, ORACLE_DISPLAY, display_names
 from keras_irdi.rendering import ACC, DB, DB_DIFF, DIFF, LEVEL, Table
 from keras_irdi.sweeps import (DATASET_DISPLAY, NETWORK_COLUMNS, display_name, find_sweeps, interval_label,
                                interval_mean, interval_means, read_sweep, value_at)
@@ -27,19 +27,29 @@ def _diff(a, b):
 
 
 def interval_table(sweep, degradation, dataset: str | None = None) -> Table:
-    """Interval mean accuracy of the six networks on every paper interval (the layout of Tables 3, 4, 6)."""
+    """Interval mean accuracy of the six networks on every interval (the layout of Tables 3, 4, 6), and the
+    oracle Proposed (true level) beside them when the sweep has it -- shown, never counted as the best."""
     names = display_names(degradation)
+    oracle = f"acc_{ORACLE}"
+    oracle = oracle if oracle in sweep and np.isfinite(sweep[oracle]).any() else None  # older sweeps lack it
+    columns = NETWORK_COLUMNS + ((oracle,) if oracle else ())
     rows = []
-    for iv, means in interval_means(sweep, degradation).items():
+    for iv, means in interval_means(sweep, degradation, columns).items():
         values = [means[c] for c in NETWORK_COLUMNS]
         best = None
         if all(v is not None for v in values):
             best = names[int(np.argmax(values))]
-        rows.append([interval_label(iv)] + values + [best])
-    notes = ["mean of the accuracies at every integer level of the interval (paper, section 4.2); "
-             "n/a = the sweep lacks some integer level of the interval"]
-    return Table(f"Interval mean accuracy, {display_name(degradation, dataset)}", ["interval", *names, "best"], rows,
-                 [None] + [ACC] * len(names) + [None], notes)
+        rows.append([interval_label(iv)] + values + [best] + ([means[oracle]] if oracle else []))
+    step = get_degradation(degradation).level_step
+    grid = "integer level" if step == 1 else f"level of the {step:g}-step grid"
+    notes = [f"mean of the accuracies at every {grid} of the interval (paper, section 4.2); "
+             f"n/a = the sweep lacks some {grid} of the interval"]
+    if oracle:
+        notes.append(f"{ORACLE_DISPLAY} (oracle, not a competitor): the same weight net fed the true level instead "
+                     "of the estimate; its gap to Proposed is what a perfect level estimator would buy")
+    header = ["interval", *names, "best"] + ([f"{ORACLE_DISPLAY}, oracle"] if oracle else [])
+    return Table(f"Interval mean accuracy, {display_name(degradation, dataset)}", header, rows,
+                 [None] + [ACC] * len(names) + [None] + ([ACC] if oracle else []), notes)
 
 
 def psnr_table(sweep, degradation, dataset: str | None = None) -> Table:
@@ -135,7 +145,7 @@ def mechanism_table(sweep, degradation, dataset: str | None = None) -> Table:
         view["best_seq"] = np.maximum(sweep["acc_seq_org"], sweep["acc_seq_res"])
     columns = ("level_est_mean", "level_mae", "w_org", "best_seq", "acc_proposed", "acc_cla_deg")
     # The interval table's rule for every column: all integer levels of the interval, or n/a.
-    rows = [[interval_label(iv)] + ([interval_mean(view, c, *iv) for c in columns] if "best_seq" in view
+    rows = [[interval_label(iv)] + ([interval_mean(view, c, *iv, deg.level_step) for c in columns] if "best_seq" in view
                                      else [None] * len(columns))
             for iv in deg.intervals]
     short = deg.short

@@ -337,3 +337,24 @@ def test_mechanism_table_without_weight_columns(tmp_path):
     table = mechanism_table(sweep, "jpeg", "cifar10")
     assert all(v is None for row in table.rows for v in row[1:])
     assert "n/a" in table.to_markdown()
+
+
+def test_oracle_column_is_shown_but_never_the_best(tmp_path):
+    """Proposed (true level) sits beside the six, marked as an oracle, and cannot win the 'best' column."""
+    rows = [dict(gaussian_row(s), acc_proposed_oracle=0.99) for s in range(0, 51)]
+    table = interval_table(read_sweep(write_sweep(tmp_path, "gaussian_cifar10", rows)), "gaussian")
+    assert table.header[-2:] == ["best", "Proposed (true level), oracle"]
+    assert column(table, "Proposed (true level), oracle") == pytest.approx([0.99] * 6)
+    # Among the six, Cla(org) (1 - sigma/100) wins (0,10) and Proposed (0.9) the rest; the oracle never does.
+    assert column(table, "best") == ["Cla(org)"] + ["Proposed"] * 5
+    assert any("oracle, not a competitor" in n for n in table.notes)
+
+
+def test_blur_intervals_average_the_tenth_pixel_grid(tmp_path):
+    """Blur levels run on a 0.1 grid: (1.1,2) averages the ten levels 1.1, 1.2, ..., 2.0."""
+    levels = [round(0.1 * k, 1) for k in range(61)]
+    rows = [dict(jpeg_row(1), level=lv, acc_proposed=lv / 10) for lv in levels]
+    table = interval_table(read_sweep(write_sweep(tmp_path, "blur_cifar10", rows)), "blur")
+    assert table.header[2] == "Cla(blur)"
+    assert column(table, "interval") == ["(0,1)", "(1.1,2)", "(2.1,3)", "(3.1,4)", "(4.1,6)", "(0,6)"]
+    assert column(table, "Proposed") == pytest.approx([0.05, 0.155, 0.255, 0.355, 0.505, 0.3])
