@@ -130,15 +130,16 @@ def _compare_on(view, intervals, left, right, op):
         return False, "fails at " + "; ".join(fails), verdict
     if not margins:
         return None, f"{', '.join(missing)} not covered by the sweep", "n/a"
-    m, iv, bcol, a, b, ci = min(margins, key=lambda t: t[0])
+    # The interval that decides the verdict: the lowest CI bound where there are CIs, else the smallest margin.
+    m, iv, bcol, a, b, ci = min(margins, key=lambda t: t[5][1] if t[5] else t[0])
     text = (f"{names[left]} {_f(a)} vs {names[bcol]} {_f(b)} ({_margin(m)}"
             f"{', ' + _ci_text(ci) if ci else ''}) at {interval_label(iv)}")
     if len(intervals) == 1:
         return True, text, verdict
     if missing:
-        return None, (f"holds on {len(margins)} covered intervals, closest: {text}; not covered: "
+        return None, (f"holds on {len(margins)} covered intervals, weakest: {text}; not covered: "
                       f"{', '.join(missing)}"), verdict
-    return True, f"holds on all {len(margins)} intervals, closest: {text}", verdict
+    return True, f"holds on all {len(margins)} intervals, weakest: {text}", verdict
 
 
 def _on_every_interval(left, right, op):
