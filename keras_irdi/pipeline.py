@@ -23,5 +23,10 @@ def run_everything(run: RunDir, config, force: bool = False, evaluate: bool = Tr
         figures = make_figures(run.path)
         print(f"[report] {len(tables)} table files in {run.path / 'tables'}, "
               f"{len(figures)} figure files in {run.path / 'figures'}", flush=True)
-    run.update_manifest(total_seconds=round(time.time() - start, 1))
+    manifest = run.manifest()
+    eval_seconds = sum(e.get("seconds", 0) for e in manifest.get("eval", {}).values())
+    # The run's cost: every stage's training time plus the sweep (tables and figures take seconds);
+    # command_seconds is this command's own wall time.
+    run.update_manifest(total_seconds=round(manifest.get("training_seconds", 0) + eval_seconds, 1),
+                        command_seconds=round(time.time() - start, 1))
     print(f"[all] finished in {(time.time() - start) / 60:.1f} min; results in {run.path}", flush=True)

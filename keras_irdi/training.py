@@ -639,5 +639,9 @@ def train_all(run: RunDir, config: RunConfig, force: bool = False, stages=None, 
         if force:  # a forced retrain must not resume an old interrupted attempt
             shutil.rmtree(run.backup_dir(stage), ignore_errors=True)
         done[stage] = STAGE_FUNCTIONS[stage](run, config)
-    run.update_manifest(training_seconds=round(time.time() - start, 1))
+    stages_run = run.manifest().get("stages", {})
+    # What training this run cost, stage by stage, wherever each stage was trained (a reused stage counts
+    # what it took in its source run), so resumed, reused and re-evaluated runs report the same budget.
+    run.update_manifest(training_seconds=round(sum(s.get("seconds", 0) for s in stages_run.values()), 1),
+                        command_training_seconds=round(time.time() - start, 1))
     return done

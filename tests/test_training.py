@@ -28,6 +28,12 @@ def test_smoke_end_to_end(smoke_run):
     assert set(manifest["stages"]) == set(STAGES) | {BASE_STAGE}  # smoke warm-starts: a base is trained
     assert rd.has_stage(BASE_STAGE) and not (rd.stage_dir(BASE_STAGE) / "savedmodel").exists()
     assert all(s["seconds"] > 0 and s["peak_rss_mb"] > 0 for s in manifest["stages"].values())
+    # The run's cost is counted stage by stage (so reuse and re-evaluation keep it), plus the sweep.
+    training = sum(s["seconds"] for s in manifest["stages"].values())
+    assert manifest["training_seconds"] == pytest.approx(training, abs=0.2)
+    sweep = sum(e["seconds"] for e in manifest["eval"].values())
+    assert manifest["total_seconds"] == pytest.approx(training + sweep, abs=0.2)
+    assert manifest["command_seconds"] >= manifest["command_training_seconds"] > 0
     assert len(manifest["data"]["cifar_sha256"]) == 64 and manifest["versions"]["tensorflow"]
     # One summary line per stage, then the evaluation.
     for stage in STAGES:
