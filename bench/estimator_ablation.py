@@ -66,7 +66,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     checkpoints = sorted(int(s) for s in args.checkpoints.split(","))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the CLIs (keras_irdi.cli.quiet_tensorflow)
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the CLIs (keras_irdi.tfenv)
     from keras_irdi.artifacts import write_json
     from keras_irdi.data.cifar import load_cifar
     from keras_irdi.data.images import extract_patches, load_image_folder

@@ -6,22 +6,11 @@ User mistakes (bad option values, missing data, missing stages, unwritable run d
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import signal
-import sys
 
 from keras_irdi.degradations import DEGRADATIONS
-from keras_irdi.errors import InputError
+from keras_irdi.errors import InputError, main_wrapper  # noqa: F401 (the CLIs import it from here)
 from keras_irdi.presets import PRESETS
-
-
-
-def quiet_tensorflow(verbose: bool = False) -> None:
-    """TF's C++ start-up chatter hides the lines a user needs (keras_irdi.tfenv); --verbose keeps it."""
-    from keras_irdi.tfenv import load_tensorflow
-
-    load_tensorflow(verbose)
 
 
 def run_parser(description: str, stage_options: bool = True, schedule_options: bool = True
@@ -97,32 +86,3 @@ def apply_stage_overrides(config, stage_key: str, args) -> None:
         cfg.batch_size = args.batch_size
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def main_wrapper(fn, argv=None, interrupted: str = "interrupted: rerun the same command to resume from "
-                                                     "the last completed epoch") -> int:
-    """The one error boundary of every command: run ``fn(argv)`` and return its exit status.
-
-    A :class:`keras_irdi.errors.UserError` becomes one line ``error: ...`` on stderr and exit status 2;
-    any other exception is a bug and keeps its traceback.
-
-    SIGINT and SIGTERM (also in background jobs, where a shell ignores SIGINT) stop the job the same
-    way: stage artefacts are written atomically and BackupAndRestore keeps the last finished epoch, so
-    rerunning the command resumes.
-    """
-    quiet_tensorflow(verbose="--verbose" in (sys.argv[1:] if argv is None else argv))
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from keras_irdi.errors import UserError, one_line
-
-    try:
-        return fn(argv) or 0
-    except KeyboardInterrupt:
-        print(interrupted, file=sys.stderr)
-        return 130
-    except UserError as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
-        return 2

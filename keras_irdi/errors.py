@@ -3,8 +3,11 @@
 The library raises these for expected mistakes (a bad option or level, a missing folder, run or stage, an
 unwritable place). Each also derives from the matching built-in, so callers may catch ``ValueError`` or
 ``FileNotFoundError`` as before. Anything else that escapes a command is a bug and keeps its traceback
-(:func:`keras_irdi.cli.main_wrapper` is the one boundary).
+(:func:`main_wrapper` is the one boundary; every command-line tool runs through it).
 """
+import logging
+import signal
+import sys
 
 
 class UserError(Exception):
@@ -33,3 +36,34 @@ def one_line(err) -> str:
     if not lines:
         return type(err).__name__
     return " ".join(lines[:1] + ["; ".join(lines[1:])] if len(lines) > 1 else lines)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main_wrapper(fn, argv=None, interrupted: str = "interrupted: rerun the same command to resume from "
+                                                     "the last completed epoch") -> int:
+    """The one error boundary of every command: run ``fn(argv)`` and return its exit status.
+
+    A :class:`keras_irdi.errors.UserError` becomes one line ``error: ...`` on stderr and exit status 2;
+    any other exception is a bug and keeps its traceback.
+
+    SIGINT and SIGTERM (also in background jobs, where a shell ignores SIGINT) stop the job the same
+    way: stage artefacts are written atomically and BackupAndRestore keeps the last finished epoch, so
+    rerunning the command resumes.
+    """
+    from keras_irdi.tfenv import load_tensorflow
+
+    load_tensorflow(verbose="--verbose" in (sys.argv[1:] if argv is None else argv))
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        return fn(argv) or 0
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return 130
+    except UserError as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2

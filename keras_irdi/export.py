@@ -352,7 +352,7 @@ def export_serving(run_dir, out_dir, model: str = "proposed", version: int | Non
 
 
 def main(argv=None) -> int:
-    from keras_irdi.cli import main_wrapper
+    from keras_irdi.errors import main_wrapper
 
     return main_wrapper(_main, argv, interrupted="interrupted")
 

@@ -145,7 +145,7 @@ def _level_unit(info: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from keras_irdi.cli import main_wrapper
+    from keras_irdi.errors import main_wrapper
 
     return main_wrapper(_main, argv, interrupted="interrupted")
 

@@ -1,7 +1,7 @@
 """keras_irdi.cli.main_wrapper: the one error boundary of every command."""
 import pytest
 
-from keras_irdi.cli import main_wrapper
+from keras_irdi.errors import main_wrapper
 from keras_irdi.errors import AccessError, InputError, MissingError, UserError
 
 
