@@ -27,7 +27,6 @@ VAL_PER_TRAIN = 2250 / 42750  # the `small` runs' validation : training split
 
 
 def epoch_times(variant, x, y, x_val, y_val, repeats, seed):
-
     from keras_irdi.artifacts import RunDir
     from keras_irdi.data.pipelines import classification_batches
     from keras_irdi.models import build_classifier
