@@ -1,4 +1,4 @@
-"""The level sweep: accuracy of the six networks at every degradation level, with shared work.
+"""The level sweep: accuracy of the six networks at every degradation level, with shared work (forward.py).
 
 Beside the six, an oracle: Proposed (true level), the same weight net fed the true level instead of the
 estimate. Not a competitor (no deployed model knows the level); its gap to Proposed is what a perfect
@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from keras_irdi.artifacts import RunDir, write_json
 from keras_irdi.confidence import correct_path, write_correct
 from keras_irdi.degradations import degrade, get_degradation
 from keras_irdi.errors import InputError, MissingError
+from keras_irdi.forward import SharedForward
 from keras_irdi.metrics import accuracy, mean_cpsnr
 from keras_irdi.networks import NETWORKS, ORACLE
 from keras_irdi.sweeps import COLUMNS
@@ -36,38 +36,6 @@ def sweep_levels(degradation: str, step: int = 1, levels=None) -> list:
         return sorted({float(v) for v in deg.check(levels).tolist()})
     chosen = set(deg.sweep_levels(step).tolist()) | set(deg.cifar_c_levels)
     return sorted(float(v) for v in chosen)
-
-
-class SharedForward:
-    """Runs every sub-model once on a degraded batch and derives all six networks' outputs."""
-
-    def __init__(self, stages: dict):
-        from keras_irdi.models.composites import MaxConfidence, WeightedMix
-
-        self.stages = stages
-        self.calls = Counter()
-        self.max_confidence = MaxConfidence()
-        self.mix = WeightedMix()
-
-    def _run(self, name, x):
-        self.calls[name] += 1
-        return np.asarray(self.stages[name].predict_on_batch(x))
-
-    def __call__(self, degraded_uint8: np.ndarray, true_level: np.ndarray | None = None) -> dict:
-        """``true_level``: the normalised level of each image (estimator units), for the oracle row."""
-        x = degraded_uint8.astype(np.float32) / 255.0
-        restored = self._run("restoration", x)
-        level = self._run("estimator", x)
-        weights = self._run("weight_net", level)
-        out = {"cla_org": self._run("cla_org", x), "cla_deg": self._run("cla_deg", x),
-               "seq_org": self._run("cla_org", restored), "seq_res": self._run("cla_res", restored)}
-        out["ens_cla"] = np.asarray(self.max_confidence([out["cla_org"], out["cla_deg"]]))
-        out["proposed"] = np.asarray(self.mix([weights, out["seq_org"], out["seq_res"]]))
-        if true_level is not None:
-            oracle_weights = self._run("weight_net", np.asarray(true_level, np.float32).reshape(-1, 1))
-            out["proposed_oracle"] = np.asarray(self.mix([oracle_weights, out["seq_org"], out["seq_res"]]))
-        out.update(restored=restored, level=level[:, 0], weights=weights)
-        return out
 
 
 def evaluate_level(forward: SharedForward, x_clean, y, degradation: str, level: float, seed: int,

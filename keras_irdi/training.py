@@ -519,15 +519,14 @@ def ensemble_inputs(stages: dict, images_uint8: np.ndarray, batch_size: int = 25
     composite with every other weight frozen (same forward pass, same gradients), without running
     four frozen networks again every epoch (tests/test_training.py checks the equivalence).
     """
-    restored = restore_array(stages["restoration"], images_uint8, batch_size)
-    x = images_uint8.astype(np.float32) / 255.0
-    level, p_org, p_res = [], [], []
-    for i in range(0, len(x), batch_size):
-        level.append(stages["estimator"].predict_on_batch(x[i:i + batch_size]))
-        p_org.append(stages["cla_org"].predict_on_batch(restored[i:i + batch_size]))
-        p_res.append(stages["cla_res"].predict_on_batch(restored[i:i + batch_size]))
-    return {"level": np.concatenate(level), "p_org": np.concatenate(p_org), "p_res": np.concatenate(p_res),
-            "restored": restored}
+    from keras_irdi.forward import SharedForward
+
+    forward = SharedForward(stages)
+    parts = [forward.proposed_inputs(images_uint8[i:i + batch_size].astype(np.float32) / 255.0)
+             for i in range(0, len(images_uint8), batch_size)]
+    return {"level": np.concatenate([p["level"] for p in parts]),
+            "p_org": np.concatenate([p["seq_org"] for p in parts]),
+            "p_res": np.concatenate([p["seq_res"] for p in parts])}
 
 
 def weight_training_model(weight_net):

@@ -61,7 +61,7 @@ class _Const:
 
 
 def test_oracle_row_feeds_the_true_level_to_the_weight_net():
-    from keras_irdi.evaluation import SharedForward
+    from keras_irdi.forward import SharedForward
 
     probs_org = np.tile(np.eye(3)[0], (4, 1)).astype(np.float32)  # Seq(org) says class 0
     probs_res = np.tile(np.eye(3)[1], (4, 1)).astype(np.float32)  # Seq(res) says class 1
