@@ -16,6 +16,7 @@ save is never mistaken for a finished stage.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -163,11 +164,18 @@ class RunDir:
         final = self.stage_dir(stage)
         tmp = self.path / f"{stage}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        model.save(tmp / "model.keras")
-        if export:
-            model.export(str(tmp / "savedmodel"), format="tf_saved_model", verbose=False)
-        write_json(tmp / "config.json", config)
+        try:
+            tmp.mkdir(parents=True)
+            model.save(tmp / "model.keras")
+            if export:
+                model.export(str(tmp / "savedmodel"), format="tf_saved_model", verbose=False)
+            write_json(tmp / "config.json", config)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the user's to fix; a stage is not lost
+                raise AccessError(f"cannot save stage {stage} into {self.path}: {exc.strerror}; free some space "
+                                  "and rerun the same command (finished stages stay in place)") from None
+            raise
         old = self.path / f"{stage}.old"
         if final.exists():
             shutil.rmtree(old, ignore_errors=True)
