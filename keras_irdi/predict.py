@@ -47,7 +47,7 @@ def parse_degrade(spec: str):
 
     kind, sep, level = spec.partition(":")
     if not sep or not kind or not level:
-        raise argparse.ArgumentTypeError(f"expected KIND:LEVEL such as jpeg:10 or gaussian:25, got {spec!r}")
+        raise argparse.ArgumentTypeError(f"expected KIND:LEVEL such as jpeg:10, gaussian:25 or blur:2, got {spec!r}")
     try:
         deg = get_degradation(kind.strip().lower())
     except ValueError as err:
@@ -151,6 +151,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> int:
+    from keras_irdi.degradations import DEGRADATIONS
     from keras_irdi.networks import NETWORKS
 
     parser = argparse.ArgumentParser(prog="irdi-predict", description=(
@@ -160,7 +161,8 @@ def _main(argv) -> int:
     parser.add_argument("--top-k", type=int, default=3, help="classes to print per image (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     parser.add_argument("--degrade", type=parse_degrade, default=None, metavar="KIND:LEVEL",
-                        help="degrade each image first, e.g. jpeg:10 (quality 1..100) or gaussian:25 (sigma 0..50)")
+                        help="degrade each image first: " + ", ".join(
+                            f"{d.name}:LEVEL ({d.unit_name} {d.low:g}..{d.high:g})" for d in DEGRADATIONS.values()))
     parser.add_argument("--model", choices=NETWORKS, default=None,
                         help="network of a run directory or export root (default proposed)")
     parser.add_argument("--seed", type=int, default=0, help="seed of --degrade gaussian (default 0)")
