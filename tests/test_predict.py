@@ -117,3 +117,24 @@ def test_subprocess_exit_code(exported, files):
     assert errors == [line for line in errors if str(files["corrupt"]) in line] and len(errors) == 1
     assert "Traceback" not in proc.stderr
     assert proc.stdout.startswith(f"{files['good']}: ") and "  1. " in proc.stdout
+
+
+def test_damaged_exports_and_stages_are_one_line_errors(tiny_run, exported, files, tmp_path, capsys):
+    """A truncated SavedModel or model.keras is the user's to replace: one line naming the file, exit 2."""
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(exported, broken)
+    for pb in broken.rglob("saved_model.pb"):
+        pb.write_bytes(pb.read_bytes()[:100])
+    assert main([str(broken), str(files["good"])]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "export it again" in err
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    keras_file = run / "cla_org" / "model.keras"
+    keras_file.write_bytes(keras_file.read_bytes()[:1000])
+    assert main([str(run), str(files["good"]), "--model", "cla_org"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "model.keras is damaged" in err and "train/classifier.py" in err
