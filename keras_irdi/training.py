@@ -270,9 +270,9 @@ def _backup_callback(backup_dir, stage: str):
                             backup_dir, exc)
                 shutil.rmtree(backup_dir, ignore_errors=True)
                 self._current_epoch = 0
-            if self._current_epoch:
-                print(f"[{stage}] resuming from epoch {self._current_epoch + 1} (checkpoint in {backup_dir})",
-                      flush=True)
+            done = getattr(self.model, "_initial_epoch", 0) or 0  # set by the restore: epochs completed
+            if done:
+                print(f"[{stage}] resuming from epoch {done + 1} (checkpoint in {backup_dir})", flush=True)
 
     return SafeBackupAndRestore(str(backup_dir), save_freq="epoch", double_checkpoint=True,
                                 delete_checkpoint=True)
