@@ -1,22 +1,17 @@
 """The six composite networks: mixing rules, frozen sub-models, SavedModel round trip."""
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_irdi.models import build_classifier, build_level_estimator, build_restoration_net, build_weight_net
+from keras_irdi.artifacts import STAGES, RunDir
 from keras_irdi.models.composites import NETWORKS, build_composite, required_stages
+from helpers import random_stages
 
 
 @pytest.fixture(scope="module")
-def stages():
-    keras.utils.set_random_seed(1)
-    # Distinct random classifiers; the weight net gets a strong slope so weights differ across samples.
-    out = {"restoration": build_restoration_net(4), "estimator": build_level_estimator(4),
-           "weight_net": build_weight_net(hidden=(4,))}
-    for name in ("cla_org", "cla_deg", "cla_res"):
-        out[name] = build_classifier(filters=(4, 8, 8), dense_units=8, dropout=0.0, name=name)
-    return out
+def stages(tiny_run):
+    """The tiny run's six stages, loaded afresh: the composites below freeze them."""
+    return RunDir(tiny_run).load_stages(*STAGES)
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +54,7 @@ def test_sequential_and_alone(stages, batch):
 
 @pytest.mark.parametrize("name", NETWORKS)
 def test_frozen_sub_models_have_no_trainable_weights(name):
-    keras.utils.set_random_seed(0)
-    fresh = {"restoration": build_restoration_net(2), "estimator": build_level_estimator(2),
-             "weight_net": build_weight_net(hidden=(2,)),
-             **{n: build_classifier(filters=(2, 2, 2), dense_units=2, name=n) for n in ("cla_org", "cla_deg", "cla_res")}}
+    fresh = random_stages()  # built here, not shared: the test is whether building the composite freezes them
     model = build_composite(name, fresh, "jpeg")
     frozen = set(required_stages(name)) - {"weight_net"}
     for stage in frozen:

@@ -12,12 +12,10 @@ import json
 import os
 import resource
 import signal
-import struct
 import subprocess
 import sys
 import time
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,108 +27,8 @@ from keras_irdi.data.images import load_image, load_image_folder
 from keras_irdi.predict import main as predict_main
 from keras_irdi.predict import parse_degrade
 
-from conftest import run_script
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-# -- image files ------------------------------------------------------------------------------------
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def png_raw(width, height, rows: bytes = b"", bit_depth=8, color_type=2) -> bytes:
-    """A PNG written by hand: any declared size (the pixel data need not match it)."""
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows))
-            + _chunk(b"IEND", b""))
-
-
-def png16(values: np.ndarray, color_type: int) -> bytes:
-    """16-bit PNG from uint16 (H, W, C): colour type 2 = RGB, 4 = gray+alpha, 6 = RGBA."""
-    rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in values)
-    return png_raw(values.shape[1], values.shape[0], rows, bit_depth=16, color_type=color_type)
-
-
-def _save(path, array, mode=None, **kw):
-    Image.fromarray(array, mode).save(path, **kw)
-    return path
-
-
-@pytest.fixture(scope="module")
-def odd_files(tmp_path_factory):
-    """One file per odd case of the issue; values chosen so the conversions can be checked exactly."""
-    d = tmp_path_factory.mktemp("odd_images")
-    rng = np.random.default_rng(0)
-    f = {}
-    f["rgb"] = _save(d / "rgb.png", rng.integers(0, 256, (20, 30, 3), dtype=np.uint8))
-    f["gray"] = _save(d / "gray.png", np.full((9, 7), 200, np.uint8))
-    rgba = np.zeros((4, 4, 4), np.uint8)
-    rgba[..., :3] = (10, 20, 30)
-    rgba[:2, :, 3] = 255  # top half opaque, bottom half transparent
-    f["rgba"] = _save(d / "rgba.png", rgba)
-    la = np.stack([np.full((3, 3), 50, np.uint8), np.zeros((3, 3), np.uint8)], axis=-1)  # fully transparent
-    f["gray_alpha"] = _save(d / "gray_alpha.png", la, "LA")
-    palette = Image.new("P", (5, 5), 1)
-    palette.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
-    palette.save(d / "palette.png")
-    f["palette"] = d / "palette.png"
-    palette.save(d / "palette_transparent.png", transparency=1)  # colour 1 (red) is transparent -> white
-    f["palette_transparent"] = d / "palette_transparent.png"
-    f["bilevel"] = d / "bilevel.png"
-    Image.new("1", (6, 2), 1).save(f["bilevel"])
-    f["gray16"] = _save(d / "gray16.png", np.array([[65535, 32896, 0, 257]], np.uint16))
-    (d / "rgb16.png").write_bytes(png16(np.array([[[65535, 32896, 0], [33023, 257, 128]]], np.uint16), 2))
-    f["rgb16"] = d / "rgb16.png"
-    (d / "rgba16.png").write_bytes(png16(np.array([[[65535, 0, 0, 65535], [0, 0, 65535, 0]]], np.uint16), 6))
-    f["rgba16"] = d / "rgba16.png"
-    cmyk = io.BytesIO()
-    Image.new("CMYK", (8, 8), (0, 0, 0, 0)).save(cmyk, "JPEG", quality=95)
-    (d / "cmyk.jpg").write_bytes(cmyk.getvalue())
-    f["cmyk_jpeg"] = d / "cmyk.jpg"
-    f["one_pixel"] = _save(d / "one_pixel.png", np.array([[[1, 2, 3]]], np.uint8))
-    f["large"] = d / "large.png"  # 3000x2000 (6 Mpx, legal): a uniform colour, so it compresses to nothing
-    Image.new("RGB", (3000, 2000), (40, 80, 120)).save(f["large"])
-    # Broken files.
-    f["corrupt"] = d / "corrupt.png"
-    f["corrupt"].write_bytes(rng.integers(0, 256, 700, dtype=np.uint8).tobytes())
-    jpeg = io.BytesIO()
-    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(jpeg, "JPEG")
-    f["truncated_jpeg"] = d / "truncated.jpg"
-    f["truncated_jpeg"].write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 2])
-    f["zero_byte"] = d / "zero.png"
-    f["zero_byte"].write_bytes(b"")
-    f["text_as_png"] = d / "notes.png"
-    f["text_as_png"].write_text("just text with an image extension")
-    # Declares 20000 x 20000 = 4e8 pixels (> 2 x PIL's MAX_IMAGE_PIXELS = 1.79e8): 1.2 GB if decoded.
-    f["bomb"] = d / "bomb.png"
-    f["bomb"].write_bytes(png_raw(20000, 20000))
-    f["directory"] = d / "a_folder.png"
-    f["directory"].mkdir()
-    f["missing"] = d / "missing.png"
-    return f
-
-
-# What load_image makes of each readable odd file: (shape, check on the pixels).
-CONVERTED = {
-    "rgb": ((20, 30, 3), None),
-    "gray": ((9, 7, 3), lambda a: (a == 200).all()),
-    "rgba": ((4, 4, 3), lambda a: (a[:2] == (10, 20, 30)).all() and (a[2:] == 255).all()),  # onto white
-    "gray_alpha": ((3, 3, 3), lambda a: (a == 255).all()),  # fully transparent -> white
-    "palette": ((5, 5, 3), lambda a: (a == (255, 0, 0)).all()),
-    "palette_transparent": ((5, 5, 3), lambda a: (a == 255).all()),
-    "bilevel": ((2, 6, 3), lambda a: (a == 255).all()),
-    # 16-bit gray: scaled by 1/257 and rounded (65535 -> 255, 32896 -> 128, 257 -> 1), not clipped.
-    "gray16": ((1, 4, 3), lambda a: a[0, :, 0].tolist() == [255, 128, 0, 1]),
-    # 16-bit colour: PIL keeps the high byte (floor(v / 256)); at most 1 level from the gray rule.
-    "rgb16": ((1, 2, 3), lambda a: a.tolist() == [[[255, 128, 0], [128, 1, 0]]]),
-    "rgba16": ((1, 2, 3), lambda a: a.tolist() == [[[255, 0, 0], [255, 255, 255]]]),
-    "cmyk_jpeg": ((8, 8, 3), lambda a: (a >= 250).all()),  # CMYK (0,0,0,0) is white paper
-    "one_pixel": ((1, 1, 3), lambda a: a.tolist() == [[[1, 2, 3]]]),
-    "large": ((2000, 3000, 3), lambda a: (a[::97, ::89] == (40, 80, 120)).all()),
-}
-UNREADABLE = ("corrupt", "truncated_jpeg", "zero_byte", "text_as_png", "bomb", "directory")
-
+from helpers import REPO, run_script, steep_stages, tiny_model
+from odd_images import CONVERTED, UNREADABLE, save_image
 
 @pytest.mark.parametrize("name", sorted(CONVERTED))
 def test_load_image_converts_odd_files_to_uint8_rgb(odd_files, name):
@@ -167,9 +65,9 @@ def test_decompression_bomb_refused_from_the_header_without_allocating(odd_files
 def test_decompression_bomb_limits(tmp_path, monkeypatch):
     """Up to MAX_IMAGE_PIXELS: silent; up to twice that: PIL warns and the image loads; beyond: refused."""
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
-    ok = _save(tmp_path / "ok.png", np.zeros((10, 10, 3), np.uint8))
-    warned = _save(tmp_path / "warned.png", np.zeros((10, 15, 3), np.uint8))
-    refused = _save(tmp_path / "refused.png", np.zeros((10, 21, 3), np.uint8))
+    ok = save_image(tmp_path / "ok.png", np.zeros((10, 10, 3), np.uint8))
+    warned = save_image(tmp_path / "warned.png", np.zeros((10, 15, 3), np.uint8))
+    refused = save_image(tmp_path / "refused.png", np.zeros((10, 21, 3), np.uint8))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_image(ok).shape == (10, 10, 3)
@@ -365,15 +263,6 @@ def test_api_names_list_the_choices():
 
 
 # -- interrupted training, half-written artefacts ---------------------------------------------------------
-@pytest.fixture
-def restore_signals():
-    """main_wrapper installs SIGINT/SIGTERM handlers process-wide; put pytest's back afterwards."""
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for s, handler in saved.items():
-        signal.signal(s, handler)
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signals_exit_130_with_the_resume_hint(signum, restore_signals, capsys):
     """Also when the shell started the job in the background with SIGINT ignored."""
@@ -393,20 +282,13 @@ def test_signals_exit_130_with_the_resume_hint(signum, restore_signals, capsys):
     assert "interrupted: rerun the same command to resume" in capsys.readouterr().err
 
 
-def _tiny_model():
-    import keras
-
-    keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="tiny")
-
-
 def test_half_written_stage_is_never_taken_for_finished(tmp_path):
     import shutil
 
     from keras_irdi.artifacts import MissingStageError, RunDir
 
     run = RunDir(tmp_path / "run")
-    run.save_stage("cla_org", _tiny_model(), {"v": 1}, export=False)
+    run.save_stage("cla_org", tiny_model(), {"v": 1}, export=False)
     assert run.has_stage("cla_org") and run.has_stage("cla_org", {"v": 1}) and not run.has_stage("cla_org", {"v": 2})
     full = sorted(p.name for p in run.stage_dir("cla_org").iterdir())
     assert full == ["config.json", "model.keras"]
@@ -433,7 +315,7 @@ def test_half_written_stage_is_never_taken_for_finished(tmp_path):
     missing("cla_org")
     # The rerun's save cleans every leftover and ends complete.
     for stage in ("cla_org", "cla_deg", "cla_res", "estimator"):
-        run.save_stage(stage, _tiny_model(), {"v": 3}, export=False)
+        run.save_stage(stage, tiny_model(), {"v": 3}, export=False)
         assert run.has_stage(stage, {"v": 3})
         assert sorted(p.name for p in run.stage_dir(stage).iterdir()) == full
     assert not list(run.path.glob("*.tmp")) and not list(run.path.glob("*.old"))
@@ -444,14 +326,14 @@ def test_disk_full_while_saving_keeps_the_previous_stage(tmp_path, monkeypatch):
     from keras_irdi.artifacts import RunDir
 
     run = RunDir(tmp_path / "run")
-    run.save_stage("restoration", _tiny_model(), {"v": 1}, export=False)
+    run.save_stage("restoration", tiny_model(), {"v": 1}, export=False)
 
     def no_space(path, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
     monkeypatch.setattr(artifacts, "write_json", no_space)
     with pytest.raises(OSError, match="No space left"):
-        run.save_stage("restoration", _tiny_model(), {"v": 2}, export=False)
+        run.save_stage("restoration", tiny_model(), {"v": 2}, export=False)
     monkeypatch.undo()
     assert run.has_stage("restoration", {"v": 1})  # the old, complete stage is untouched
     assert run.load_stage("restoration").name == "tiny"
@@ -518,7 +400,7 @@ def _fit_tiny(run, epochs, callbacks=()):
 
     x = np.random.default_rng(0).random((64, 3)).astype(np.float32)
     ds = tf.data.Dataset.from_tensor_slices((x, np.arange(64) % 2)).batch(16)
-    model = _tiny_model()
+    model = tiny_model()
     fit_stage(run, "tiny", model, ds, ds, StageConfig(epochs=epochs, batch_size=16),
               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
               extra_callbacks=callbacks)
@@ -609,28 +491,6 @@ def test_sigterm_mid_training_then_rerun_resumes(tmp_path, cifar_dir):
 
 
 # -- numerical safety ---------------------------------------------------------------------------------
-def _stages(degradation="jpeg", level_bias=None):
-    import keras
-
-    from keras_irdi.degradations import get_degradation
-    from keras_irdi.models import build_classifier, build_level_estimator, build_restoration_net, build_weight_net
-
-    keras.utils.set_random_seed(5)
-    stages = {"restoration": build_restoration_net(4), "estimator": build_level_estimator(4),
-              "weight_net": build_weight_net(unit=get_degradation(degradation).unit, hidden=(8, 8)),
-              **{n: build_classifier(filters=(4, 4, 4), dense_units=4, dropout=0.0, name=n)
-                 for n in ("cla_org", "cla_deg", "cla_res")}}
-    # The weight net's hidden layers get a steep slope so its outputs really move with the level.
-    for layer in stages["weight_net"].layers:
-        if hasattr(layer, "kernel"):
-            layer.kernel.assign(np.asarray(layer.kernel) * 20)
-    if level_bias is not None:  # force the estimator's output to exactly level_bias, whatever the image
-        last = stages["estimator"].get_layer("est_conv7")
-        last.kernel.assign(np.zeros(last.kernel.shape))
-        last.bias.assign(np.full(last.bias.shape, level_bias))
-    return stages
-
-
 def _batch():
     rng = np.random.default_rng(0)
     return np.stack([np.zeros((32, 32, 3)), np.full((32, 32, 3), 255.0),
@@ -655,14 +515,14 @@ def test_proposed_outputs_stay_valid(degradation, level_bias):
     """All-0, all-255, noise and far-out-of-range pixels; estimated levels far outside the level range."""
     from keras_irdi.models.composites import build_composite
 
-    model = build_composite("proposed", _stages(degradation, level_bias), degradation)
+    model = build_composite("proposed", steep_stages(degradation, level_bias), degradation)
     _check_outputs(model(_batch()), len(_batch()))
 
 
 def test_weight_net_extreme_levels_saturate_and_nan_propagates():
     """+-1e6, +-inf, float32 max: finite convex weights (tanh saturates). NaN is not hidden: it gives NaN
     weights, so a broken estimate cannot pass for a confident one (uint8 images cannot produce it)."""
-    net = _stages("gaussian")["weight_net"]
+    net = steep_stages("gaussian")["weight_net"]
     levels = np.array([[-np.inf], [-3.4e38], [-1e6], [-1.0], [0.0], [0.2], [1.0], [1e6], [3.4e38], [np.inf]],
                       np.float32)
     w = np.asarray(net(levels))
@@ -677,7 +537,7 @@ def test_weight_net_extreme_levels_saturate_and_nan_propagates():
 def test_nan_pixel_poisons_only_its_own_sample():
     from keras_irdi.models.composites import build_composite
 
-    model = build_composite("proposed", _stages(), "jpeg")
+    model = build_composite("proposed", steep_stages(), "jpeg")
     batch = _batch()
     batch[0, 3, 4, 1] = np.nan
     out = {k: np.asarray(v) for k, v in model(batch).items()}
@@ -689,7 +549,7 @@ def test_extreme_logits_still_sum_to_one():
     """A classifier with huge logits (an over-confident net): softmax is stable, no inf/NaN."""
     from keras_irdi.models.composites import build_composite
 
-    stages = _stages()
+    stages = steep_stages()
     head = stages["cla_res"].layers[-1]
     head.bias.assign(np.linspace(-1e4, 1e4, head.bias.shape[0]).astype(np.float32))
     out = build_composite("proposed", stages, "jpeg")(_batch())

@@ -10,7 +10,7 @@ from keras_irdi.artifacts import BASE_STAGE, STAGES, RunDir
 from keras_irdi.presets import get_preset
 from keras_irdi.training import RunConfig, ensemble_inputs, open_run, train_classifier, weight_training_model
 
-from conftest import run_script as cli
+from helpers import random_stages, run_script as cli
 
 
 def test_smoke_end_to_end(smoke_run):
@@ -96,14 +96,9 @@ def test_same_seed_same_metrics(tmp_path, cifar_dir):
 
 
 def test_weight_net_training_on_cached_outputs_equals_training_inside_proposed():
-    from keras_irdi.models import build_classifier, build_level_estimator, build_restoration_net, build_weight_net
     from keras_irdi.models.composites import build_composite
 
-    keras.utils.set_random_seed(0)
-    stages = {"restoration": build_restoration_net(4), "estimator": build_level_estimator(4),
-              "weight_net": build_weight_net(hidden=(4,)),
-              **{n: build_classifier(filters=(4, 4, 4), dense_units=4, dropout=0.0, name=n)
-                 for n in ("cla_org", "cla_deg", "cla_res")}}
+    stages = random_stages(classifier_filters=(4, 4, 4), classifier_dense=4, classifier_dropout=0.0)
     x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3)).astype(np.uint8)
     y = np.arange(8) % 10
     loss = keras.losses.SparseCategoricalCrossentropy()
