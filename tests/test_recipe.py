@@ -111,3 +111,8 @@ def test_warm_start_begins_from_the_base(tmp_path, cifar_dir):
     with pytest.raises(ValueError, match="from scratch"):
         paper = RunConfig(degradation="jpeg", preset=get_preset("paper"), cifar_dir=str(cifar_dir))
         train_classifier(run, paper, "clean", base=True)
+
+
+def test_unknown_preset_lists_the_choices():
+    with pytest.raises(ValueError, match="unknown preset 'smal'; choose one of: smoke, small, paper"):
+        get_preset("smal")
