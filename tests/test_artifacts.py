@@ -103,7 +103,8 @@ def test_corrupt_manifest_is_a_one_line_error(tmp_path):
     (run / "manifest.json").write_text('{"config": {"degrad')
     proc = run_script("train/restoration.py", "--run-dir", run, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "manifest.json" in lines[0], proc.stderr
 
 
 def test_corrupt_manifest_error_names_the_file(tmp_path):

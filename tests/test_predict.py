@@ -63,7 +63,7 @@ def test_run_dir_and_saved_model_agree(tiny_run, exported, files, capsys):
     code_parent, from_parent, _ = run_json(capsys, exported.parent, *images)  # DIR/<model> -> highest version
     code_root, from_root, _ = run_json(capsys, exported.parent.parent, *images)  # export root -> proposed
     assert code_run == code_sm == code_parent == code_root == 1
-    assert from_sm == from_parent == from_root
+    assert from_sm == from_parent == from_root and len(from_sm) == len(from_run)
     for a, b in zip(from_run, from_sm):
         assert a["file"] == b["file"]
         if "error" in a:

@@ -5,6 +5,7 @@ import errno
 import importlib.util
 import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -27,17 +28,35 @@ from keras_irdi.training import (RunConfig, ensemble_inputs, expected_stage_conf
 from helpers import REPO, random_stages, run_script as cli, tiny_model
 
 
+def _check_stage_outputs(stage, model, num_classes):
+    """A loaded stage must compute what the composites feed on: its output's shape and range."""
+    images = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)  # stages see [0, 1] pixels
+    if stage == "weight_net":  # an estimated level in, two convex weights out
+        out = np.asarray(model(np.array([[0.1], [0.9]], np.float32)))
+        assert out.shape == (2, 2) and np.allclose(out.sum(axis=1), 1, atol=1e-5), (stage, out)
+    elif stage == "restoration":  # an image of the same size, clipped to [0, 1]
+        out = np.asarray(model(images))
+        assert out.shape == images.shape and out.min() >= 0 and out.max() <= 1, stage
+    elif stage == "estimator":  # one level per image
+        out = np.asarray(model(images))
+        assert out.shape == (2, 1), (stage, out.shape)
+    else:  # a classifier: class probabilities
+        out = np.asarray(model(images))
+        assert out.shape == (2, num_classes) and np.allclose(out.sum(axis=1), 1, atol=1e-5), (stage, out)
+    assert np.all(np.isfinite(out)), stage
+
+
 def test_smoke_end_to_end(smoke_run):
     run, proc = smoke_run
     rd = RunDir(run)
+    manifest = rd.manifest()
     for stage in STAGES:
         d = rd.stage_dir(stage)
         assert (d / "model.keras").is_file() and (d / "savedmodel" / "saved_model.pb").is_file()
         assert json.loads((d / "config.json").read_text())["stage"] == stage
-        assert rd.load_stage(stage) is not None
+        _check_stage_outputs(stage, rd.load_stage(stage), len(manifest["class_names"]))
         assert (run / "logs" / f"{stage}.csv").is_file()
     assert not list(run.glob("*.tmp")), "half-written stage left behind"
-    manifest = rd.manifest()
     assert manifest["config"]["preset"]["name"] == "smoke"
     assert set(manifest["stages"]) == set(STAGES) | {BASE_STAGE}  # smoke warm-starts: a base is trained
     assert rd.has_stage(BASE_STAGE) and not (rd.stage_dir(BASE_STAGE) / "savedmodel").exists()
@@ -106,6 +125,7 @@ def test_same_seed_same_metrics(tmp_path, cifar_dir):
     for name in ("a", "b"):
         run, config = open_run(tmp_path / name, _tiny_config(cifar_dir, epochs=1))
         results.append(train_classifier(run, config, "clean")["metrics"])
+    assert {"loss", "accuracy"} <= set(results[0])  # two empty dicts would be equal too
     assert results[0] == results[1]
 
 
@@ -266,25 +286,32 @@ def _fit_tiny_interrupted(run, epochs, after_epoch):
         _fit_tiny(run, epochs, [Interrupt()])
 
 
-def test_checkpoint_cut_by_a_kill_does_not_block_the_rerun(tmp_path):
+def test_checkpoint_cut_by_a_kill_does_not_block_the_rerun(tmp_path, caplog):
+    """The latest checkpoint is cut: the rerun falls back to the previous one (end of epoch 0), losing one
+    more epoch, not the stage. The log tells the cases apart: a restart would read 0, 1, 0, 1, 2, 3."""
     run = RunDir(tmp_path / "run")
     _fit_tiny_interrupted(run, 4, after_epoch=1)
     weights = run.backup_dir("tiny") / "latest.weights.h5"
     data = weights.read_bytes()
     weights.write_bytes(data[: len(data) // 2])  # what a kill in the middle of save_weights leaves
-    epochs = _fit_tiny(run, 4)  # must resume (from an older checkpoint, or restart the stage)
-    assert epochs[-1] == 3
+    with caplog.at_level(logging.WARNING, logger="keras_irdi"):
+        epochs = _fit_tiny(run, 4)
+    assert epochs == [0, 1, 1, 2, 3], epochs  # epoch 1 redone from the previous checkpoint
+    assert "restarting this stage from epoch 0" not in caplog.text
 
 
-def test_unreadable_single_checkpoint_restarts_the_stage(tmp_path):
-    """No good copy left at all: the stage restarts from epoch 0 (warned) instead of failing forever."""
+def test_unreadable_single_checkpoint_restarts_the_stage(tmp_path, caplog):
+    """No good copy left at all: the stage restarts from epoch 0 (warned) instead of failing forever.
+    A resume would log 0, 1, 2; the restart logs epoch 0 twice."""
     run = RunDir(tmp_path / "run")
     _fit_tiny_interrupted(run, 3, after_epoch=0)
     backup = run.backup_dir("tiny")
     for f in backup.glob("*.h5*"):
         f.write_bytes(b"garbage")
-    epochs = _fit_tiny(run, 3)
-    assert epochs[-3:] == [0, 1, 2]
+    with caplog.at_level(logging.WARNING, logger="keras_irdi"):
+        epochs = _fit_tiny(run, 3)
+    assert epochs == [0, 0, 1, 2], epochs
+    assert "is unreadable" in caplog.text and "restarting this stage from epoch 0" in caplog.text
 
 
 def _poll_rows(path: Path, proc, timeout: float) -> int:
@@ -377,8 +404,11 @@ def test_disk_full_fails_before_training(tmp_path, monkeypatch, where, restore_s
     assert not (tmp_path / "b" / "manifest.json").exists()
 
 
-def test_run_dir_below_a_file_fails_before_training(tmp_path, restore_signals, capsys):
+def test_run_dir_below_a_file_fails_before_training(tmp_path, monkeypatch, restore_signals, capsys):
+    started = []
+    monkeypatch.setattr(training, "train_classifier", lambda *a, **kw: started.append(a))
     (tmp_path / "file").write_text("a file, not a folder")
     code = main_wrapper(_load_script("classifier").main,
                         ["--run-dir", str(tmp_path / "file" / "run"), "--data", "clean", "--preset", "smoke"])
     assert code == 2 and "is not writable (Not a directory)" in capsys.readouterr().err
+    assert not started
