@@ -1,7 +1,8 @@
 """Helpers every benchmark script shares: machine description, random-weight stage models, a timer.
 
 The scripts run as ``python bench/<name>.py``, so this directory is on ``sys.path`` and they import it
-as ``_common``.
+as ``_common``. The tests build their tiny stages with ``random_stages`` too (tests/helpers.py loads
+this file by path), so the six stages are assembled in one place.
 """
 import os
 import platform
@@ -20,22 +21,34 @@ def machine_info() -> dict:
             "numpy": np.__version__, "pillow": PIL.__version__, "load_avg_at_start": os.getloadavg()}
 
 
-def build_stages(preset_name: str, num_classes: int = 10, seed: int = 0) -> dict:
-    """The six stages as random-weight models, with the widths training would use for this preset."""
+def random_stages(degradation: str = "jpeg", num_classes: int = 10, seed: int = 0, *,
+                  restoration_filters: int = 4, estimator_filters: int = 4, weight_hidden=(4,),
+                  classifier_filters=(4, 8, 8), classifier_dense: int = 8, classifier_dropout: float = 0.5) -> dict:
+    """The six stages as random-weight models, built in one order from one seed, so a seed means one set
+    of weights. The defaults are tiny (seconds to build): the tests' stages and their `tiny_run`."""
     import keras
 
     from keras_irdi.degradations import get_degradation
     from keras_irdi.models import build_classifier, build_level_estimator, build_restoration_net, build_weight_net
-    from keras_irdi.presets import get_preset
 
     keras.utils.set_random_seed(seed)
-    p = get_preset(preset_name)
-    classifier = dict(num_classes=num_classes, filters=p.classifier_filters, dense_units=p.classifier_dense,
-                      dropout=p.classifier_dropout)
-    return {"restoration": build_restoration_net(p.restoration_filters),
-            "estimator": build_level_estimator(p.estimator_filters),
-            "weight_net": build_weight_net(unit=get_degradation("jpeg").unit, hidden=p.weight_hidden),
+    classifier = dict(num_classes=num_classes, filters=classifier_filters, dense_units=classifier_dense,
+                      dropout=classifier_dropout)
+    return {"restoration": build_restoration_net(restoration_filters),
+            "estimator": build_level_estimator(estimator_filters),
+            "weight_net": build_weight_net(unit=get_degradation(degradation).unit, hidden=weight_hidden),
             **{name: build_classifier(name=name, **classifier) for name in ("cla_org", "cla_deg", "cla_res")}}
+
+
+def build_stages(preset_name: str, num_classes: int = 10, seed: int = 0) -> dict:
+    """The six stages as random-weight models, with the widths training would use for this preset."""
+    from keras_irdi.presets import get_preset
+
+    p = get_preset(preset_name)
+    return random_stages("jpeg", num_classes, seed, restoration_filters=p.restoration_filters,
+                         estimator_filters=p.estimator_filters, weight_hidden=p.weight_hidden,
+                         classifier_filters=p.classifier_filters, classifier_dense=p.classifier_dense,
+                         classifier_dropout=p.classifier_dropout)
 
 
 def timed(fn, *args):

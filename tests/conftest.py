@@ -3,11 +3,15 @@ bundled with the package (keras_irdi/data/bundled/), clean photos from scikit-im
 copy (`$IRDI_DATA`, else `../shared/data` next to the repository) is used only by the tests that check that
 copy itself; they say so when they skip."""
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from helpers import random_stages, run_script
+from odd_images import make_odd_files
 
 SHARED_DATA = Path(os.environ.get("IRDI_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
@@ -53,46 +57,40 @@ def shared_clean_dir():
     return folder
 
 
-CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-
-
-def make_tiny_run(path, degradation="jpeg", class_names=CIFAR10_NAMES, seed=0):
+def make_tiny_run(path, degradation="jpeg", class_names=None, seed=0):
     """A run directory with all six stages as tiny random-weight models (seconds to build, no training)."""
-    import keras
-
     from keras_irdi.artifacts import RunDir
-    from keras_irdi.degradations import get_degradation
-    from keras_irdi.models import (build_classifier, build_level_estimator, build_restoration_net,
-                                   build_weight_net)
+    from keras_irdi.data.cifar import CLASS_NAMES
 
-    keras.utils.set_random_seed(seed)
+    class_names = list(class_names or CLASS_NAMES["cifar10"])
     run = RunDir(path)
-    n = len(class_names)
-    stages = {
-        "restoration": build_restoration_net(4),
-        "estimator": build_level_estimator(4),
-        "weight_net": build_weight_net(unit=get_degradation(degradation).unit, hidden=(4,)),
-        **{name: build_classifier(num_classes=n, filters=(4, 8, 8), dense_units=8, name=name)
-           for name in ("cla_org", "cla_deg", "cla_res")},
-    }
-    for stage, model in stages.items():
+    for stage, model in random_stages(degradation, len(class_names), seed).items():
         run.save_stage(stage, model, config={}, export=False)
     run.update_manifest(config={"degradation": degradation, "dataset": "cifar10", "preset": {"name": "tiny"}},
-                        class_names=list(class_names), input_size=32)
+                        class_names=class_names, input_size=32)
     return run.path
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """Path of a JPEG run directory whose six stages are tiny random-weight models (see make_tiny_run)."""
+    """The one tiny six-stage run the composite, export, predict and stage-reuse tests share: a JPEG run
+    directory whose stages are random-weight models (see make_tiny_run). Load from it; never write into it."""
     return make_tiny_run(tmp_path_factory.mktemp("tiny_run"))
 
 
-def run_script(script, *args, timeout=900):
-    """Run one of the repository's CLI scripts the way a user does."""
-    repo = Path(__file__).resolve().parents[1]
-    return subprocess.run([sys.executable, str(repo / script), *map(str, args)], capture_output=True,
-                          text=True, cwd=repo, timeout=timeout)
+@pytest.fixture(scope="session")
+def odd_files(tmp_path_factory):
+    """Every odd and every unreadable image file of odd_images.py, by name, in one folder."""
+    return make_odd_files(tmp_path_factory.mktemp("odd_images"))
+
+
+@pytest.fixture
+def restore_signals():
+    """main_wrapper installs SIGINT/SIGTERM handlers process-wide; put pytest's back afterwards."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for s, handler in saved.items():
+        signal.signal(s, handler)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,9 @@
-"""keras_irdi.cli.main_wrapper: the one error boundary of every command."""
+"""main_wrapper (keras_irdi.errors, used through keras_irdi.cli): the one error boundary of every command,
+and how Ctrl-C and SIGTERM end one."""
+import os
+import signal
+import time
+
 import pytest
 
 from keras_irdi.errors import main_wrapper
@@ -42,3 +47,20 @@ def test_library_errors_keep_their_builtin_bases():
     with pytest.raises(ValueError):
         degrade(__import__("numpy").zeros((4, 4, 3), "uint8"), "jpeg", 0)
     assert issubclass(MissingStageError, FileNotFoundError) and issubclass(MissingStageError, UserError)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signals_exit_130_with_the_resume_hint(signum, restore_signals, capsys):
+    """Also when the shell started the job in the background with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    reached = []
+
+    def body(argv):
+        os.kill(os.getpid(), signum)
+        time.sleep(5)  # the handler interrupts this
+        reached.append("after sleep")
+
+    start = time.time()
+    assert main_wrapper(body) == 130
+    assert not reached and time.time() - start < 4
+    assert "interrupted: rerun the same command to resume" in capsys.readouterr().err

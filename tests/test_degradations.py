@@ -111,3 +111,20 @@ def test_blur_is_scikit_image_gaussian_and_damages_with_sigma():
     assert damage[0] == 0 < damage[1] < damage[2]
     with pytest.raises(ValueError, match="0..6"):
         degrade(images, "blur", 7)
+
+
+def test_degrade_level_types():
+    image = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(degrade(image, "jpeg", 50.0), degrade(image, "jpeg", 50))  # integral float
+    np.testing.assert_array_equal(degrade(image, "jpeg", np.int16(50)), degrade(image, "jpeg", 50))
+    assert degrade(image, "gaussian", 12.5, seed=0).dtype == np.uint8  # sigma is continuous
+    for kind, level, match in (("jpeg", "50", "must be numbers"), ("jpeg", True, "must be numbers"),
+                               ("jpeg", [], "must be numbers"), ("jpeg", 1e9, "1..100"),
+                               ("jpeg", -0.5, "integer"), ("gaussian", np.inf, "finite"),
+                               ("gaussian", -np.inf, "finite")):
+        with pytest.raises(ValueError, match=match):
+            degrade(image, kind, level)
+    with pytest.raises(ValueError, match="0..50"):
+        degrade(image, "gaussian", -1e-9)
+    with pytest.raises(ValueError, match="unknown degradation 'JPEG'; choose one of: jpeg, gaussian"):
+        degrade(image, "JPEG", 50)  # names are case-sensitive in the API (the predict CLI lower-cases)

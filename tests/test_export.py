@@ -1,9 +1,7 @@
 """keras_irdi.export: TF Serving SavedModel of a (tiny, random-weight) run; both signatures, rules, fuzzing."""
 import io
 import shutil
-import struct
 import time
-import zlib
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ from PIL import Image
 from keras_irdi.artifacts import RunDir
 from keras_irdi.export import MAX_SIDE, decode_to_rgb, export_serving, fit_to_input, main
 from keras_irdi.models.composites import build_composite, required_stages
+from odd_images import png_raw
 
 KEYS = {"probabilities", "class_id", "class_name", "estimated_level", "weights"}
 
@@ -182,15 +181,9 @@ def test_versioning_and_cli_errors(tiny_run, export_root, tmp_path, capsys):
 
 
 # -- fuzzing serve_bytes --------------------------------------------------------------------------
-def _chunk(kind, data):
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
 def png_declaring(width, height):
     """A well-formed PNG header (valid CRCs) that declares width x height but holds almost no data."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + _chunk(b"IEND", b""))
+    return png_raw(width, height, b"\0" * 64)
 
 
 def jpeg_declaring(width, height):

@@ -7,6 +7,7 @@ from keras_irdi.data.cifar import load_cifar
 from keras_irdi.data.images import extract_patches, load_image_folder
 from keras_irdi.degradations import degrade, get_degradation
 from keras_irdi.models import build_classifier, build_level_estimator, build_restoration_net, build_weight_net
+from helpers import steep_stages
 
 
 def convs(model):
@@ -102,3 +103,18 @@ def test_one_step_on_real_data_lowers_loss(cifar_dir, clean_dir):
     level = (q / 100).reshape(-1, 1).astype(np.float32)
     target = np.stack([q > 50, q <= 50], axis=1).astype(np.float32)  # "trust the clean one at high QF"
     _one_step_lowers_loss(net, level, target, "categorical_crossentropy")
+
+
+def test_weight_net_extreme_levels_saturate_and_nan_propagates():
+    """+-1e6, +-inf, float32 max: finite convex weights (tanh saturates). NaN is not hidden: it gives NaN
+    weights, so a broken estimate cannot pass for a confident one (uint8 images cannot produce it)."""
+    net = steep_stages("gaussian")["weight_net"]
+    levels = np.array([[-np.inf], [-3.4e38], [-1e6], [-1.0], [0.0], [0.2], [1.0], [1e6], [3.4e38], [np.inf]],
+                      np.float32)
+    w = np.asarray(net(levels))
+    assert np.all(np.isfinite(w)) and np.all((w >= 0) & (w <= 1))
+    np.testing.assert_allclose(w.sum(axis=1), 1, atol=1e-6)
+    np.testing.assert_allclose(w[0], w[2], atol=1e-6)  # saturated: -inf behaves like -1e6
+    np.testing.assert_allclose(w[-1], w[-3], atol=1e-6)
+    assert np.abs(w[2] - w[-3]).max() > 0.05  # and the two ends differ: the net does respond to the level
+    assert np.all(np.isnan(np.asarray(net(np.array([[np.nan]], np.float32)))))

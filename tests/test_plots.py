@@ -1,21 +1,18 @@
 """Figures from hand-made sweep CSVs: every figure is written as a valid PNG of the expected size and a PDF."""
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
 from keras_irdi.plots import DPI, FIGSIZE, make_figures
 from keras_irdi.sweeps import NoSweepError
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers import run_script
 from sweep_csv import gaussian_row, jpeg_row, write_sweep
 
 KINDS = ("accuracy", "intervals", "cpsnr", "level_estimate", "weights")
+
+
 @pytest.fixture(scope="module")
 def figure_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
@@ -75,8 +72,7 @@ def test_no_sweep_raises(tmp_path):
 
 
 def test_cli_no_sweep_exits_2(tmp_path):
-    proc = subprocess.run([sys.executable, "figures/make_figures.py", "--run-dir", str(tmp_path)], cwd=REPO,
-                          capture_output=True, text=True)
+    proc = run_script("figures/make_figures.py", "--run-dir", tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
     assert "run evaluate/sweep.py --run-dir" in proc.stderr

@@ -1,4 +1,5 @@
-"""keras_irdi.predict CLI on a tiny random-weight run and on its SavedModel export."""
+"""keras_irdi.predict CLI on a tiny random-weight run and on its SavedModel export: output, every odd or
+unreadable image file (one error line each, the others still classified), option errors."""
 import json
 import os
 import subprocess
@@ -10,9 +11,10 @@ import pytest
 from PIL import Image
 
 from keras_irdi.export import export_serving
-from keras_irdi.predict import main
+from keras_irdi.predict import main, parse_degrade
+from helpers import REPO
+from odd_images import CONVERTED
 
-REPO = Path(__file__).resolve().parents[1]
 T91 = Path(os.environ.get("IRDI_DATA") or REPO.parent / "shared" / "data") / "clean" / "T91"
 
 
@@ -61,7 +63,7 @@ def test_run_dir_and_saved_model_agree(tiny_run, exported, files, capsys):
     code_parent, from_parent, _ = run_json(capsys, exported.parent, *images)  # DIR/<model> -> highest version
     code_root, from_root, _ = run_json(capsys, exported.parent.parent, *images)  # export root -> proposed
     assert code_run == code_sm == code_parent == code_root == 1
-    assert from_sm == from_parent == from_root
+    assert from_sm == from_parent == from_root and len(from_sm) == len(from_run)
     for a, b in zip(from_run, from_sm):
         assert a["file"] == b["file"]
         if "error" in a:
@@ -138,3 +140,62 @@ def test_damaged_exports_and_stages_are_one_line_errors(tiny_run, exported, file
     assert main([str(run), str(files["good"]), "--model", "cla_org"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "model.keras is damaged" in err and "train/classifier.py" in err
+
+
+# -- every odd file, options -------------------------------------------------------------------------
+PREDICT_ERRORS = {"corrupt": "not a readable image", "truncated_jpeg": "not a readable image",
+                  "zero_byte": "not a readable image", "text_as_png": "not a readable image",
+                  "bomb": "too large", "directory": "not a readable image", "missing": "no such file"}
+
+
+def test_predict_cli_every_odd_file(tiny_run, odd_files, capsys):
+    readable = sorted(CONVERTED)
+    names = readable + sorted(PREDICT_ERRORS)
+    code = main([str(tiny_run), *(str(odd_files[n]) for n in names), "--json", "--top-k", "10"])
+    captured = capsys.readouterr()
+    assert code == 1  # some files unreadable; the others are still classified
+    results = json.loads(captured.out)
+    assert [r["file"] for r in results] == [str(odd_files[n]) for n in names]
+    for name, r in zip(names, results):
+        if name in PREDICT_ERRORS:
+            assert r["error"].startswith(f"{odd_files[name]}: ") and PREDICT_ERRORS[name] in r["error"], r
+            assert f"error: {r['error']}" in captured.err.splitlines()
+        else:
+            assert "error" not in r, r
+            assert abs(sum(t["probability"] for t in r["top_k"]) - 1) < 1e-5  # all 10 classes
+            assert np.isfinite(r["estimated_level"]) and abs(sum(r["weights"].values()) - 1) < 1e-5
+    assert len(captured.err.splitlines()) == len(PREDICT_ERRORS)
+
+
+def test_predict_cli_only_bad_files_subprocess(tiny_run, odd_files):
+    """As a user runs it: one `error:` line per file, exit status 1, no Python/TensorFlow traceback."""
+    bad = [odd_files[n] for n in ("zero_byte", "bomb", "missing", "truncated_jpeg")]
+    proc = subprocess.run([sys.executable, "-m", "keras_irdi.predict", str(tiny_run), *map(str, bad)],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert [e.split(": ")[1] for e in errors] == [str(p) for p in bad]
+
+
+def test_parse_degrade_accepts_and_normalises():
+    assert parse_degrade("jpeg:50.0") == ("jpeg", 50)
+    assert parse_degrade("GAUSSIAN:12.5") == ("gaussian", 12.5)
+    assert parse_degrade("gaussian:0") == ("gaussian", 0.0)
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("gaussian:-1", "0..50"), ("gaussian:-0.1", "0..50"), ("gaussian:nan", "finite"),
+    ("gaussian:inf", "finite"), ("jpeg:-5", "1..100"), ("jpeg:1e3", "1..100"), ("gaussian:", "KIND:LEVEL"),
+    (":10", "KIND:LEVEL"), ("motion:3", "choose one of: jpeg, gaussian, blur")])
+def test_predict_degrade_option_errors(tmp_path, capsys, spec, expected):
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path), "x.png", "--degrade", spec])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and expected in err and "usage: irdi-predict" in err
+
+
+def test_predict_model_option_lists_the_networks(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path), "x.png", "--model", "vgg"])
+    assert exc.value.code == 2 and "invalid choice: 'vgg'" in capsys.readouterr().err

@@ -86,7 +86,7 @@ def test_reuse_copies_only_an_identical_stage(tiny_run, tmp_path):
     assert reuse_stage(target, tiny_run, "cla_org", {})  # tiny_run's stages were saved with config {}
     a = RunDir(tiny_run).load_stage("cla_org").get_weights()
     b = target.load_stage("cla_org").get_weights()
-    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert len(a) == len(b) > 0 and all(np.array_equal(x, y) for x, y in zip(a, b))
     assert target.manifest()["stages"]["cla_org"]["reused_from"] == str(RunDir(tiny_run).path.resolve())
 
 
@@ -105,9 +105,14 @@ def test_warm_start_begins_from_the_base(tmp_path, cifar_dir):
     for data, stage in (("clean", "cla_org"), ("degraded", "cla_deg")):
         first = _FirstWeights()
         train_classifier(run, config, data, callbacks=[first])
-        assert all(np.array_equal(a, b) for a, b in zip(first.weights, base))
+        assert len(first.weights) == len(base) and all(np.array_equal(a, b) for a, b in zip(first.weights, base))
         tuned = run.load_stage(stage).get_weights()
         assert not all(np.array_equal(a, b) for a, b in zip(tuned, base))  # and then it trained
     with pytest.raises(ValueError, match="from scratch"):
         paper = RunConfig(degradation="jpeg", preset=get_preset("paper"), cifar_dir=str(cifar_dir))
         train_classifier(run, paper, "clean", base=True)
+
+
+def test_unknown_preset_lists_the_choices():
+    with pytest.raises(ValueError, match="unknown preset 'smal'; choose one of: smoke, small, paper"):
+        get_preset("smal")

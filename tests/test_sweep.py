@@ -1,16 +1,12 @@
 """The level sweep on the smoke run: columns, sharing of sub-model work, errors."""
 import csv
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from keras_irdi.evaluation import COLUMNS, run_sweep, sweep_levels
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers import run_script
 
 
 def test_sweep_levels():
@@ -45,8 +41,7 @@ def test_sweep_shares_work_and_writes_columns(smoke_run):
 
 
 def test_sweep_cli_errors(tmp_path):
-    proc = subprocess.run([sys.executable, str(REPO / "evaluate/sweep.py"), "--run-dir", str(tmp_path)],
-                          capture_output=True, text=True)
+    proc = run_script("evaluate/sweep.py", "--run-dir", tmp_path)
     assert proc.returncode == 2 and "train/all.py" in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -93,7 +93,7 @@ def test_comparison_against_table3(jpeg_csv):
 
 def test_comparison_without_paper_table(jpeg_csv):
     table = comparison_table(read_sweep(jpeg_csv), "gaussian", "cifar100")
-    assert all(r[3] is None and r[4] is None for r in table.rows)
+    assert table.rows and all(r[3] is None and r[4] is None for r in table.rows)
     assert "reports no interval table" in table.to_markdown()
 
 
@@ -171,7 +171,8 @@ def test_partial_sweep_reports_missing(tmp_path):
     assert all(v is None for row in table.rows for v in row[1:])
     assert "| (1,20) | n/a | n/a | n/a | n/a | n/a | n/a | n/a |" in table.to_markdown()
     assert to_csv(table.rows[:1], table.header).splitlines()[1] == '"(1,20)",,,,,,,'
-    assert all(c.holds is None for c in claim_verdicts(sweep, "jpeg", "cifar10"))
+    verdicts = claim_verdicts(sweep, "jpeg", "cifar10")
+    assert verdicts and all(c.holds is None for c in verdicts)
     psnr = psnr_table(sweep, "jpeg", "cifar10")
     by_level = {r[0]: r for r in psnr.rows}
     assert by_level[50][1:4] == pytest.approx([25.0, 26.0, 1.0])
@@ -325,8 +326,9 @@ def test_mechanism_table_levels_weights_and_selection_bound(jpeg_csv, tmp_path):
 def test_mechanism_table_needs_every_level_of_an_interval(tmp_path):
     """A coarse sweep (QF 1, 34, 67, 100) must give n/a, as the interval table does, not a one-level mean."""
     sweep = read_sweep(write_sweep(tmp_path, "jpeg_cifar10", [jpeg_row(q) for q in (1, 34, 67, 100)]))
-    assert all(v is None for row in mechanism_table(sweep, "jpeg", "cifar10").rows for v in row[1:])
-    assert all(v is None for row in interval_table(sweep, "jpeg", "cifar10").rows for v in row[1:7])
+    mechanism, interval = mechanism_table(sweep, "jpeg", "cifar10"), interval_table(sweep, "jpeg", "cifar10")
+    assert mechanism.rows and all(v is None for row in mechanism.rows for v in row[1:])
+    assert interval.rows and all(v is None for row in interval.rows for v in row[1:7])
 
 
 def test_mechanism_table_without_weight_columns(tmp_path):
@@ -335,7 +337,7 @@ def test_mechanism_table_without_weight_columns(tmp_path):
     sweep = read_sweep(path)
     del sweep["w_org"]
     table = mechanism_table(sweep, "jpeg", "cifar10")
-    assert all(v is None for row in table.rows for v in row[1:])
+    assert table.rows and all(v is None for row in table.rows for v in row[1:])
     assert "n/a" in table.to_markdown()
 
 

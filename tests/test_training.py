@@ -1,38 +1,71 @@
-"""The training stages and train/all.py: end to end on real data, resume, determinism, CLI errors."""
+"""The training stages and the train/ CLIs: end to end on real data, determinism, options and their errors,
+resuming after a crash, a kill or a cut checkpoint, and failing before any work when the run dir is unwritable."""
 import csv
+import errno
+import importlib.util
+import io
 import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import keras_irdi.training as training
+from keras_irdi import artifacts
 from keras_irdi.artifacts import BASE_STAGE, STAGES, RunDir
-from keras_irdi.presets import get_preset
-from keras_irdi.training import RunConfig, ensemble_inputs, open_run, train_classifier, weight_training_model
+from keras_irdi.errors import main_wrapper
+from keras_irdi.presets import StageConfig, get_preset
+from keras_irdi.training import (RunConfig, ensemble_inputs, expected_stage_config, fit_stage, open_run,
+                                 train_classifier, weight_training_model)
+from helpers import REPO, random_stages, run_script as cli, tiny_model
 
-from conftest import run_script as cli
+
+def _check_stage_outputs(stage, model, num_classes):
+    """A loaded stage must compute what the composites feed on: its output's shape and range."""
+    images = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)  # stages see [0, 1] pixels
+    if stage == "weight_net":  # an estimated level in, two convex weights out
+        out = np.asarray(model(np.array([[0.1], [0.9]], np.float32)))
+        assert out.shape == (2, 2) and np.allclose(out.sum(axis=1), 1, atol=1e-5), (stage, out)
+    elif stage == "restoration":  # an image of the same size, clipped to [0, 1]
+        out = np.asarray(model(images))
+        assert out.shape == images.shape and out.min() >= 0 and out.max() <= 1, stage
+    elif stage == "estimator":  # one level per image
+        out = np.asarray(model(images))
+        assert out.shape == (2, 1), (stage, out.shape)
+    else:  # a classifier: class probabilities
+        out = np.asarray(model(images))
+        assert out.shape == (2, num_classes) and np.allclose(out.sum(axis=1), 1, atol=1e-5), (stage, out)
+    assert np.all(np.isfinite(out)), stage
 
 
 def test_smoke_end_to_end(smoke_run):
     run, proc = smoke_run
     rd = RunDir(run)
+    manifest = rd.manifest()
     for stage in STAGES:
         d = rd.stage_dir(stage)
         assert (d / "model.keras").is_file() and (d / "savedmodel" / "saved_model.pb").is_file()
         assert json.loads((d / "config.json").read_text())["stage"] == stage
-        assert rd.load_stage(stage) is not None
+        _check_stage_outputs(stage, rd.load_stage(stage), len(manifest["class_names"]))
         assert (run / "logs" / f"{stage}.csv").is_file()
     assert not list(run.glob("*.tmp")), "half-written stage left behind"
-    manifest = rd.manifest()
     assert manifest["config"]["preset"]["name"] == "smoke"
     assert set(manifest["stages"]) == set(STAGES) | {BASE_STAGE}  # smoke warm-starts: a base is trained
     assert rd.has_stage(BASE_STAGE) and not (rd.stage_dir(BASE_STAGE) / "savedmodel").exists()
     assert all(s["seconds"] > 0 and s["peak_rss_mb"] > 0 for s in manifest["stages"].values())
     # The run's cost is counted stage by stage (so reuse and re-evaluation keep it), plus the sweep.
-    training = sum(s["seconds"] for s in manifest["stages"].values())
-    assert manifest["training_seconds"] == pytest.approx(training, abs=0.2)
+    train_seconds = sum(s["seconds"] for s in manifest["stages"].values())
+    assert manifest["training_seconds"] == pytest.approx(train_seconds, abs=0.2)
     sweep = sum(e["seconds"] for e in manifest["eval"].values())
-    assert manifest["total_seconds"] == pytest.approx(training + sweep, abs=0.2)
+    assert manifest["total_seconds"] == pytest.approx(train_seconds + sweep, abs=0.2)
     assert manifest["command_seconds"] >= manifest["command_training_seconds"] > 0
     assert len(manifest["data"]["cifar_sha256"]) == 64 and manifest["versions"]["tensorflow"]
     # One summary line per stage, then the evaluation.
@@ -92,18 +125,14 @@ def test_same_seed_same_metrics(tmp_path, cifar_dir):
     for name in ("a", "b"):
         run, config = open_run(tmp_path / name, _tiny_config(cifar_dir, epochs=1))
         results.append(train_classifier(run, config, "clean")["metrics"])
+    assert {"loss", "accuracy"} <= set(results[0])  # two empty dicts would be equal too
     assert results[0] == results[1]
 
 
 def test_weight_net_training_on_cached_outputs_equals_training_inside_proposed():
-    from keras_irdi.models import build_classifier, build_level_estimator, build_restoration_net, build_weight_net
     from keras_irdi.models.composites import build_composite
 
-    keras.utils.set_random_seed(0)
-    stages = {"restoration": build_restoration_net(4), "estimator": build_level_estimator(4),
-              "weight_net": build_weight_net(hidden=(4,)),
-              **{n: build_classifier(filters=(4, 4, 4), dense_units=4, dropout=0.0, name=n)
-                 for n in ("cla_org", "cla_deg", "cla_res")}}
+    stages = random_stages(classifier_filters=(4, 4, 4), classifier_dense=4, classifier_dropout=0.0)
     x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3)).astype(np.uint8)
     y = np.arange(8) % 10
     loss = keras.losses.SparseCategoricalCrossentropy()
@@ -202,3 +231,184 @@ def test_manifest_records_epoch_seconds_and_load(smoke_run):
     assert len(cla["epoch_seconds"]) == len(cla["load_avg_1min"]) == get_preset("smoke").classifier.epochs
     assert all(s > 0 for s in cla["epoch_seconds"]) and sum(cla["epoch_seconds"]) <= cla["seconds"]
     assert "[cla_org] epoch 1:" in proc.stdout and "load average" in proc.stdout
+
+
+# -- the training CLIs' options -----------------------------------------------------------------------
+@pytest.mark.parametrize("script", ["train/restoration.py", "train/estimator.py", "train/ensemble.py",
+                                    "train/all.py"])
+@pytest.mark.parametrize("option, value", [("--preset", "smal"), ("--degradation", "motion"),
+                                           ("--dataset", "mnist"), ("--strategy", "tpu")])
+def test_train_clis_list_the_choices(tmp_path, script, option, value):
+    proc = cli(script, "--run-dir", tmp_path / "r", option, value, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-1000:]
+    assert f"invalid choice: '{value}'" in proc.stderr and "choose from" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "r").exists()
+
+
+def test_train_cli_bad_numbers(tmp_path):
+    proc = cli("train/restoration.py", "--run-dir", tmp_path / "r", "--epochs", "ten", timeout=120)
+    assert proc.returncode == 2 and "invalid int value: 'ten'" in proc.stderr
+    proc = cli("train/all.py", "--run-dir", tmp_path / "r", "--epochs", "3", timeout=120)
+    assert proc.returncode == 2 and "unrecognized arguments: --epochs" in proc.stderr and "Traceback" not in proc.stderr
+    proc = cli("train/restoration.py", "--run-dir", tmp_path / "r", "--epochs", "0", timeout=300)
+    assert proc.returncode == 2 and "--epochs must be >= 1, got 0" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "r").exists()
+
+
+def test_run_config_names_list_the_choices():
+    """The API says the valid names too (the preset's and load_cifar's: test_recipe.py, test_cifar.py)."""
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'; choose one of: cifar10, cifar100"):
+        RunConfig(dataset="mnist").validate()
+    with pytest.raises(ValueError, match="unknown degradation 'motion'; choose one of: jpeg, gaussian, blur"):
+        RunConfig(degradation="motion").validate()
+
+
+# -- interrupted training: resume, checkpoints cut by a kill, SIGTERM --------------------------------
+def _fit_tiny(run, epochs, callbacks=()):
+    """Fit a one-layer stage "tiny" through fit_stage; return the epochs its CSV log lists, in order."""
+    x = np.random.default_rng(0).random((64, 3)).astype(np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(64) % 2)).batch(16)
+    model = tiny_model()
+    fit_stage(run, "tiny", model, ds, ds, StageConfig(epochs=epochs, batch_size=16),
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+              extra_callbacks=callbacks)
+    return [int(r["epoch"]) for r in csv.DictReader(open(run.log_dir() / "tiny.csv"))]
+
+
+def _fit_tiny_interrupted(run, epochs, after_epoch):
+    """Fit the tiny stage and stop it with Ctrl-C at the end of ``after_epoch`` (checkpoints written)."""
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == after_epoch:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit_tiny(run, epochs, [Interrupt()])
+
+
+def test_checkpoint_cut_by_a_kill_does_not_block_the_rerun(tmp_path, caplog):
+    """The latest checkpoint is cut: the rerun falls back to the previous one (end of epoch 0), losing one
+    more epoch, not the stage. The log tells the cases apart: a restart would read 0, 1, 0, 1, 2, 3."""
+    run = RunDir(tmp_path / "run")
+    _fit_tiny_interrupted(run, 4, after_epoch=1)
+    weights = run.backup_dir("tiny") / "latest.weights.h5"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])  # what a kill in the middle of save_weights leaves
+    with caplog.at_level(logging.WARNING, logger="keras_irdi"):
+        epochs = _fit_tiny(run, 4)
+    assert epochs == [0, 1, 1, 2, 3], epochs  # epoch 1 redone from the previous checkpoint
+    assert "restarting this stage from epoch 0" not in caplog.text
+
+
+def test_unreadable_single_checkpoint_restarts_the_stage(tmp_path, caplog):
+    """No good copy left at all: the stage restarts from epoch 0 (warned) instead of failing forever.
+    A resume would log 0, 1, 2; the restart logs epoch 0 twice."""
+    run = RunDir(tmp_path / "run")
+    _fit_tiny_interrupted(run, 3, after_epoch=0)
+    backup = run.backup_dir("tiny")
+    for f in backup.glob("*.h5*"):
+        f.write_bytes(b"garbage")
+    with caplog.at_level(logging.WARNING, logger="keras_irdi"):
+        epochs = _fit_tiny(run, 3)
+    assert epochs == [0, 0, 1, 2], epochs
+    assert "is unreadable" in caplog.text and "restarting this stage from epoch 0" in caplog.text
+
+
+def _poll_rows(path: Path, proc, timeout: float) -> int:
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if path.exists():
+            rows = [r for r in csv.DictReader(open(path)) if r.get("epoch", "").strip()]
+            if rows:
+                return len(rows)
+        time.sleep(0.2)
+    return 0
+
+
+def test_sigterm_mid_training_then_rerun_resumes(tmp_path, cifar_dir):
+    """The issue's scenario with the real CLI: SIGTERM after the first epoch, exit 130, rerun resumes."""
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, str(REPO / "train/classifier.py"), "--data", "clean", "--base", "--preset", "smoke",
+           "--run-dir", str(run_dir), "--cifar-dir", str(cifar_dir), "--epochs", "3"]
+    log = run_dir / "logs" / "cla_base.csv"
+    with open(tmp_path / "out1.txt", "w") as out, open(tmp_path / "err1.txt", "w") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=REPO)
+        try:
+            rows = _poll_rows(log, proc, timeout=600)
+            assert rows >= 1 and proc.poll() is None, (rows, (tmp_path / "err1.txt").read_text()[-2000:])
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    stderr = (tmp_path / "err1.txt").read_text()
+    assert code == 130, stderr[-2000:]
+    assert "interrupted: rerun the same command" in stderr and "Traceback" not in stderr
+    run = RunDir(run_dir)
+    assert not run.has_stage("cla_base") and run.backup_dir("cla_base").exists()
+    finished = [int(r["epoch"]) for r in csv.DictReader(open(log))]
+
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    epochs = [int(r["epoch"]) for r in csv.DictReader(open(log))]
+    # Every finished epoch is kept, none is repeated; only the interrupted one is redone.
+    assert epochs == [0, 1, 2], (finished, epochs)
+    assert epochs[:len(finished)] == finished
+    assert all(f"Epoch {k + 1}/3" not in proc.stdout for k in finished)  # resumed, not restarted
+    assert f"[cla_base] resuming from epoch {len(finished) + 1}" in proc.stdout
+    # Same artefacts as an uninterrupted run.
+    assert run.has_stage("cla_base") and not run.backup_dir("cla_base").exists()
+    assert not list(run_dir.glob("*.tmp")) and not list(run_dir.glob("*.old"))
+    stage = run.stage_dir("cla_base")
+    assert sorted(p.name for p in stage.iterdir()) == ["config.json", "model.keras"]  # a base is not exported
+    config = RunConfig.from_dict(run.manifest()["config"])
+    assert json.loads((stage / "config.json").read_text()) == expected_stage_config(config, "cla_base")
+    assert set(run.manifest()["stages"]["cla_base"]["metrics"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    probs = np.asarray(run.load_stage("cla_base")(np.zeros((2, 32, 32, 3), np.float32)))
+    assert probs.shape == (2, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+
+
+# -- unwritable run directory: fails before any training ----------------------------------------------
+def _load_script(name):
+    spec = importlib.util.spec_from_file_location(f"_script_{name}", REPO / "train" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _FullDiskFile(io.BytesIO):
+    def write(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize("where", ["open", "write"])
+def test_disk_full_fails_before_training(tmp_path, monkeypatch, where, restore_signals, capsys):
+    def full_open(path, mode="r", *args, **kwargs):
+        if where == "open":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return _FullDiskFile()
+
+    monkeypatch.setattr(artifacts, "open", full_open, raising=False)  # shadows the builtin in artifacts only
+    with pytest.raises(PermissionError, match=r"run directory .* is not writable \(No space left on device\); "
+                                              r"choose another --run-dir or free disk space"):
+        RunDir(tmp_path / "a").ensure_writable()
+
+    started = []
+    monkeypatch.setattr(training, "train_restoration", lambda *a: started.append(a))
+    code = main_wrapper(_load_script("restoration").main, ["--run-dir", str(tmp_path / "b"), "--preset", "smoke"])
+    err = capsys.readouterr().err
+    assert code == 2 and not started
+    assert err.strip().splitlines() == [f"error: run directory {tmp_path / 'b'} is not writable (No space left "
+                                        "on device); choose another --run-dir or free disk space"]
+    assert not (tmp_path / "b" / "manifest.json").exists()
+
+
+def test_run_dir_below_a_file_fails_before_training(tmp_path, monkeypatch, restore_signals, capsys):
+    started = []
+    monkeypatch.setattr(training, "train_classifier", lambda *a, **kw: started.append(a))
+    (tmp_path / "file").write_text("a file, not a folder")
+    code = main_wrapper(_load_script("classifier").main,
+                        ["--run-dir", str(tmp_path / "file" / "run"), "--data", "clean", "--preset", "smoke"])
+    assert code == 2 and "is not writable (Not a directory)" in capsys.readouterr().err
+    assert not started

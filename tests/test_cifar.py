@@ -1,16 +1,12 @@
-"""Dataset loaders: CIFAR in every accepted layout, clean-image folders and patch extraction."""
-import io
-import logging
+"""keras_irdi.data.cifar: CIFAR in every accepted layout (pickles, .npz, the bundled subset) and its errors."""
 import pickle
 import sys
 import types
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from keras_irdi.data.cifar import BUNDLED_CIFAR10, CLASS_NAMES, load_cifar
-from keras_irdi.data.images import default_clean_images, extract_patches, load_image, load_image_folder
 from keras_irdi.errors import MissingError
 
 
@@ -132,6 +128,11 @@ def test_cifar_errors(tmp_path, fake_cifar10):
         load_cifar("cifar10", cifar_dir=root)
 
 
+def test_unknown_dataset_lists_the_choices():
+    with pytest.raises(ValueError, match=r"unknown dataset 'svhn'; choose one of \['cifar10', 'cifar100'\]"):
+        load_cifar("svhn")
+
+
 def test_cifar_pickle_cannot_run_code(fake_cifar10):
     """A pickle from an untrusted folder is only allowed to rebuild numpy arrays."""
     import os
@@ -183,119 +184,3 @@ def test_bundled_cifar10_subset():
     assert data["y_test"][:10].tolist() == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]  # the official test_batch order
     assert set(np.unique(data["y_train"])) == set(range(10))
     assert BUNDLED_CIFAR10.stat().st_size < 6 * 2**20
-
-
-def test_real_clean_folder(shared_clean_dir):
-    images = load_image_folder(shared_clean_dir)
-    assert len(images) == 91 and all(im.dtype == np.uint8 and im.shape[2] == 3 for im in images)
-
-
-# --- clean images ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def mixed_folder(tmp_path):
-    rgb = np.random.default_rng(0).integers(0, 256, (6, 5, 3), dtype=np.uint8)
-    Image.fromarray(rgb).save(tmp_path / "a_rgb.png")
-    Image.fromarray(np.full((6, 5), 77, np.uint8)).save(tmp_path / "b_gray.PNG")
-    rgba = np.zeros((6, 5, 4), np.uint8)
-    rgba[..., :3] = (10, 20, 30)
-    rgba[:, :2, 3] = 255  # left two columns opaque, the rest fully transparent
-    Image.fromarray(rgba).save(tmp_path / "c_rgba.png")
-    sixteen = np.full((6, 5), 32896, np.uint16)
-    sixteen[0, 0] = 65535
-    Image.fromarray(sixteen).save(tmp_path / "d_16bit.png")
-    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE).save(tmp_path / "e_palette.png")
-    (tmp_path / "x.png").write_bytes(np.random.default_rng(1).integers(0, 256, 500, np.uint8).tobytes())
-    jpeg = io.BytesIO()
-    Image.fromarray(np.random.default_rng(2).integers(0, 256, (64, 64, 3), np.uint8)).save(jpeg, "JPEG")
-    (tmp_path / "y_truncated.jpg").write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 2])
-    (tmp_path / "notes.txt").write_text("not an image, and not looked at")
-    return tmp_path, rgb
-
-
-def test_load_image_folder_converts_and_skips(mixed_folder, caplog):
-    folder, rgb = mixed_folder
-    with caplog.at_level(logging.INFO, logger="keras_irdi"):
-        with pytest.warns(UserWarning) as warned:
-            images = load_image_folder(folder)
-    messages = [str(w.message) for w in warned]
-    assert len(messages) == 2
-    assert "x.png: not a readable image" in messages[0] and "y_truncated.jpg" in messages[1]
-    assert "converted I;16 image" in caplog.text
-
-    assert len(images) == 5 and all(im.dtype == np.uint8 and im.shape == (6, 5, 3) for im in images)
-    rgb_im, gray, rgba, sixteen, palette = images
-    np.testing.assert_array_equal(rgb_im, rgb)
-    assert (gray == 77).all()
-    assert (rgba[:, :2] == (10, 20, 30)).all() and (rgba[:, 2:] == 255).all()  # transparent -> white
-    assert sixteen[0, 0].tolist() == [255] * 3 and (sixteen[1:] == 128).all()  # scaled, not clipped
-    assert np.abs(palette.astype(int) - rgb).max() <= 64  # adaptive palette approximates the colours
-
-
-def test_load_image_errors(tmp_path):
-    (tmp_path / "empty.png").write_bytes(b"")
-    with pytest.raises(ValueError, match="empty.png: not a readable image"):
-        load_image(tmp_path / "empty.png")
-    with pytest.raises(FileNotFoundError):
-        load_image(tmp_path / "missing.png")
-    (tmp_path / "images").mkdir()
-    with pytest.raises(ValueError, match=r"images: no loadable images.*\*\.png"):
-        load_image_folder(tmp_path / "images")
-    with pytest.raises(FileNotFoundError, match="missing_folder"):
-        load_image_folder([tmp_path / "missing_folder"])
-
-
-def test_load_image_folder_min_size(mixed_folder):
-    folder, _ = mixed_folder
-    with pytest.warns(UserWarning) as warned, pytest.raises(ValueError, match="no loadable images"):
-        load_image_folder(str(folder), min_size=8)
-    assert sum("5x6 is smaller than min_size=8" in str(w.message) for w in warned) == 5
-
-
-def test_default_clean_images():
-    images = default_clean_images()
-    assert len(images) >= 3
-    assert all(im.dtype == np.uint8 and im.ndim == 3 and im.shape[2] == 3 for im in images)
-
-
-# --- patches --------------------------------------------------------------------------------------
-
-
-def test_extract_patches_grid_equals_crops():
-    rng = np.random.default_rng(0)
-    big, small = rng.integers(0, 256, (20, 30, 3), np.uint8), rng.integers(0, 256, (7, 40, 3), np.uint8)
-    patches = extract_patches([big, small], size=8, stride=6, augment=False)
-    tops, lefts = range(0, 13, 6), range(0, 23, 6)
-    assert patches.shape == (len(tops) * len(lefts), 8, 8, 3) and patches.dtype == np.uint8
-    expected = [big[t:t + 8, l:l + 8] for t in tops for l in lefts]  # the 7-pixel-high image is skipped
-    np.testing.assert_array_equal(patches, expected)
-
-
-def test_extract_patches_augmentation_is_dihedral():
-    image = np.random.default_rng(1).integers(0, 256, (16, 8, 3), np.uint8)
-    patches = extract_patches([image], size=8, stride=8, augment=True)
-    assert patches.shape == (16, 8, 8, 3)
-    for crop, group in ((image[:8], patches[:8]), (image[8:], patches[8:])):
-        variants = [crop, crop[:, ::-1], crop[::-1], crop[::-1, ::-1]]
-        variants += [v.transpose(1, 0, 2) for v in variants]
-        found = {min(i for i, v in enumerate(variants) if np.array_equal(p, v)) for p in group}
-        assert found == set(range(8))  # all 8 distinct variants, each a real transform of the crop
-        np.testing.assert_array_equal(group[0], crop)
-
-
-def test_extract_patches_cap_is_seeded():
-    images = [np.random.default_rng(2).integers(0, 256, (40, 40, 3), np.uint8)]
-    everything = extract_patches(images, size=8, stride=8)
-    a = extract_patches(images, size=8, stride=8, max_patches=30, seed=3)
-    assert a.shape == (30, 8, 8, 3) and len(everything) == 25 * 8
-    np.testing.assert_array_equal(a, extract_patches(images, size=8, stride=8, max_patches=30, seed=3))
-    assert not np.array_equal(a, extract_patches(images, size=8, stride=8, max_patches=30, seed=4))
-    members = {p.tobytes() for p in everything}
-    assert all(p.tobytes() in members for p in a)
-    assert len(extract_patches(images, size=8, stride=8, max_patches=10_000)) == 200
-
-
-def test_extract_patches_too_small():
-    with pytest.raises(ValueError, match="at least 64x64"):
-        extract_patches([np.zeros((63, 100, 3), np.uint8)], size=64)
