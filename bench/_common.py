@@ -56,3 +56,17 @@ def timed(fn, *args):
     start = time.perf_counter()
     out = fn(*args)
     return out, time.perf_counter() - start
+
+
+def add_run_options(ap, out: str, repeats: int = 3) -> None:
+    """--repeats, --cifar-dir and --out, the options every timing benchmark shares."""
+    ap.add_argument("--repeats", type=int, default=repeats, help=f"timed passes (default {repeats})")
+    ap.add_argument("--cifar-dir", default=os.environ.get("IRDI_CIFAR_DIR"),
+                    help="local CIFAR-10 copy (default: env IRDI_CIFAR_DIR)")
+    ap.add_argument("--out", default=out, help="output JSON (default %(default)s)")
+
+
+def require_positive(ap, args, *names) -> None:
+    """argparse's usage error unless every named option is >= 1."""
+    if any(getattr(args, n) < 1 for n in names):
+        ap.error(" and ".join(f"--{n.replace('_', '-')}" for n in names) + " must be >= 1")

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from _common import machine_info
+from _common import add_run_options, machine_info, require_positive
 
 BATCH = 128
 
@@ -79,14 +79,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=20000, help="number of CIFAR training images (default 20000)")
     ap.add_argument("--batch-size", type=int, default=BATCH, help=f"batch size (default {BATCH})")
-    ap.add_argument("--repeats", type=int, default=3, help="timed passes per variant (default 3)")
     ap.add_argument("--no-augmented", action="store_true", help="skip the pipeline-with-augmentation variant")
-    ap.add_argument("--cifar-dir", default=os.environ.get("IRDI_CIFAR_DIR"),
-                    help="local CIFAR-10 copy (default: env IRDI_CIFAR_DIR)")
-    ap.add_argument("--out", default="bench/results/pipeline.json", help="output JSON (default %(default)s)")
+    add_run_options(ap, out="bench/results/pipeline.json")
     args = ap.parse_args(argv)
-    if args.n < 1 or args.batch_size < 1 or args.repeats < 1:
-        ap.error("--n, --batch-size and --repeats must be >= 1")
+    require_positive(ap, args, "n", "batch_size", "repeats")
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from keras_irdi.artifacts import write_json

@@ -22,7 +22,7 @@ from collections import Counter
 
 import numpy as np
 
-from _common import build_stages, machine_info, timed
+from _common import add_run_options, build_stages, machine_info, require_positive, timed
 
 DEFAULT_LEVELS = "10,30,50,70,90"
 
@@ -50,13 +50,9 @@ def main(argv=None):
     ap.add_argument("--levels", default=DEFAULT_LEVELS, help=f"comma-separated JPEG QFs (default {DEFAULT_LEVELS})")
     ap.add_argument("--batch-size", type=int, default=500, help="sweep batch size (default 500, as run_sweep)")
     ap.add_argument("--preset", default="small", help="preset whose network widths are used (default small)")
-    ap.add_argument("--repeats", type=int, default=3, help="timed passes (default 3)")
-    ap.add_argument("--cifar-dir", default=os.environ.get("IRDI_CIFAR_DIR"),
-                    help="local CIFAR-10 copy (default: env IRDI_CIFAR_DIR)")
-    ap.add_argument("--out", default="bench/results/sweep.json", help="output JSON (default %(default)s)")
+    add_run_options(ap, out="bench/results/sweep.json")
     args = ap.parse_args(argv)
-    if args.n < 1 or args.batch_size < 1 or args.repeats < 1:
-        ap.error("--n, --batch-size and --repeats must be >= 1")
+    require_positive(ap, args, "n", "batch_size", "repeats")
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from keras_irdi.artifacts import write_json
