@@ -14,7 +14,8 @@ from keras_irdi.degradations import degrade
 from keras_irdi.models.composites import build_composite
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
-SHIPPED = [("small_jpeg_cifar10", "jpeg", 30), ("small_gaussian_cifar10", "gaussian", 20), ("small_blur_cifar10", "blur", 1)]
+SHIPPED = [("small_jpeg_cifar10", "jpeg", 30), ("small_gaussian_cifar10", "gaussian", 20),
+           ("small_blur_cifar10", "blur", 1)]
 
 
 @pytest.mark.parametrize("name, degradation, level", SHIPPED)
