@@ -70,7 +70,8 @@ class View:
         """Bootstrap (diff, lower, upper) of two columns' mean over [low, high], or None without per-image data."""
         if self.per_image is None:
             return None
-        return self.per_image.diff_ci(left.removeprefix("acc_"), right.removeprefix("acc_"), low, high)
+        return self.per_image.diff_ci(left.removeprefix("acc_"), right.removeprefix("acc_"), low, high,
+                                      step=self.deg.level_step)
 
     def iv(self, column, interval):
         return self.intervals.get(tuple(interval), {}).get(column)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_irdi.metrics import interval_rows
+
 N_RESAMPLES = 2000
 SEED = 0
 
@@ -48,20 +50,16 @@ class PerImage:
             bits = np.unpackbits(f["bits"], axis=-1, count=n).astype(bool)
             return cls(f["levels"], dict(zip(f["networks"].tolist(), bits)))
 
-    def _interval_rows(self, low, high):
-        """Row indices of every integer level in [low, high], or None if one is missing (as the interval mean)."""
-        index = {int(l): i for i, l in enumerate(self.levels) if l == int(l)}
-        wanted = range(int(low), int(high) + 1)
-        if any(q not in index for q in wanted):
-            return None
-        return [index[q] for q in wanted]
-
-    def diff_ci(self, a: str, b: str, low, high, n_resamples: int = N_RESAMPLES, seed: int = SEED):
+    def diff_ci(self, a: str, b: str, low, high, n_resamples: int = N_RESAMPLES, seed: int = SEED,
+                step: float = 1.0):
         """(difference, lower, upper): interval mean accuracy of ``a`` minus ``b`` over [low, high] and its
         95% percentile interval from ``n_resamples`` paired resamples of the test images; None if the
         per-image data lacks a network or a level."""
-        rows = self._interval_rows(low, high)
-        if rows is None or a not in self.correct or b not in self.correct:
+        try:  # the interval's levels on the sweep's grid (``step``), as the interval means take them
+            rows = interval_rows(self.levels, low, high, step)
+        except ValueError:
+            return None
+        if a not in self.correct or b not in self.correct:
             return None
         # Per image: its accuracy over the interval's levels, for a minus for b (the pairing).
         d = self.correct[a][rows].mean(axis=0) - self.correct[b][rows].mean(axis=0)

@@ -21,18 +21,27 @@ def interval_mean_accuracy(levels, accuracies, low, high, step: float = 1.0) -> 
     Every grid level in [low, high] must have been evaluated: a missing level would silently change the
     denominator, so it is an error instead.
     """
-    # Levels off the grid (e.g. the CIFAR-10-C sigmas the sweep adds) are not part of an interval.
-    table = {}
-    for level, acc in zip(levels, accuracies):
+    rows = interval_rows(levels, low, high, step)
+    return sum(float(accuracies[i]) for i in rows) / len(rows)
+
+
+def interval_rows(levels, low, high, step: float = 1.0) -> list:
+    """Indices into ``levels`` of every grid level in [low, high], in order; an error if one is missing.
+
+    The one definition of an interval's levels, shared by the interval means and their bootstrap CIs.
+    Levels off the grid (e.g. the CIFAR-10-C sigmas the sweep adds) are not part of an interval.
+    """
+    index = {}
+    for i, level in enumerate(levels):
         k = float(level) / step
         if abs(k - round(k)) < 1e-6:
-            table[int(round(k))] = float(acc)
+            index[int(round(k))] = i
     wanted = range(int(round(low / step)), int(round(high / step)) + 1)
-    missing = [round(k * step, 6) if step != 1 else k for k in wanted if k not in table]
+    missing = [round(k * step, 6) if step != 1 else k for k in wanted if k not in index]
     if missing:
         raise InputError(f"interval ({low},{high}) needs every level of its grid; missing {missing[:5]}"
                          f"{'...' if len(missing) > 5 else ''} (run the sweep with step 1)")
-    return sum(table[k] for k in wanted) / len(wanted)
+    return [index[k] for k in wanted]
 
 
 def cpsnr(reference, test) -> float:

@@ -57,3 +57,19 @@ def test_claims_use_the_intervals(tmp_path):
     # Without per-image data the verdict is the point estimate's.
     by_claim = {c.id: c for c in claim_verdicts(sweep, "jpeg", "cifar10")}
     assert by_claim[claim].verdict == "holds" and "CI" not in by_claim[claim].evidence
+
+
+def test_ci_uses_the_same_grid_levels_as_the_interval_mean():
+    """Blur's (1.1,2) is the ten levels 1.1..2.0, not the integers 1 and 2 (a bug the integer-only rows had)."""
+    import numpy as np
+
+    from keras_irdi.confidence import PerImage
+
+    levels = np.round(np.arange(61) * 0.1, 1)
+    # Network a is right on every image exactly at levels 1.1..2.0; b never is.
+    a = np.zeros((61, 50), bool)
+    a[11:21] = True
+    p = PerImage(levels, {"a": a, "b": np.zeros((61, 50), bool)})
+    diff, lower, upper = p.diff_ci("a", "b", 1.1, 2, step=0.1)
+    assert diff == pytest.approx(1.0) and lower == pytest.approx(1.0)
+    assert p.diff_ci("a", "b", 0, 1, step=0.1)[0] == pytest.approx(0.0)
