@@ -66,7 +66,7 @@ def parallel_dataset(x, y, batch_size, seed=0):
         degraded, _ = degrade_in_pipeline(images, s, "jpeg")
         return tf.cast(degraded, tf.float32) / 255.0, labels
 
-    ds = _batched(x, y, batch_size, seed, shuffle=False, repeat=False, drop_remainder=False)
+    ds = _batched(x, y, batch_size, seed, shuffle=False, drop_remainder=False)
     return ds.map(make, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 

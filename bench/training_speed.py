@@ -40,7 +40,11 @@ def epoch_times(variant, x, y, x_val, y_val, repeats, seed):
     model = build_classifier(filters=p.classifier_filters, dense_units=p.classifier_dense,
                              dropout=p.classifier_dropout)
     kind = "jpeg" if variant == "bare_jpeg" else None
-    train = classification_batches(x, y, cfg.batch_size, kind=kind, augment=p.classifier_augmentation, seed=seed)
+
+    def train(epochs):
+        return classification_batches(x, y, cfg.batch_size, kind=kind, augment=p.classifier_augmentation,
+                                      seed=seed, epochs=epochs)
+
     clock = EpochClock(variant)
     if variant == "stage_clean":
         val = classification_batches(x_val, y_val, 256, augment=False, shuffle=False).cache()
@@ -48,9 +52,9 @@ def epoch_times(variant, x, y, x_val, y_val, repeats, seed):
             fit_stage(RunDir(tmp), "speed", model, train, val, cfg, loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"], clock=clock)
     else:
-        model.compile(make_optimizer(cfg, int(train.cardinality())), "sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
-        model.fit(train, epochs=cfg.epochs, callbacks=[clock], verbose=0)
+        steps = -(-len(x) // cfg.batch_size)
+        model.compile(make_optimizer(cfg, steps), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(train((0, cfg.epochs)), epochs=cfg.epochs, steps_per_epoch=steps, callbacks=[clock], verbose=0)
     return clock.seconds[1:]
 
 

@@ -45,6 +45,9 @@ class StageConfig:
 STAGE_CONFIGS = ("restoration", "estimator", "classifier", "classifier_finetune", "weight_net")
 # Fields older manifests carry that no longer mean anything (read and dropped, so old runs stay readable).
 RETIRED_FIELDS = ("restored_copies",)
+# Fields added after runs were made, with the value those runs had. A stage config leaves such a field out
+# while it has that value, so the stages of older runs still match and are not retrained.
+ADDED_FIELDS = {"restoration_psnr_cap_db": 50.0}
 
 
 @dataclass
@@ -69,8 +72,10 @@ class Preset:
     # What the restoration net and the estimator train on: clean-photo patches (the paper), CIFAR
     # training images (the domain they are evaluated on), or both.
     patch_source: str = "photos"
-    # The restoration net's loss: "mse" (the paper) or "psnr" (mean per-image log MSE, models/restoration.py).
+    # The restoration net's loss: "mse" (the paper) or "psnr" (mean per-image log MSE, models/restoration.py),
+    # each image's PSNR capped at `restoration_psnr_cap_db` (50 dB: the runs made before it was a field).
     restoration_loss: str = "mse"
+    restoration_psnr_cap_db: float = 50.0
     # CIFAR subset sizes (None = everything available).
     train_limit: int | None = None
     test_limit: int | None = None
@@ -135,6 +140,7 @@ PRESETS = {
         restoration_filters=32, estimator_filters=32, classifier_filters=(32, 64, 128), classifier_dense=256,
         classifier_dropout=0.0, classifier_augmentation="flip_shift", warm_start=True,
         weight_hidden=(16, 16), weight_train_images=10000, patch_source="cifar", restoration_loss="psnr",
+        restoration_psnr_cap_db=30.0,
         restoration=StageConfig(epochs=6, batch_size=32, steps_per_epoch=500, learning_rate=0.001,
                                 optimizer="adam", schedule="warmup_cosine", warmup_epochs=0.2),
         estimator=StageConfig(epochs=6, batch_size=32, steps_per_epoch=500, learning_rate=0.001,

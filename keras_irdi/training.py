@@ -24,7 +24,7 @@ import numpy as np
 from keras_irdi.artifacts import BASE_STAGE, STAGES, RunDir, as_json
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError, MissingError
-from keras_irdi.presets import Preset, get_preset
+from keras_irdi.presets import ADDED_FIELDS, Preset, get_preset
 
 log = logging.getLogger("keras_irdi")
 
@@ -258,24 +258,49 @@ def EpochClock(stage: str):
 def _backup_callback(backup_dir, stage: str):
     """BackupAndRestore keeping the previous checkpoint too (a kill during a save leaves one good copy);
     if no readable checkpoint is left, the stage restarts with a warning instead of failing forever.
-    A resumed stage says so, with the epoch it resumes from."""
+
+    ``restore()`` runs before ``fit`` (not in ``on_train_begin``) because the training stream is built
+    from the epoch the checkpoint reached: epoch e's data is a function of (seed, e), so the resumed
+    stage sees exactly what an uninterrupted one would have."""
     import keras
 
     class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
-        def on_train_begin(self, logs=None):
+        def restore(self, model) -> int:
+            """Load the last checkpoint into ``model``; returns the number of epochs it completed."""
+            self.set_model(model)
             try:
-                super().on_train_begin(logs)
+                super().on_train_begin()
             except OSError as exc:
                 log.warning("backup in %s is unreadable (%s); restarting this stage from epoch 0",
                             backup_dir, exc)
                 shutil.rmtree(backup_dir, ignore_errors=True)
                 self._current_epoch = 0
-            done = getattr(self.model, "_initial_epoch", 0) or 0  # set by the restore: epochs completed
+                model._initial_epoch = 0
+            done = getattr(model, "_initial_epoch", 0) or 0  # set by the restore: epochs completed
+            self._current_epoch = done
             if done:
                 print(f"[{stage}] resuming from epoch {done + 1} (checkpoint in {backup_dir})", flush=True)
+            return done
+
+        def on_train_begin(self, logs=None):
+            pass  # restored before fit
 
     return SafeBackupAndRestore(str(backup_dir), save_freq="epoch", double_checkpoint=True,
                                 delete_checkpoint=True)
+
+
+def _epoch_seeds(seed: int):
+    """Reseed the model's own random layers (dropout) from (seed, epoch) at every epoch start: their
+    generator state is not in the checkpoint, so without this a resumed epoch would draw new masks."""
+    import keras
+
+    from keras_irdi.data.pipelines import seed_random_layers
+
+    class _EpochSeeds(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seed_random_layers(self.model, [seed, epoch])
+
+    return _EpochSeeds()
 
 
 def make_optimizer(stage_cfg, steps_per_epoch: int):
@@ -294,36 +319,51 @@ def make_optimizer(stage_cfg, steps_per_epoch: int):
     return optimizer(learning_rate=lr)
 
 
-def _steps_per_epoch(stage_cfg, train_ds) -> int:
-    if stage_cfg.steps_per_epoch:
-        return stage_cfg.steps_per_epoch
-    n = int(train_ds.cardinality())
-    if n < 1:  # infinite or unknown: a schedule over epochs needs steps_per_epoch in the preset
-        raise InputError("the preset's stage config needs steps_per_epoch for this (repeated) dataset")
-    return n
+def fit_stage(run: RunDir, stage: str, model, train_epochs, val_ds, stage_cfg, loss, metrics=(),
+              extra_callbacks=(), clock=None, seed: int = 0):
+    """Compile (Adamax by default) and fit, resumable (BackupAndRestore) and logged (CSV + TensorBoard).
 
-
-def fit_stage(run: RunDir, stage: str, model, train_ds, val_ds, stage_cfg, loss, metrics=(),
-              extra_callbacks=(), clock=None):
-    """Compile (Adamax by default) and fit, resumable (BackupAndRestore) and logged (CSV + TensorBoard)."""
+    ``train_epochs(epochs)`` builds the training stream for the epochs ``(first, stop)``: a resumed
+    stage asks for the epochs left, so it replays the interrupted epoch exactly.
+    """
     import keras
 
-    model.compile(optimizer=make_optimizer(stage_cfg, _steps_per_epoch(stage_cfg, train_ds)), loss=loss,
-                  metrics=list(metrics))
+    from keras_irdi.data.pipelines import batches_per_epoch
+
+    total = (0, stage_cfg.epochs)
+    steps = batches_per_epoch(train_epochs(total), total)
+    model.compile(optimizer=make_optimizer(stage_cfg, steps), loss=loss, metrics=list(metrics))
     run.log_dir().mkdir(parents=True, exist_ok=True)
     backup = run.backup_dir(stage)
+    append = backup.exists()  # an interrupted attempt: its epochs stay in the log
+    backup_cb = _backup_callback(backup, stage)
+    first = backup_cb.restore(model)
+    csv_path = run.log_dir() / f"{stage}.csv"
     callbacks = [
-        _backup_callback(backup, stage),
-        keras.callbacks.CSVLogger(str(run.log_dir() / f"{stage}.csv"), append=backup.exists()),
+        backup_cb,
+        _epoch_seeds(seed),
+        keras.callbacks.CSVLogger(str(csv_path), append=append),
         keras.callbacks.TensorBoard(str(run.log_dir() / "tb" / stage), write_graph=False,
                                     profile_batch=0),
         *([clock] if clock is not None else []),
         *extra_callbacks,
     ]
-    history = model.fit(train_ds, validation_data=val_ds, epochs=stage_cfg.epochs,
-                        steps_per_epoch=stage_cfg.steps_per_epoch, callbacks=callbacks,
-                        verbose=2 if not sys.stdout.isatty() else 1)
+    if first >= stage_cfg.epochs:  # killed after the last checkpoint, before the stage was saved
+        shutil.rmtree(backup, ignore_errors=True)
+        return _last_logged(csv_path)
+    history = model.fit(train_epochs((first, stage_cfg.epochs)), validation_data=val_ds,
+                        epochs=stage_cfg.epochs, initial_epoch=first, steps_per_epoch=steps,
+                        callbacks=callbacks, verbose=2 if not sys.stdout.isatty() else 1)
     return {k: v[-1] for k, v in history.history.items() if v}
+
+
+def _last_logged(csv_path) -> dict:
+    """The last epoch's metrics from the stage's CSV log."""
+    import csv
+
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: float(v) for k, v in rows[-1].items() if k != "epoch"}
 
 
 # The preset fields each stage depends on: changing a field retrains only the stages that use it
@@ -334,7 +374,8 @@ _CLASSIFIER_FIELDS = _CIFAR_FIELDS + ("classifier_filters", "classifier_dense", 
                                       "classifier_augmentation", "classifier")
 _FINETUNE_FIELDS = _CLASSIFIER_FIELDS + ("warm_start", "classifier_finetune")
 STAGE_FIELDS = {
-    "restoration": _PATCH_FIELDS + ("restoration_filters", "restoration_loss", "restoration"),
+    "restoration": _PATCH_FIELDS + ("restoration_filters", "restoration_loss", "restoration_psnr_cap_db",
+                                    "restoration"),
     "estimator": _PATCH_FIELDS + ("estimator_filters", "estimator"),
     "cla_base": _CLASSIFIER_FIELDS,
     "cla_org": _FINETUNE_FIELDS,
@@ -368,7 +409,8 @@ def _stage_config(config: RunConfig, stage: str, **extra) -> dict:
     """
     preset = config.preset.to_dict()
     out = {"stage": stage, "degradation": config.degradation, "dataset": config.dataset, "seed": config.seed,
-           "preset": {k: preset[k] for k in STAGE_FIELDS[stage]}, **extra}
+           "preset": {k: preset[k] for k in STAGE_FIELDS[stage]
+                      if k not in ADDED_FIELDS or preset[k] != ADDED_FIELDS[k]}, **extra}
     if stage in ("cla_base", "cla_org"):  # never see a degradation: one serves runs of every degradation
         del out["degradation"]
     for upstream in stage_inputs(config, stage):
@@ -397,7 +439,7 @@ def train_estimator(run: RunDir, config: RunConfig) -> dict:
 
 def _train_patch_net(run: RunDir, config: RunConfig, stage: str) -> dict:
     from keras_irdi.data.pipelines import patch_pairs
-    from keras_irdi.models import build_level_estimator, build_restoration_net, psnr_loss
+    from keras_irdi.models import PSNRLoss, build_level_estimator, build_restoration_net
 
     summary = _Summary(run, stage)
     setup_determinism(config.seed)
@@ -405,17 +447,24 @@ def _train_patch_net(run: RunDir, config: RunConfig, stage: str) -> dict:
     cfg = p.restoration if stage == "restoration" else p.estimator
     train_patches, val_patches = load_patches(run, config)
     target = "clean" if stage == "restoration" else "level"
-    train_ds = patch_pairs(train_patches, config.degradation, cfg.batch_size, target, seed=config.seed)
-    # Validation: one fixed degraded copy (fixed seed, no repeat) so epochs are comparable.
+    if not cfg.steps_per_epoch:
+        raise InputError(f"the preset's {stage} config needs steps_per_epoch (patches are drawn as a stream)")
+
+    def train_epochs(epochs):
+        return patch_pairs(train_patches, config.degradation, cfg.batch_size, target, seed=config.seed,
+                           epochs=epochs, steps=cfg.steps_per_epoch)
+
+    # Validation: one fixed degraded copy (fixed seed, one pass) so epochs are comparable.
     val_ds = patch_pairs(val_patches, config.degradation, cfg.batch_size, target, seed=config.seed + 1,
-                         repeat=False).cache()
+                         shuffle=False).cache()
     with _scope(config):
         if stage == "restoration":
             model = build_restoration_net(p.restoration_filters)
         else:
             model = build_level_estimator(p.estimator_filters)
-    loss = psnr_loss if stage == "restoration" and p.restoration_loss == "psnr" else "mse"
-    final = fit_stage(run, stage, model, train_ds, val_ds, cfg, loss=loss, clock=summary.clock,
+    psnr = stage == "restoration" and p.restoration_loss == "psnr"
+    loss = PSNRLoss(p.restoration_psnr_cap_db) if psnr else "mse"
+    final = fit_stage(run, stage, model, train_epochs, val_ds, cfg, loss=loss, clock=summary.clock, seed=config.seed,
                       metrics=["mae"] if stage == "estimator" else [])
     metrics = {"loss": final["loss"], "val_loss": final["val_loss"]}
     if stage == "restoration":
@@ -493,8 +542,11 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), ba
         restoration = run.load_stage("restoration")
         x_train = restore_array(restoration, degrade_array(x_train, config.degradation, config.seed)[0])
         x_val = restore_array(restoration, degrade_array(x_val, config.degradation, config.seed + 1)[0])
-    train_ds = classification_batches(x_train, d["y_train"], cfg.batch_size, kind=kind,
-                                      augment=p.classifier_augmentation, seed=config.seed)
+
+    def train_epochs(epochs):
+        return classification_batches(x_train, d["y_train"], cfg.batch_size, kind=kind,
+                                      augment=p.classifier_augmentation, seed=config.seed, epochs=epochs)
+
     if data == "degraded":  # a fixed degraded validation copy, comparable across epochs
         x_val = degrade_array(x_val, config.degradation, config.seed + 1)[0]
     val_ds = classification_batches(x_val, d["y_val"], 256, augment=False, shuffle=False).cache()
@@ -504,8 +556,8 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), ba
                                  input_shape=d["x_train"].shape[1:], name=stage)
         if warm:  # same architecture, so the base's weights load as they are
             model.set_weights(run.load_stage(BASE_STAGE).get_weights())
-    final = fit_stage(run, stage, model, train_ds, val_ds, cfg, loss="sparse_categorical_crossentropy",
-                      clock=summary.clock,
+    final = fit_stage(run, stage, model, train_epochs, val_ds, cfg, loss="sparse_categorical_crossentropy",
+                      clock=summary.clock, seed=config.seed,
                       metrics=["accuracy"], extra_callbacks=callbacks)
     run.save_stage(stage, model, _stage_config(config, stage, data=data), export=not base)
     return summary.done({"loss": final["loss"], "accuracy": final["accuracy"],
@@ -546,7 +598,7 @@ def train_weight_net(run: RunDir, config: RunConfig) -> dict:
     """Stage 4: the weight net, cross-entropy of the weighted probability, all other weights frozen."""
     import tensorflow as tf
 
-    from keras_irdi.data.pipelines import degrade_array
+    from keras_irdi.data.pipelines import _batched, degrade_array
     from keras_irdi.models import build_weight_net
 
     needed = ("restoration", "estimator", "cla_org", "cla_res")
@@ -564,18 +616,17 @@ def train_weight_net(run: RunDir, config: RunConfig) -> dict:
     x_val, _ = degrade_array(d["x_val"], config.degradation, config.seed + 1)
     tr, va = ensemble_inputs(stages, x_train), ensemble_inputs(stages, x_val)
 
-    def as_ds(inputs, labels, shuffle):
-        ds = tf.data.Dataset.from_tensor_slices(((inputs["level"], inputs["p_org"], inputs["p_res"]), labels))
-        if shuffle:
-            ds = ds.shuffle(len(labels), seed=config.seed)
-        return ds.batch(cfg.batch_size)
+    def as_ds(inputs, labels, shuffle, epochs=(0, 1)):
+        x = (inputs["level"], inputs["p_org"], inputs["p_res"])
+        ds = _batched(x, labels, cfg.batch_size, config.seed, shuffle=shuffle, drop_remainder=False, epochs=epochs)
+        return ds.map(lambda batch, key: batch)
 
     with _scope(config):
         weight_net = build_weight_net(unit=get_degradation(config.degradation).unit, hidden=p.weight_hidden)
         model = weight_training_model(weight_net)
-    final = fit_stage(run, "weight_net", model, as_ds(tr, d["y_train"][idx], True),
+    final = fit_stage(run, "weight_net", model, lambda epochs: as_ds(tr, d["y_train"][idx], True, epochs),
                       as_ds(va, d["y_val"], False), cfg, loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"], clock=summary.clock)
+                      metrics=["accuracy"], clock=summary.clock, seed=config.seed)
     run.save_stage("weight_net", weight_net, _stage_config(config, "weight_net"))
     return summary.done({"loss": final["loss"], "accuracy": final["accuracy"],
                          "val_accuracy": final["val_accuracy"]})

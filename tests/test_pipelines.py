@@ -79,3 +79,39 @@ def test_patch_pairs(cifar, kind):
     assert np.all((level.numpy() >= 0) & (level.numpy() <= hi + 1e-6))
     with pytest.raises(ValueError, match="target"):
         patch_pairs(x, kind, 8, target="label")
+
+
+def test_training_stream_epoch_is_a_function_of_seed_and_epoch(cifar):
+    """A resumed stage builds its stream from the epoch it resumes at: that epoch must be the same batches
+    (order, augmentation, JPEG levels) as in the uninterrupted stream, and differ from the other epochs."""
+    x, y = cifar
+    x, y = x[:96], y[:96]
+
+    def epochs(first, stop, **kw):
+        ds = classification_batches(x, y, 32, kind="jpeg", augment="flip_shift", seed=3, return_levels=True,
+                                    epochs=(first, stop), **kw)
+        return [[t.numpy() for t in batch] for batch in ds]
+
+    whole = epochs(0, 3)
+    assert len(whole) == 9
+    resumed = epochs(2, 3)
+    for got, want in zip(resumed, whole[6:], strict=True):
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+    first, second = np.concatenate([b[0] for b in whole[:3]]), np.concatenate([b[0] for b in whole[3:6]])
+    assert np.abs(first - second).mean() > 0.01  # a new order, new shifts and new levels every epoch
+    assert sorted(np.concatenate([b[1] for b in whole[3:6]])) == sorted(y)  # each epoch is one pass
+
+
+def test_patch_stream_epoch_is_a_function_of_seed_and_epoch(cifar):
+    x, _ = cifar
+
+    def epochs(first, stop):
+        return [d.numpy() for d, _ in patch_pairs(x[:40], "gaussian", 8, "clean", seed=1, epochs=(first, stop),
+                                                   steps=7)]
+
+    whole, resumed = epochs(0, 2), epochs(1, 2)
+    assert len(whole) == 14 and len(resumed) == 7
+    for got, want in zip(resumed, whole[7:]):
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(whole[0], whole[7])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from keras_irdi.artifacts import RunDir
-from keras_irdi.models import psnr_loss
+from keras_irdi.models import PSNRLoss, psnr_loss
 from keras_irdi.presets import Preset, StageConfig, get_preset
 from keras_irdi.training import (RunConfig, expected_stage_config, make_optimizer, open_run, reuse_stage,
                                  training_stages,
@@ -63,6 +63,31 @@ def test_psnr_loss_is_per_image_log_mse():
     expected = 10 * np.log10(np.array([0.01 + 1e-5, 1e-4 + 1e-5]) / np.array([0.0025 + 1e-5, 2.5e-5 + 1e-5]))
     np.testing.assert_allclose(loss - halved, expected, rtol=1e-4)
     assert np.all((4.9 < loss - halved) & (loss - halved < 6.1))
+
+
+def test_psnr_cap_bounds_the_weight_of_nearly_clean_images():
+    """The cap is where the log flattens: an image restored to 60 dB counts no more than one at the cap,
+    so images the degradation left nearly intact cannot hold the net at the identity."""
+    clean = np.zeros((3, 4, 4, 3), np.float32)
+    err = np.stack([np.full((4, 4, 3), e) for e in (0.1, 1e-3, 0.0)]).astype(np.float32)  # 20, 60, inf dB
+    capped = np.asarray(PSNRLoss(cap_db=30.0)(clean, clean + err[:1]))
+    np.testing.assert_allclose(capped, 10 * np.log10(0.01 + 1e-3), rtol=1e-5)
+    per_image = np.asarray(PSNRLoss(cap_db=30.0, reduction=None)(clean, clean + err))
+    np.testing.assert_allclose(per_image, 10 * np.log10(np.array([0.01, 1e-6, 0.0]) + 1e-3), rtol=1e-4)
+    assert per_image[1] - per_image[2] < 0.005  # 60 dB and a perfect image: the same to within 0.005 dB
+    np.testing.assert_allclose(np.asarray(PSNRLoss(cap_db=50.0, reduction=None)(clean, clean + err)),
+                               np.asarray(psnr_loss(clean, clean + err)), rtol=1e-6)  # the old function
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(PSNRLoss(cap_db=30.0)))
+    assert restored.cap_db == 30.0
+
+
+def test_added_preset_field_at_its_old_value_keeps_old_stage_configs():
+    """Stages trained before restoration_psnr_cap_db existed had 50 dB: their config must still match."""
+    config = RunConfig(degradation="jpeg")
+    config.preset.restoration_psnr_cap_db = 50.0
+    assert "restoration_psnr_cap_db" not in expected_stage_config(config, "restoration")["preset"]
+    config.preset.restoration_psnr_cap_db = 30.0
+    assert expected_stage_config(config, "restoration")["preset"]["restoration_psnr_cap_db"] == 30.0
 
 
 def test_cla_org_config_does_not_depend_on_the_degradation():
