@@ -49,6 +49,10 @@ def open_run_from_args(args):
 
     from keras_irdi.artifacts import RunDir
 
+    if args.strategy:  # fail before any work if the strategy cannot train here
+        from keras_irdi.training import get_strategy
+
+        get_strategy(args.strategy)
     for name in ("epochs", "batch_size"):
         value = getattr(args, name, None)
         if value is not None and value < 1:

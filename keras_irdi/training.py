@@ -73,16 +73,32 @@ def setup_determinism(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+_STRATEGIES: dict = {}
+# Keras 3's fit() cannot train under MultiWorkerMirroredStrategy: it averages every scalar log with
+# strategy.reduce("MEAN", v, axis=0), which fails on scalars, and its symbolic build reduces a PerReplica
+# batch in eager mode (keras-team/keras#20585; docs/DECISIONS.md has the 20-line reproduction).
+MULTIWORKER_BLOCKED = ("--strategy multiworker cannot train with Keras {version}: its fit() fails under "
+                       "MultiWorkerMirroredStrategy (keras-team/keras#20585); use --strategy mirrored for "
+                       "several devices of one machine")
+
+
 def get_strategy(name: str):
+    """The process's tf.distribute strategy, created once (a strategy per call would give variables and
+    optimizer different owners). ``mirrored`` spans the GPUs or, on a machine without any, every logical
+    CPU device."""
+    import keras
     import tensorflow as tf
 
+    if name not in ("default", "mirrored", "multiworker"):
+        raise InputError(f"unknown strategy {name!r}; choose one of: default, mirrored, multiworker")
+    if name == "multiworker":
+        raise InputError(MULTIWORKER_BLOCKED.format(version=keras.__version__))
     if name == "default":
         return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise InputError(f"unknown strategy {name!r}; choose one of: default, mirrored, multiworker")
+    if name not in _STRATEGIES:
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        _STRATEGIES[name] = tf.distribute.MirroredStrategy([d.name for d in devices])
+    return _STRATEGIES[name]
 
 
 def open_run(run_dir, config: RunConfig | None = None, **overrides) -> tuple[RunDir, RunConfig]:
@@ -332,12 +348,13 @@ def fit_stage(run: RunDir, stage: str, model, train_epochs, val_ds, stage_cfg, l
 
     total = (0, stage_cfg.epochs)
     steps = batches_per_epoch(train_epochs(total), total)
-    model.compile(optimizer=make_optimizer(stage_cfg, steps), loss=loss, metrics=list(metrics))
     run.log_dir().mkdir(parents=True, exist_ok=True)
     backup = run.backup_dir(stage)
     append = backup.exists()  # an interrupted attempt: its epochs stay in the log
     backup_cb = _backup_callback(backup, stage)
-    first = backup_cb.restore(model)
+    with model.distribute_strategy.scope():  # the optimizer's variables live where the model's do
+        model.compile(optimizer=make_optimizer(stage_cfg, steps), loss=loss, metrics=list(metrics))
+        first = backup_cb.restore(model)
     csv_path = run.log_dir() / f"{stage}.csv"
     callbacks = [
         backup_cb,
@@ -482,7 +499,9 @@ def _restoration_gain(model, val_ds) -> dict:
     deg, res, clean = [], [], []
     for x, y in val_ds:
         deg.append(x.numpy())
-        res.append(model.predict_on_batch(x))
+        # A direct call, not predict_on_batch: under a MirroredStrategy that would feed the whole batch to
+        # every replica and return it once per replica.
+        res.append(np.asarray(model(x, training=False)))
         clean.append(y.numpy())
     to8 = lambda a: np.round(np.concatenate(a) * 255)  # noqa: E731
     clean, deg, res = to8(clean), to8(deg), to8(res)
