@@ -30,7 +30,7 @@ def run_variant(train, val, preset, optimizer, lr, checkpoints, seed):
 
     from keras_irdi.models import build_level_estimator
     from keras_irdi.presets import StageConfig
-    from keras_irdi.training import make_optimizer
+    from keras_irdi.fitting import make_optimizer
 
     keras.utils.set_random_seed(seed)
     cfg = StageConfig(epochs=1, batch_size=preset.estimator.batch_size, learning_rate=lr, optimizer=optimizer)

@@ -68,7 +68,7 @@ def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None =
     import keras
 
     from keras_irdi.data.cifar import load_cifar
-    from keras_irdi.training import RunConfig
+    from keras_irdi.runs import RunConfig
 
     run = RunDir(run_dir)
     manifest = run.manifest()

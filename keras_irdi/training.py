@@ -2,385 +2,28 @@
 
 Each stage reads the run's resolved config from the manifest, trains one network with Adamax, and
 saves it atomically into the run directory. Later stages load earlier ones frozen. The scripts in
-``train/`` are thin CLIs over the functions here.
+``train/`` are thin CLIs over the functions here; the run setup is in ``runs.py``, the shared fit loop in
+``fitting.py``.
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
-import os
-import platform
-import resource
 import shutil
-import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from keras_irdi.artifacts import BASE_STAGE, STAGES, RunDir, as_json
 from keras_irdi.degradations import get_degradation
-from keras_irdi.errors import InputError, MissingError
-from keras_irdi.presets import ADDED_FIELDS, Preset, get_preset
+from keras_irdi.errors import InputError
+from keras_irdi.fitting import Summary, fit_stage
+from keras_irdi.presets import ADDED_FIELDS
+from keras_irdi.runs import RunConfig, get_strategy, load_classification_data, load_patches, setup_determinism
 
 log = logging.getLogger("keras_irdi")
 
-DATASETS = ("cifar10", "cifar100")
 CLASSIFIER_STAGES = {"clean": "cla_org", "degraded": "cla_deg", "restored": "cla_res"}
-
-
-@dataclass
-class RunConfig:
-    """Everything that defines a run; stored in the manifest so every later step reads it back."""
-
-    degradation: str = "jpeg"
-    dataset: str = "cifar10"
-    preset: Preset = field(default_factory=lambda: get_preset("small"))
-    seed: int = 0
-    cifar_dir: str | None = None
-    clean_dirs: list | None = None
-    strategy: str = "default"
-
-    def to_dict(self) -> dict:
-        d = dict(self.__dict__)
-        d["preset"] = self.preset.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
-        d = dict(d)
-        d["preset"] = Preset.from_dict(d["preset"])
-        return cls(**d)
-
-    def validate(self) -> None:
-        get_degradation(self.degradation)
-        if self.dataset not in DATASETS:
-            raise InputError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
-
-
-# ----------------------------------------------------------------------------------------------
-# Run setup
-# ----------------------------------------------------------------------------------------------
-def setup_determinism(seed: int) -> None:
-    """Same seed + preset on CPU gives the same metrics: seeded Python/NumPy/TF and deterministic ops."""
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-
-
-_STRATEGIES: dict = {}
-# Keras 3's fit() cannot train under MultiWorkerMirroredStrategy: it averages every scalar log with
-# strategy.reduce("MEAN", v, axis=0), which fails on scalars, and its symbolic build reduces a PerReplica
-# batch in eager mode (keras-team/keras#20585; docs/DECISIONS.md has the 20-line reproduction).
-MULTIWORKER_BLOCKED = ("--strategy multiworker cannot train with Keras {version}: its fit() fails under "
-                       "MultiWorkerMirroredStrategy (keras-team/keras#20585); use --strategy mirrored for "
-                       "several devices of one machine")
-
-
-def get_strategy(name: str):
-    """The process's tf.distribute strategy, created once (a strategy per call would give variables and
-    optimizer different owners). ``mirrored`` spans the GPUs or, on a machine without any, every logical
-    CPU device."""
-    import keras
-    import tensorflow as tf
-
-    if name not in ("default", "mirrored", "multiworker"):
-        raise InputError(f"unknown strategy {name!r}; choose one of: default, mirrored, multiworker")
-    if name == "multiworker":
-        raise InputError(MULTIWORKER_BLOCKED.format(version=keras.__version__))
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name not in _STRATEGIES:
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        _STRATEGIES[name] = tf.distribute.MirroredStrategy([d.name for d in devices])
-    return _STRATEGIES[name]
-
-
-def open_run(run_dir, config: RunConfig | None = None, **overrides) -> tuple[RunDir, RunConfig]:
-    """Create a run (config given) or reopen one (config read from its manifest).
-
-    Reopening with another degradation or dataset is refused: every stage would be invalid. A new
-    preset or seed is accepted and recorded; `train/all.py` then retrains the stages it affects.
-    """
-    run = RunDir(run_dir)
-    created = not run.path.exists()
-    stored = run.manifest().get("config")
-    if stored is not None:
-        stored_cfg = RunConfig.from_dict(stored)
-        if config is not None:
-            new = config.to_dict()
-            for key in ("degradation", "dataset"):
-                if new[key] != stored[key]:
-                    raise InputError(
-                        f"{run.path} was created with {key}={json.dumps(stored[key])[:200]}, not "
-                        f"{json.dumps(new[key])[:200]}; use another --run-dir, or the same options")
-        if config is None:
-            config = stored_cfg
-        else:  # data locations are not part of the new options: keep the run's
-            for key in ("cifar_dir", "clean_dirs", "strategy"):
-                if getattr(config, key) is None:
-                    setattr(config, key, getattr(stored_cfg, key))
-    elif config is None:
-        config = RunConfig()
-    for key, value in overrides.items():
-        if value is not None:
-            setattr(config, key, value)
-    # Everything the command needs is checked before anything is written: a typo in a path fails in
-    # seconds and leaves no run directory behind (or an existing one untouched).
-    config.validate()
-    check_sources(config)
-    try:
-        run.ensure_writable()
-    except PermissionError:
-        if created:
-            shutil.rmtree(run.path, ignore_errors=True)
-        raise
-    import keras
-    import tensorflow as tf
-
-    run.update_manifest(config=config.to_dict(), versions={
-        "keras_irdi": __import__("keras_irdi").__version__, "tensorflow": tf.__version__,
-        "keras": keras.__version__, "numpy": np.__version__, "python": platform.python_version()})
-    return run, config
-
-
-def check_sources(config: RunConfig) -> None:
-    """Fail now, not after an hour of training, if the CIFAR source or a clean-photo folder is unusable.
-
-    Loads CIFAR once (seconds; downloads through keras.datasets only when no local copy is configured, as
-    the first stage would) and checks that every --clean-dir folder exists and holds image files.
-    """
-    from keras_irdi.data.cifar import load_cifar
-    from keras_irdi.data.images import IMAGE_EXTENSIONS
-
-    load_cifar(config.dataset, cifar_dir=config.cifar_dir, limit_train=1, limit_test=1)
-    for folder in map(Path, config.clean_dirs or ()):
-        if not folder.is_dir():
-            raise MissingError(f"--clean-dir {folder} is not a folder; pass folders of clean photos")
-        if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir() if p.is_file()):
-            raise MissingError(f"--clean-dir {folder} holds no image files "
-                                    f"({', '.join(sorted(IMAGE_EXTENSIONS))})")
-
-
-def _array_hash(*arrays) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()[:16]
-
-
-def load_classification_data(run: RunDir, config: RunConfig) -> dict:
-    """CIFAR train/val/test split for this run; records source and hash in the manifest."""
-    from keras_irdi.data.cifar import load_cifar
-
-    p = config.preset
-    data = load_cifar(config.dataset, cifar_dir=config.cifar_dir, limit_train=p.train_limit,
-                      limit_test=p.test_limit)
-    n_val = max(1, int(round(len(data["x_train"]) * p.val_fraction)))
-    out = {"x_train": data["x_train"][:-n_val], "y_train": data["y_train"][:-n_val],
-           "x_val": data["x_train"][-n_val:], "y_val": data["y_train"][-n_val:],
-           "x_test": data["x_test"], "y_test": data["y_test"], "class_names": list(data["class_names"])}
-    run.update_manifest(class_names=out["class_names"], input_size=int(out["x_train"].shape[1]),
-                        data={"cifar_source": data["source"], "cifar_sha256": data["sha256"],
-                              "train": len(out["x_train"]), "val": n_val, "test": len(out["x_test"])})
-    return out
-
-
-def load_patches(run: RunDir, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Uint8 patches (train, val) for the restoration net and the level estimator.
-
-    ``patch_source``: clean-photo patches (the paper), the run's CIFAR training images (the domain the
-    two nets are evaluated on; validation on the CIFAR validation split), or both concatenated.
-    """
-    from keras_irdi.data.images import default_clean_images, extract_patches, load_image_folder
-
-    p = config.preset
-    train, val = [], []
-    if p.patch_source in ("photos", "both"):
-        images = load_image_folder(config.clean_dirs) if config.clean_dirs else default_clean_images()
-        patches = extract_patches(images, size=p.patch_size, stride=p.patch_stride, augment=True,
-                                  max_patches=p.max_patches, seed=config.seed)
-        n_val = max(1, len(patches) // 20)
-        train.append(patches[:-n_val])
-        val.append(patches[-n_val:])
-        run.update_manifest(data={"clean_dirs": config.clean_dirs or "scikit-image bundled photos",
-                                  "clean_images": len(images), "patches": len(patches),
-                                  "patches_sha256": _array_hash(patches)})
-    if p.patch_source in ("cifar", "both"):
-        d = load_classification_data(run, config)
-        if d["x_train"].shape[1] != p.patch_size and p.patch_source == "both":
-            raise InputError(f"patch_source 'both' needs patch_size {d['x_train'].shape[1]} (the CIFAR image "
-                             f"size), got {p.patch_size}")
-        train.append(d["x_train"])
-        val.append(d["x_val"])
-    return np.concatenate(train), np.concatenate(val)
-
-
-# ----------------------------------------------------------------------------------------------
-# The shared fit loop
-# ----------------------------------------------------------------------------------------------
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-class _Summary:
-    """Collects what every stage reports: one line on stdout and an entry in the manifest."""
-
-    def __init__(self, run: RunDir, stage: str):
-        self.run, self.stage, self.start = run, stage, time.time()
-        self.clock = EpochClock(stage)
-
-    def done(self, metrics: dict) -> dict:
-        seconds = time.time() - self.start
-        entry = {"seconds": round(seconds, 1), "peak_rss_mb": round(_peak_rss_mb(), 1),
-                 "metrics": {k: float(v) for k, v in metrics.items()},
-                 "epoch_seconds": self.clock.seconds, "load_avg_1min": self.clock.load}
-        self.run.update_manifest(stages={self.stage: entry})
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in entry["metrics"].items())
-        print(f"[{self.stage}] done in {seconds / 60:.1f} min: {shown}", flush=True)
-        return entry
-
-
-def EpochClock(stage: str):
-    """A callback recording each epoch's wall time and the 1-minute load average at its end.
-
-    A load average well above the number of training threads' cores means something else shared the
-    machine, so a slow epoch says why (docs/DECISIONS.md: the first runs lost about half their time).
-    """
-    import keras
-
-    class _EpochClock(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds, self.load, self._start = [], [], None
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(round(time.perf_counter() - self._start, 1))
-            self.load.append(round(os.getloadavg()[0], 2))
-            print(f"[{stage}] epoch {epoch + 1}: {self.seconds[-1]:.0f} s, load average {self.load[-1]:.2f}",
-                  flush=True)
-
-    return _EpochClock()
-
-
-def _backup_callback(backup_dir, stage: str):
-    """BackupAndRestore keeping the previous checkpoint too (a kill during a save leaves one good copy);
-    if no readable checkpoint is left, the stage restarts with a warning instead of failing forever.
-
-    ``restore()`` runs before ``fit`` (not in ``on_train_begin``) because the training stream is built
-    from the epoch the checkpoint reached: epoch e's data is a function of (seed, e), so the resumed
-    stage sees exactly what an uninterrupted one would have."""
-    import keras
-
-    class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
-        def restore(self, model) -> int:
-            """Load the last checkpoint into ``model``; returns the number of epochs it completed."""
-            self.set_model(model)
-            try:
-                super().on_train_begin()
-            except OSError as exc:
-                log.warning("backup in %s is unreadable (%s); restarting this stage from epoch 0",
-                            backup_dir, exc)
-                shutil.rmtree(backup_dir, ignore_errors=True)
-                self._current_epoch = 0
-                model._initial_epoch = 0
-            done = getattr(model, "_initial_epoch", 0) or 0  # set by the restore: epochs completed
-            self._current_epoch = done
-            if done:
-                print(f"[{stage}] resuming from epoch {done + 1} (checkpoint in {backup_dir})", flush=True)
-            return done
-
-        def on_train_begin(self, logs=None):
-            pass  # restored before fit
-
-    return SafeBackupAndRestore(str(backup_dir), save_freq="epoch", double_checkpoint=True,
-                                delete_checkpoint=True)
-
-
-def _epoch_seeds(seed: int):
-    """Reseed the model's own random layers (dropout) from (seed, epoch) at every epoch start: their
-    generator state is not in the checkpoint, so without this a resumed epoch would draw new masks."""
-    import keras
-
-    from keras_irdi.data.pipelines import seed_random_layers
-
-    class _EpochSeeds(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            seed_random_layers(self.model, [seed, epoch])
-
-    return _EpochSeeds()
-
-
-def make_optimizer(stage_cfg, steps_per_epoch: int):
-    """The stage's optimizer (Adamax, the paper's, unless the preset says otherwise) and its schedule."""
-    import keras
-
-    lr = stage_cfg.learning_rate
-    if stage_cfg.schedule == "warmup_cosine":
-        total = stage_cfg.epochs * steps_per_epoch
-        warmup = min(int(round(stage_cfg.warmup_epochs * steps_per_epoch)), total - 1)
-        lr = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=lr * stage_cfg.warmup_start if warmup else lr,
-            decay_steps=max(1, total - warmup), alpha=0.0,
-            warmup_target=lr if warmup else None, warmup_steps=warmup)
-    optimizer = {"adamax": keras.optimizers.Adamax, "adam": keras.optimizers.Adam}[stage_cfg.optimizer]
-    return optimizer(learning_rate=lr)
-
-
-def fit_stage(run: RunDir, stage: str, model, train_epochs, val_ds, stage_cfg, loss, metrics=(),
-              extra_callbacks=(), clock=None, seed: int = 0):
-    """Compile (Adamax by default) and fit, resumable (BackupAndRestore) and logged (CSV + TensorBoard).
-
-    ``train_epochs(epochs)`` builds the training stream for the epochs ``(first, stop)``: a resumed
-    stage asks for the epochs left, so it replays the interrupted epoch exactly.
-    """
-    import keras
-
-    from keras_irdi.data.pipelines import batches_per_epoch
-
-    total = (0, stage_cfg.epochs)
-    steps = batches_per_epoch(train_epochs(total), total)
-    run.log_dir().mkdir(parents=True, exist_ok=True)
-    backup = run.backup_dir(stage)
-    append = backup.exists()  # an interrupted attempt: its epochs stay in the log
-    backup_cb = _backup_callback(backup, stage)
-    with model.distribute_strategy.scope():  # the optimizer's variables live where the model's do
-        model.compile(optimizer=make_optimizer(stage_cfg, steps), loss=loss, metrics=list(metrics))
-        first = backup_cb.restore(model)
-    csv_path = run.log_dir() / f"{stage}.csv"
-    callbacks = [
-        backup_cb,
-        _epoch_seeds(seed),
-        keras.callbacks.CSVLogger(str(csv_path), append=append),
-        keras.callbacks.TensorBoard(str(run.log_dir() / "tb" / stage), write_graph=False,
-                                    profile_batch=0),
-        *([clock] if clock is not None else []),
-        *extra_callbacks,
-    ]
-    if first >= stage_cfg.epochs:  # killed after the last checkpoint, before the stage was saved
-        shutil.rmtree(backup, ignore_errors=True)
-        return _last_logged(csv_path)
-    history = model.fit(train_epochs((first, stage_cfg.epochs)), validation_data=val_ds,
-                        epochs=stage_cfg.epochs, initial_epoch=first, steps_per_epoch=steps,
-                        callbacks=callbacks, verbose=2 if not sys.stdout.isatty() else 1)
-    return {k: v[-1] for k, v in history.history.items() if v}
-
-
-def _last_logged(csv_path) -> dict:
-    """The last epoch's metrics from the stage's CSV log."""
-    import csv
-
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {k: float(v) for k, v in rows[-1].items() if k != "epoch"}
 
 
 # The preset fields each stage depends on: changing a field retrains only the stages that use it
@@ -458,7 +101,7 @@ def _train_patch_net(run: RunDir, config: RunConfig, stage: str) -> dict:
     from keras_irdi.data.pipelines import patch_pairs
     from keras_irdi.models import PSNRLoss, build_level_estimator, build_restoration_net
 
-    summary = _Summary(run, stage)
+    summary = Summary(run, stage)
     setup_determinism(config.seed)
     p = config.preset
     cfg = p.restoration if stage == "restoration" else p.estimator
@@ -550,7 +193,7 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), ba
                          f"{'trains every classifier from scratch' if not p.warm_start else 'needs --data clean'}")
     stage = BASE_STAGE if base else CLASSIFIER_STAGES[data]
     run.require(*stage_inputs(config, stage))
-    summary = _Summary(run, stage)
+    summary = Summary(run, stage)
     setup_determinism(config.seed)
     warm = p.warm_start and not base
     cfg = p.classifier_finetune if warm else p.classifier
@@ -615,14 +258,12 @@ def weight_training_model(weight_net):
 
 def train_weight_net(run: RunDir, config: RunConfig) -> dict:
     """Stage 4: the weight net, cross-entropy of the weighted probability, all other weights frozen."""
-    import tensorflow as tf
-
     from keras_irdi.data.pipelines import _batched, degrade_array
     from keras_irdi.models import build_weight_net
 
     needed = ("restoration", "estimator", "cla_org", "cla_res")
     run.require(*needed)
-    summary = _Summary(run, "weight_net")
+    summary = Summary(run, "weight_net")
     setup_determinism(config.seed)
     p, cfg = config.preset, config.preset.weight_net
     d = load_classification_data(run, config)

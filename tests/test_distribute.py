@@ -5,10 +5,9 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from keras_irdi.artifacts import RunDir
-from tests.helpers import REPO
+from helpers import REPO
 
 # Trains the smoke restoration net (PIL JPEG through py_function in its pipeline) in a fresh process:
 # logical devices must be configured before TensorFlow initialises them.
@@ -21,7 +20,8 @@ if sys.argv[2] == "mirrored":
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from keras_irdi.data.cifar import BUNDLED_CIFAR10
 from keras_irdi.presets import get_preset
-from keras_irdi.training import RunConfig, get_strategy, open_run, train_restoration
+from keras_irdi.runs import RunConfig, get_strategy, open_run
+from keras_irdi.training import train_restoration
 config = RunConfig(degradation="jpeg", preset=get_preset("smoke", patch_source="cifar"))
 config.preset.restoration.steps_per_epoch = 6
 run, config = open_run(sys.argv[1], config, cifar_dir=str(BUNDLED_CIFAR10), strategy=sys.argv[2])

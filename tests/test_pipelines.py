@@ -46,7 +46,7 @@ def test_augmentation_changes_images_and_is_seeded(cifar):
     x, y = cifar
     plain = next(iter(classification_batches(x, y, 32, augment=False, shuffle=False)))[0].numpy()
     runs = []
-    for _ in range(2):  # what every training stage does first (training.setup_determinism)
+    for _ in range(2):  # what every training stage does first (runs.setup_determinism)
         keras.utils.set_random_seed(3)
         runs.append(np.concatenate([b.numpy() for b, _ in classification_batches(x, y, 32, augment=True, shuffle=False,
                                                                                 kind="jpeg", seed=3)]))

@@ -6,8 +6,9 @@ import pytest
 from keras_irdi.artifacts import RunDir
 from keras_irdi.models import PSNRLoss, psnr_loss
 from keras_irdi.presets import Preset, StageConfig, get_preset
-from keras_irdi.training import (RunConfig, expected_stage_config, make_optimizer, open_run, reuse_stage,
-                                 training_stages,
+from keras_irdi.fitting import make_optimizer
+from keras_irdi.runs import RunConfig, open_run
+from keras_irdi.training import (expected_stage_config, reuse_stage, training_stages,
                                  train_classifier)
 
 

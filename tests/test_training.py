@@ -23,8 +23,9 @@ from keras_irdi import artifacts
 from keras_irdi.artifacts import BASE_STAGE, STAGES, RunDir
 from keras_irdi.errors import main_wrapper
 from keras_irdi.presets import StageConfig, get_preset
-from keras_irdi.training import (RunConfig, ensemble_inputs, expected_stage_config, fit_stage, open_run,
-                                 train_classifier, weight_training_model)
+from keras_irdi.fitting import fit_stage
+from keras_irdi.runs import RunConfig, open_run
+from keras_irdi.training import ensemble_inputs, expected_stage_config, train_classifier, weight_training_model
 from helpers import REPO, random_stages, run_script as cli, tiny_model
 
 
