@@ -8,20 +8,14 @@ RUN/tables/SUMMARY.md (or into --out).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
-from keras_irdi.cli import main_wrapper
+from keras_irdi.cli import main_wrapper, report_main
 from keras_irdi.tables import write_all_tables
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run-dir", required=True, help="run directory holding eval/<deg>_<dataset>.csv")
-    parser.add_argument("--out", default=None, help="output directory (default: RUN/tables)")
-    args = parser.parse_args(argv)
-    written = write_all_tables(args.run_dir, args.out)
-    print(f"wrote {len(written)} files; summary: {written[-1]}")
+    report_main(argv, __doc__, "RUN/tables", write_all_tables)
 
 
 if __name__ == "__main__":

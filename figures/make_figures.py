@@ -8,21 +8,14 @@ means vs the paper, example images.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
-from keras_irdi.cli import main_wrapper
+from keras_irdi.cli import main_wrapper, report_main
 from keras_irdi.plots import make_figures
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run-dir", required=True, help="run directory holding eval/<deg>_<dataset>.csv")
-    parser.add_argument("--out", default=None, help="output directory (default: RUN/figures)")
-    args = parser.parse_args(argv)
-    written = make_figures(args.run_dir, args.out)
-    folder = written[0].parent if written else args.out
-    print(f"wrote {len(written)} files into {folder}")
+    report_main(argv, __doc__, "RUN/figures", make_figures)
 
 
 if __name__ == "__main__":

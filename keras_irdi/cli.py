@@ -90,3 +90,14 @@ def apply_stage_overrides(config, stage_key: str, args) -> None:
         cfg.batch_size = args.batch_size
 
 
+
+
+def report_main(argv, doc: str, default_out: str, write) -> None:
+    """The report CLIs (tables, figures): --run-dir and --out, then ``write(run_dir, out)`` -> files written."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--run-dir", required=True, help="run directory holding eval/<deg>_<dataset>.csv")
+    ap.add_argument("--out", default=None, help=f"output directory (default: {default_out})")
+    args = ap.parse_args(argv)
+    written = write(args.run_dir, args.out)
+    folder = written[0].parent if written else args.out
+    print(f"wrote {len(written)} files into {folder}")
