@@ -11,6 +11,8 @@ import contextlib
 import logging
 import shutil
 import time
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -18,7 +20,7 @@ from keras_irdi.artifacts import BASE_STAGE, STAGES, RunDir, as_json
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError
 from keras_irdi.fitting import Summary, fit_stage
-from keras_irdi.presets import ADDED_FIELDS
+from keras_irdi.presets import ADDED_FIELDS, Preset
 from keras_irdi.runs import RunConfig, get_strategy, load_classification_data, load_patches, setup_determinism
 
 log = logging.getLogger("keras_irdi")
@@ -87,51 +89,83 @@ def _scope(config: RunConfig):
 # ----------------------------------------------------------------------------------------------
 # Stages
 # ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PatchNetSpec:
+    """What differs between the two patch nets; ``_train_patch_net`` is the same loop for both."""
+
+    stage: str
+    target: str                                  # what patch_pairs pairs the degraded patch with
+    config: Callable[[Preset], object]           # the preset's StageConfig for this stage
+    build: Callable[[Preset], object]            # the network, from the preset's widths
+    loss: Callable[[Preset], object]
+    metrics: tuple
+    report: Callable[..., dict]                  # (model, val_ds, fit's last logs, config) -> extra metrics
+
+
+def _psnr_or_mse(p: Preset):
+    from keras_irdi.models import PSNRLoss
+
+    return PSNRLoss(p.restoration_psnr_cap_db) if p.restoration_loss == "psnr" else "mse"
+
+
+def _build_restoration(p: Preset):
+    from keras_irdi.models import build_restoration_net
+
+    return build_restoration_net(p.restoration_filters)
+
+
+def _build_estimator(p: Preset):
+    from keras_irdi.models import build_level_estimator
+
+    return build_level_estimator(p.estimator_filters)
+
+
+PATCH_NETS = {
+    "restoration": PatchNetSpec(
+        "restoration", target="clean", config=lambda p: p.restoration, build=_build_restoration,
+        loss=_psnr_or_mse, metrics=(),
+        report=lambda model, val_ds, final, config: _restoration_gain(model, val_ds)),
+    "estimator": PatchNetSpec(
+        "estimator", target="level", config=lambda p: p.estimator, build=_build_estimator,
+        loss=lambda p: "mse", metrics=("mae",),
+        report=lambda model, val_ds, final, config: {
+            "val_level_mae": final["val_mae"] * get_degradation(config.degradation).scale}),
+}
+
+
 def train_restoration(run: RunDir, config: RunConfig) -> dict:
-    """Stage 1: restoration net on clean-photo patches, MSE to the clean patch."""
-    return _train_patch_net(run, config, "restoration")
+    """Stage 1: restoration net on patches, MSE (paper) or capped-PSNR loss to the clean patch."""
+    return _train_patch_net(run, config, PATCH_NETS["restoration"])
 
 
 def train_estimator(run: RunDir, config: RunConfig) -> dict:
     """Stage 2: level estimator, MSE on the normalised level (QF/100, sigma/255)."""
-    return _train_patch_net(run, config, "estimator")
+    return _train_patch_net(run, config, PATCH_NETS["estimator"])
 
 
-def _train_patch_net(run: RunDir, config: RunConfig, stage: str) -> dict:
+def _train_patch_net(run: RunDir, config: RunConfig, spec: PatchNetSpec) -> dict:
     from keras_irdi.data.pipelines import patch_pairs
-    from keras_irdi.models import PSNRLoss, build_level_estimator, build_restoration_net
 
-    summary = Summary(run, stage)
+    summary = Summary(run, spec.stage)
     setup_determinism(config.seed)
-    p = config.preset
-    cfg = p.restoration if stage == "restoration" else p.estimator
-    train_patches, val_patches = load_patches(run, config)
-    target = "clean" if stage == "restoration" else "level"
+    p, cfg = config.preset, spec.config(config.preset)
     if not cfg.steps_per_epoch:
-        raise InputError(f"the preset's {stage} config needs steps_per_epoch (patches are drawn as a stream)")
+        raise InputError(f"the preset's {spec.stage} config needs steps_per_epoch (patches are drawn as a stream)")
+    train_patches, val_patches = load_patches(run, config)
 
     def train_epochs(epochs):
-        return patch_pairs(train_patches, config.degradation, cfg.batch_size, target, seed=config.seed,
+        return patch_pairs(train_patches, config.degradation, cfg.batch_size, spec.target, seed=config.seed,
                            epochs=epochs, steps=cfg.steps_per_epoch)
 
     # Validation: one fixed degraded copy (fixed seed, one pass) so epochs are comparable.
-    val_ds = patch_pairs(val_patches, config.degradation, cfg.batch_size, target, seed=config.seed + 1,
+    val_ds = patch_pairs(val_patches, config.degradation, cfg.batch_size, spec.target, seed=config.seed + 1,
                          shuffle=False).cache()
     with _scope(config):
-        if stage == "restoration":
-            model = build_restoration_net(p.restoration_filters)
-        else:
-            model = build_level_estimator(p.estimator_filters)
-    psnr = stage == "restoration" and p.restoration_loss == "psnr"
-    loss = PSNRLoss(p.restoration_psnr_cap_db) if psnr else "mse"
-    final = fit_stage(run, stage, model, train_epochs, val_ds, cfg, loss=loss, clock=summary.clock, seed=config.seed,
-                      metrics=["mae"] if stage == "estimator" else [])
-    metrics = {"loss": final["loss"], "val_loss": final["val_loss"]}
-    if stage == "restoration":
-        metrics.update(_restoration_gain(model, val_ds))
-    else:
-        metrics["val_level_mae"] = final["val_mae"] * get_degradation(config.degradation).scale
-    run.save_stage(stage, model, _stage_config(config, stage))
+        model = spec.build(p)
+    final = fit_stage(run, spec.stage, model, train_epochs, val_ds, cfg, loss=spec.loss(p), clock=summary.clock,
+                      seed=config.seed, metrics=list(spec.metrics))
+    metrics = {"loss": final["loss"], "val_loss": final["val_loss"], **spec.report(model, val_ds, final, config)}
+    run.save_stage(spec.stage, model, _stage_config(config, spec.stage))
     return summary.done(metrics)
 
 
@@ -168,6 +202,30 @@ def restore_array(restoration, images_uint8: np.ndarray, batch_size: int = 256) 
     return out
 
 
+def _clean_images(run: RunDir, config: RunConfig, d: dict):
+    return d["x_train"], None, d["x_val"]
+
+
+def _degraded_images(run: RunDir, config: RunConfig, d: dict):
+    """Degraded afresh in the pipeline every epoch; validation is one fixed degraded copy."""
+    from keras_irdi.data.pipelines import degrade_array
+
+    return d["x_train"], config.degradation, degrade_array(d["x_val"], config.degradation, config.seed + 1)[0]
+
+
+def _restored_images(run: RunDir, config: RunConfig, d: dict):
+    """One degraded copy of each image (a random level each), restored once by the frozen net."""
+    from keras_irdi.data.pipelines import degrade_array
+
+    restoration = run.load_stage("restoration")
+    return (restore_array(restoration, degrade_array(d["x_train"], config.degradation, config.seed)[0]), None,
+            restore_array(restoration, degrade_array(d["x_val"], config.degradation, config.seed + 1)[0]))
+
+
+# --data -> (training images, the degradation the pipeline applies to them, validation images)
+CLASSIFIER_DATA = {"clean": _clean_images, "degraded": _degraded_images, "restored": _restored_images}
+
+
 def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), base: bool = False) -> dict:
     """Stage 3: the VGG-like classifier on clean, degraded or restored CIFAR (cross-entropy).
 
@@ -182,7 +240,7 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), ba
     classifier step, and would be repeated every epoch. Geometric augmentation is then applied to the
     restored images each epoch (docs/DECISIONS.md).
     """
-    from keras_irdi.data.pipelines import classification_batches, degrade_array
+    from keras_irdi.data.pipelines import classification_batches
     from keras_irdi.models import build_classifier
 
     if data not in CLASSIFIER_STAGES:
@@ -198,19 +256,12 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), ba
     warm = p.warm_start and not base
     cfg = p.classifier_finetune if warm else p.classifier
     d = load_classification_data(run, config)
-    kind = config.degradation if data == "degraded" else None
-    x_train, x_val = d["x_train"], d["x_val"]
-    if data == "restored":
-        restoration = run.load_stage("restoration")
-        x_train = restore_array(restoration, degrade_array(x_train, config.degradation, config.seed)[0])
-        x_val = restore_array(restoration, degrade_array(x_val, config.degradation, config.seed + 1)[0])
+    x_train, kind, x_val = CLASSIFIER_DATA[data](run, config, d)
 
     def train_epochs(epochs):
         return classification_batches(x_train, d["y_train"], cfg.batch_size, kind=kind,
                                       augment=p.classifier_augmentation, seed=config.seed, epochs=epochs)
 
-    if data == "degraded":  # a fixed degraded validation copy, comparable across epochs
-        x_val = degrade_array(x_val, config.degradation, config.seed + 1)[0]
     val_ds = classification_batches(x_val, d["y_val"], 256, augment=False, shuffle=False).cache()
     with _scope(config):
         model = build_classifier(num_classes=len(d["class_names"]), filters=p.classifier_filters,
@@ -243,23 +294,11 @@ def ensemble_inputs(stages: dict, images_uint8: np.ndarray, batch_size: int = 25
             "p_res": np.concatenate([p["seq_res"] for p in parts])}
 
 
-def weight_training_model(weight_net):
-    """(level, p_org, p_res) -> the Proposed network's output, for training the weight net alone."""
-    import keras
-
-    from keras_irdi.models.composites import WeightedMix
-
-    level = keras.Input((1,), name="level")
-    p_org = keras.Input((None,), name="p_org")
-    p_res = keras.Input((None,), name="p_res")
-    probs = WeightedMix(name="probabilities")([weight_net(level), p_org, p_res])
-    return keras.Model([level, p_org, p_res], probs, name="proposed_tail")
-
-
 def train_weight_net(run: RunDir, config: RunConfig) -> dict:
     """Stage 4: the weight net, cross-entropy of the weighted probability, all other weights frozen."""
     from keras_irdi.data.pipelines import _batched, degrade_array
     from keras_irdi.models import build_weight_net
+    from keras_irdi.models.composites import proposed_tail
 
     needed = ("restoration", "estimator", "cla_org", "cla_res")
     run.require(*needed)
@@ -283,7 +322,7 @@ def train_weight_net(run: RunDir, config: RunConfig) -> dict:
 
     with _scope(config):
         weight_net = build_weight_net(unit=get_degradation(config.degradation).unit, hidden=p.weight_hidden)
-        model = weight_training_model(weight_net)
+        model = proposed_tail(weight_net)
     final = fit_stage(run, "weight_net", model, lambda epochs: as_ds(tr, d["y_train"][idx], True, epochs),
                       as_ds(va, d["y_val"], False), cfg, loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"], clock=summary.clock, seed=config.seed)

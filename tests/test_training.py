@@ -25,7 +25,8 @@ from keras_irdi.errors import main_wrapper
 from keras_irdi.presets import StageConfig, get_preset
 from keras_irdi.fitting import fit_stage
 from keras_irdi.runs import RunConfig, open_run
-from keras_irdi.training import ensemble_inputs, expected_stage_config, train_classifier, weight_training_model
+from keras_irdi.models.composites import proposed_tail
+from keras_irdi.training import ensemble_inputs, expected_stage_config, train_classifier
 from helpers import REPO, random_stages, run_script as cli, tiny_model
 
 
@@ -140,7 +141,7 @@ def test_weight_net_training_on_cached_outputs_equals_training_inside_proposed()
     loss = keras.losses.SparseCategoricalCrossentropy()
     proposed = build_composite("proposed", stages, "jpeg")
     cached = ensemble_inputs(stages, x)
-    tail = weight_training_model(stages["weight_net"])
+    tail = proposed_tail(stages["weight_net"])
     with tf.GradientTape(persistent=True) as tape:
         full = loss(y, proposed(x.astype(np.float32))["probabilities"])
         short = loss(y, tail([cached["level"], cached["p_org"], cached["p_res"]]))

@@ -82,6 +82,16 @@ def proposed(restoration, estimator, cla_org, cla_res, weight_net, degradation: 
                        name="proposed")
 
 
+def proposed_tail(weight_net) -> keras.Model:
+    """(level, p_org, p_res) -> Proposed's output: what the weight net trains inside, every other network's
+    output cached (training.ensemble_inputs), so the frozen nets do not run again every epoch."""
+    level = keras.Input((1,), name="level")
+    p_org = keras.Input((None,), name="p_org")
+    p_res = keras.Input((None,), name="p_res")
+    probs = WeightedMix(name="probabilities")([weight_net(level), p_org, p_res])
+    return keras.Model([level, p_org, p_res], probs, name="proposed_tail")
+
+
 def build_composite(name: str, stages: dict, degradation: str, input_shape=(32, 32, 3)) -> keras.Model:
     """One of NETWORKS from a dict of loaded stage models (keys as in keras_irdi.artifacts.STAGES)."""
     s = stages
