@@ -91,6 +91,31 @@ def test_added_preset_field_at_its_old_value_keeps_old_stage_configs():
     assert expected_stage_config(config, "restoration")["preset"]["restoration_psnr_cap_db"] == 30.0
 
 
+def test_every_training_field_belongs_to_a_stage():
+    """STAGE_FIELDS is hand-kept: a new preset field that no stage lists would change training without
+    ever retraining anything."""
+    import dataclasses
+
+    from keras_irdi.training import STAGE_FIELDS
+
+    not_training = {"name", "test_limit", "sweep_step"}  # the sweep's, not a stage's
+    fields = {f.name for f in dataclasses.fields(Preset)} - not_training
+    assert fields == set().union(*STAGE_FIELDS.values())
+
+
+@pytest.mark.parametrize("field, value, retrained", [
+    ("estimator_filters", 16, ["estimator", "weight_net"]),
+    ("restoration_psnr_cap_db", 30.0, ["restoration", "cla_res", "weight_net"]),
+    ("classifier_dense", 128, ["cla_base", "cla_org", "cla_deg", "cla_res", "weight_net"]),
+    ("weight_hidden", (8,), ["weight_net"]),
+])
+def test_a_field_change_retrains_the_stages_built_on_it(field, value, retrained):
+    base, changed = RunConfig(degradation="jpeg"), RunConfig(degradation="jpeg")
+    setattr(changed.preset, field, value)
+    assert [s for s in training_stages(base)
+            if expected_stage_config(base, s) != expected_stage_config(changed, s)] == retrained
+
+
 def test_cla_org_config_does_not_depend_on_the_degradation():
     jpeg, gauss = RunConfig(degradation="jpeg"), RunConfig(degradation="gaussian")
     assert expected_stage_config(jpeg, "cla_org") == expected_stage_config(gauss, "cla_org")
