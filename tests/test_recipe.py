@@ -105,7 +105,7 @@ def test_every_training_field_belongs_to_a_stage():
 
 @pytest.mark.parametrize("field, value, retrained", [
     ("estimator_filters", 16, ["estimator", "weight_net"]),
-    ("restoration_psnr_cap_db", 30.0, ["restoration", "cla_res", "weight_net"]),
+    ("restoration_psnr_cap_db", 40.0, ["restoration", "cla_res", "weight_net"]),
     ("classifier_dense", 128, ["cla_base", "cla_org", "cla_deg", "cla_res", "weight_net"]),
     ("weight_hidden", (8,), ["weight_net"]),
 ])
