@@ -24,6 +24,18 @@ AUTOTUNE = tf.data.AUTOTUNE
 DEGRADE_CALLS = 1
 
 
+def _finish(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """Prefetch, and run the pipeline's functions on one private thread.
+
+    With TensorFlow's shared pool, 2 to 3 of 5 passes over the JPEG pipeline ran at ~0.65 of the others'
+    speed (a bimodal "stall", always the same length); on a private one-thread pool none did in 5 passes and
+    the pipeline kept pace with a plain PIL loop (docs/DECISIONS.md, bench/results/pipeline.json).
+    """
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = 1
+    return ds.prefetch(AUTOTUNE).with_options(options)
+
+
 def cifar_augmenter(seed: int | None = None, kind: str = "paper") -> keras.Sequential:
     """CIFAR augmentation, by preset choice.
 
@@ -149,7 +161,7 @@ def patch_pairs(patches: np.ndarray, kind: str, batch_size: int, target: str, se
 
     ds = _batched(patches, None, batch_size, seed, shuffle=shuffle, drop_remainder=False, epochs=epochs,
                   steps=steps)
-    return ds.map(make, num_parallel_calls=DEGRADE_CALLS).prefetch(AUTOTUNE)
+    return _finish(ds.map(make, num_parallel_calls=DEGRADE_CALLS))
 
 
 def classification_batches(x: np.ndarray, y: np.ndarray, batch_size: int, kind: str | None = None,
@@ -192,7 +204,7 @@ def classification_batches(x: np.ndarray, y: np.ndarray, batch_size: int, kind: 
         # sets from its key; parallel calls would race on it. One core augments ~6,600 CIFAR images/s,
         # far above what training consumes.
         ds = ds.map(augment).prefetch(2)  # a buffer, so augmentation and degradation overlap
-    return ds.map(make, num_parallel_calls=DEGRADE_CALLS).prefetch(AUTOTUNE)
+    return _finish(ds.map(make, num_parallel_calls=DEGRADE_CALLS))
 
 
 def degrade_array(x: np.ndarray, kind: str, seed: int, augment: bool | str = False,
