@@ -59,14 +59,14 @@ def parallel_dataset(x, y, batch_size, seed=0):
     """The rejected setting: per-batch degradation as in the library, but AUTOTUNE parallel calls."""
     import tensorflow as tf
 
-    from keras_irdi.data.pipelines import AUTOTUNE, _batched, degrade_in_pipeline
+    from keras_irdi.data.pipelines import AUTOTUNE, keyed_batches, degrade_in_pipeline
 
     def make(batch, s):
         images, labels = batch
         degraded, _ = degrade_in_pipeline(images, s, "jpeg")
         return tf.cast(degraded, tf.float32) / 255.0, labels
 
-    ds = _batched(x, y, batch_size, seed, shuffle=False, drop_remainder=False)
+    ds = keyed_batches(x, y, batch_size, seed, shuffle=False, drop_remainder=False)
     return ds.map(make, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 

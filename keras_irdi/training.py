@@ -296,7 +296,7 @@ def ensemble_inputs(stages: dict, images_uint8: np.ndarray, batch_size: int = 25
 
 def train_weight_net(run: RunDir, config: RunConfig) -> dict:
     """Stage 4: the weight net, cross-entropy of the weighted probability, all other weights frozen."""
-    from keras_irdi.data.pipelines import _batched, degrade_array
+    from keras_irdi.data.pipelines import keyed_batches, degrade_array
     from keras_irdi.models import build_weight_net
     from keras_irdi.models.composites import proposed_tail
 
@@ -317,7 +317,8 @@ def train_weight_net(run: RunDir, config: RunConfig) -> dict:
 
     def as_ds(inputs, labels, shuffle, epochs=(0, 1)):
         x = (inputs["level"], inputs["p_org"], inputs["p_res"])
-        ds = _batched(x, labels, cfg.batch_size, config.seed, shuffle=shuffle, drop_remainder=False, epochs=epochs)
+        ds = keyed_batches(x, labels, cfg.batch_size, config.seed, shuffle=shuffle, drop_remainder=False,
+                           epochs=epochs)
         return ds.map(lambda batch, key: batch)
 
     with _scope(config):

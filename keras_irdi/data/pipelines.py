@@ -102,8 +102,8 @@ def _to_unit(images):
     return tf.cast(images, tf.float32) / 255.0
 
 
-def _batched(x, y, batch_size: int, seed: int, shuffle: bool, drop_remainder: bool,
-             epochs: tuple = (0, 1), steps: int | None = None) -> tf.data.Dataset:
+def keyed_batches(x, y, batch_size: int, seed: int, shuffle: bool, drop_remainder: bool,
+                  epochs: tuple = (0, 1), steps: int | None = None) -> tf.data.Dataset:
     """(batch, key) for epochs ``epochs[0]`` up to ``epochs[1]``; key = (seed, epoch, batch index).
 
     Each epoch is built from its own key: its shuffle order is seeded by (seed, epoch), so epoch e is the
@@ -147,7 +147,7 @@ def patch_pairs(patches: np.ndarray, kind: str, batch_size: int, target: str, se
     """Clean uint8 patches -> (degraded, target): target "clean" for the restoration net,
     "level" (normalised, shape (B,1)) for the level estimator. A fresh random level every time.
 
-    ``epochs``/``steps``: the training stream's epochs and batches per epoch (see ``_batched``); the
+    ``epochs``/``steps``: the training stream's epochs and batches per epoch (see ``keyed_batches``); the
     default is one pass, for validation."""
     if target not in ("clean", "level"):
         raise ValueError(f"target must be 'clean' or 'level', got {target!r}")
@@ -159,7 +159,7 @@ def patch_pairs(patches: np.ndarray, kind: str, batch_size: int, target: str, se
             return _to_unit(degraded), _to_unit(clean)
         return _to_unit(degraded), tf.reshape(levels / deg.scale, (-1, 1))
 
-    ds = _batched(patches, None, batch_size, seed, shuffle=shuffle, drop_remainder=False, epochs=epochs,
+    ds = keyed_batches(patches, None, batch_size, seed, shuffle=shuffle, drop_remainder=False, epochs=epochs,
                   steps=steps)
     return _finish(ds.map(make, num_parallel_calls=DEGRADE_CALLS))
 
@@ -173,7 +173,7 @@ def classification_batches(x: np.ndarray, y: np.ndarray, batch_size: int, kind: 
     clean images. ``x`` may also be float32 in [0,1] (precomputed restored images): then only the
     geometric augmentation is applied and there is no degradation. ``augment``: False, True (the
     paper's) or an augmentation name of :func:`cifar_augmenter`. ``epochs``: the training stream's
-    epochs (see ``_batched``); the default is one pass.
+    epochs (see ``keyed_batches``); the default is one pass.
     """
     if augment is True:
         augment = "paper"
@@ -198,7 +198,7 @@ def classification_batches(x: np.ndarray, y: np.ndarray, batch_size: int, kind: 
         images = tf.cast(images, tf.float32) if is_float else _to_unit(images)
         return ((images, labels, levels) if return_levels else (images, labels))
 
-    ds = _batched(x, y, batch_size, seed, shuffle=shuffle, drop_remainder=False, epochs=epochs)
+    ds = keyed_batches(x, y, batch_size, seed, shuffle=shuffle, drop_remainder=False, epochs=epochs)
     if augmenter is not None:
         # Sequential on purpose: the Keras layers draw from their generators' state, which each batch
         # sets from its key; parallel calls would race on it. One core augments ~6,600 CIFAR images/s,
