@@ -26,11 +26,14 @@ from estimator_probe import make_task
 
 def parse_variants(text: str) -> list:
     """'adamax:0.002,adam:0.001' -> [("adamax", 0.002), ("adam", 0.001)]"""
+    from keras_irdi.presets import OPTIMIZERS
+
     out = []
     for item in text.split(","):
         name, _, lr = item.partition(":")
-        if name not in ("adamax", "adam") or not lr:
-            raise SystemExit(f"--variants: expected optimizer:learning_rate with adamax or adam, got {item!r}")
+        if name not in OPTIMIZERS or not lr:
+            raise SystemExit(f"--variants: expected optimizer:learning_rate with one of {', '.join(OPTIMIZERS)}, "
+                             f"got {item!r}")
         out.append((name, float(lr)))
     return out
 
