@@ -192,16 +192,18 @@ class RunDir:
 
     def load_stage(self, stage: str) -> keras.Model:
         self.require(stage)
-        # Composites' mixing layers are registered on import; stage models use plain Keras layers.
+        # Composites' mixing layers and the patch nets' DilatedConv2D are registered on import.
         import keras_irdi.models.composites  # noqa: F401
+        from keras_irdi.models._body import with_fast_dilation
         from keras_irdi.errors import one_line
 
         path = self.stage_dir(stage) / "model.keras"
         try:
-            return keras.models.load_model(path, compile=False)
+            model = keras.models.load_model(path, compile=False)
         except (OSError, ValueError) as err:  # e.g. a truncated copy: retraining the stage fixes it
             raise InputError(f"{path} is damaged ({one_line(err)[:200]}); retrain it: "
                              + STAGE_COMMANDS[stage].format(run=self.path)) from None
+        return with_fast_dilation(model)
 
     def load_stages(self, *stages: str) -> dict:
         self.require(*stages)

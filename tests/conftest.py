@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# In-process tests run TensorFlow as the command-line tools do (tfenv.load_tensorflow): with oneDNN on.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
 from helpers import random_stages, run_script
 from odd_images import make_odd_files
 

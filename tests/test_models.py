@@ -118,3 +118,58 @@ def test_weight_net_extreme_levels_saturate_and_nan_propagates():
     np.testing.assert_allclose(w[-1], w[-3], atol=1e-6)
     assert np.abs(w[2] - w[-3]).max() > 0.05  # and the two ends differ: the net does respond to the level
     assert np.all(np.isnan(np.asarray(net(np.array([[np.nan]], np.float32)))))
+
+
+def _traced_ops(layer, x):
+    import tensorflow as tf
+    return {op.type for op in tf.function(layer).get_concrete_function(x).graph.get_operations()}
+
+
+def test_dilated_conv_runs_as_one_op_with_keras_numbers(monkeypatch, tmp_path):
+    """The oneDNN fast path: same outputs and gradients as Keras's Conv2D, no space-to-batch, saves as itself."""
+    import tensorflow as tf
+    from keras_irdi.models import _body
+    assert _body._pywrap_util_port.IsMklEnabled(), "tests run with oneDNN on, as the CLIs do (tfenv)"
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, 20, 24, 5)), tf.float32)
+    fast = _body.DilatedConv2D(4, 3, padding="same", dilation_rate=3, activation="relu")
+    ref = keras.layers.Conv2D(4, 3, padding="same", dilation_rate=3, activation="relu")
+    fast.build(x.shape), ref.build(x.shape)
+    ref.set_weights([w + 0.1 for w in fast.get_weights()]), fast.set_weights(ref.get_weights())
+
+    def value_and_grads(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * y)
+        return [y, *tape.gradient(loss, [x, layer.kernel, layer.bias])]
+
+    for a, b in zip(value_and_grads(fast), value_and_grads(ref)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4)
+    assert "SpaceToBatchND" in _traced_ops(ref, x) and "SpaceToBatchND" not in _traced_ops(fast, x)
+    monkeypatch.setattr(_body._pywrap_util_port, "IsMklEnabled", lambda: False)
+    assert "SpaceToBatchND" in _traced_ops(_body.DilatedConv2D(4, 3, padding="same", dilation_rate=3), x)
+
+    model = build_restoration_net(8)
+    model.save(tmp_path / "r.keras")
+    loaded = keras.models.load_model(tmp_path / "r.keras", compile=False)
+    assert [type(l) for l in convs(loaded)] == [_body.DilatedConv2D] * 7
+    np.testing.assert_allclose(loaded(x[..., :3]).numpy(), model(x[..., :3]).numpy(), atol=1e-6)
+
+
+def test_models_saved_with_plain_conv2d_load_with_the_fast_op(tmp_path):
+    """Committed runs and shipped models predate DilatedConv2D: loading gives them the fast op, same numbers."""
+    from keras_irdi.artifacts import RunDir
+    from keras_irdi.models import _body
+    inp = keras.Input((None, None, 3))
+    x = inp
+    for rate in _body.DILATIONS:
+        x = keras.layers.Conv2D(3, 3, padding="same", dilation_rate=rate)(x)
+    old = keras.Model(inp, x)
+    run = RunDir(tmp_path / "run")
+    run.save_stage("restoration", old, {}, export=False)
+    loaded = run.load_stage("restoration")
+    assert [type(l).__name__ for l in convs(loaded)] == ["Conv2D"] + ["DilatedConv2D"] * 5 + ["Conv2D"]
+    images = np.random.default_rng(1).random((2, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(loaded(images).numpy(), old(images).numpy(), atol=1e-5)
+    new = build_level_estimator(8)
+    assert _body.with_fast_dilation(new) is new
