@@ -45,10 +45,10 @@ def build_stages(preset_name: str, num_classes: int = 10, seed: int = 0) -> dict
     from keras_irdi.presets import get_preset
 
     p = get_preset(preset_name)
-    return random_stages("jpeg", num_classes, seed, restoration_filters=p.restoration_filters,
-                         estimator_filters=p.estimator_filters, weight_hidden=p.weight_hidden,
-                         classifier_filters=p.classifier_filters, classifier_dense=p.classifier_dense,
-                         classifier_dropout=p.classifier_dropout)
+    return random_stages("jpeg", num_classes, seed, restoration_filters=p.restoration.filters,
+                         estimator_filters=p.estimator.filters, weight_hidden=p.weight_net.hidden,
+                         classifier_filters=p.classifier.filters, classifier_dense=p.classifier.dense,
+                         classifier_dropout=p.classifier.dropout)
 
 
 def timed(fn, *args):

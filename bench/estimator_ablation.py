@@ -46,9 +46,10 @@ def run_variant(train, val, preset, optimizer, lr, checkpoints, seed, schedule="
     from keras_irdi.fitting import make_optimizer
 
     keras.utils.set_random_seed(seed)
-    cfg = StageConfig(epochs=1, batch_size=preset.estimator.batch_size, learning_rate=lr, optimizer=optimizer,
+    cfg = StageConfig(epochs=1, batch_size=preset.estimator.train.batch_size, learning_rate=lr,
+                      optimizer=optimizer,
                       schedule=schedule, warmup_epochs=0.2 / 6)
-    model = build_level_estimator(preset.estimator_filters)
+    model = build_level_estimator(preset.estimator.filters)
     model.compile(make_optimizer(cfg, checkpoints[-1]), "mse")
     out, done, seconds = [], 0, 0.0
     for steps in checkpoints:
@@ -102,7 +103,7 @@ def main(argv=None):
         pools["photos"] = extract_patches(load_image_folder(args.clean_dir), size=32, stride=16, augment=True,
                                           max_patches=100000, seed=args.seed)
     uniform = lambda n, r: r.integers(1, 101, n)  # noqa: E731
-    n_train = checkpoints[-1] * preset.estimator.batch_size
+    n_train = checkpoints[-1] * preset.estimator.train.batch_size
     val = make_task(cifar["x_test"], "jpeg", uniform, len(cifar["x_test"]), np.random.default_rng(args.seed + 1))
     results = {}
     for domain in domains:
@@ -112,8 +113,8 @@ def main(argv=None):
             results[key] = run_variant(train, val, preset, optimizer, lr, checkpoints, args.seed, args.schedule)
     info["load_avg_at_end"] = os.getloadavg()
     write_json(args.out, {
-        "benchmark": "estimator_ablation", "preset": args.preset, "filters": preset.estimator_filters,
-        "batch_size": preset.estimator.batch_size, "schedule": args.schedule, "val_images": len(val[0]),
+        "benchmark": "estimator_ablation", "preset": args.preset, "filters": preset.estimator.filters,
+        "batch_size": preset.estimator.train.batch_size, "schedule": args.schedule, "val_images": len(val[0]),
         "photo_patches": len(pools.get("photos", ())),
         "results": results, "machine": info, "command": " ".join([sys.executable] + sys.argv),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")})

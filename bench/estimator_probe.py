@@ -50,8 +50,8 @@ def train_probe(train, val, preset, steps, seed):
     from keras_irdi.models import build_level_estimator
 
     keras.utils.set_random_seed(seed)
-    cfg = preset.estimator
-    model = build_level_estimator(preset.estimator_filters)
+    cfg = preset.estimator.train
+    model = build_level_estimator(preset.estimator.filters)
     model.compile(keras.optimizers.Adamax(cfg.learning_rate), "mse")
     start = time.perf_counter()
     model.fit(*train, batch_size=cfg.batch_size, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=True)
@@ -91,7 +91,7 @@ def main(argv=None):
         ap.error(f"{args.clean_dir} gave {len(patches)} 32x32 patches; the probe needs at least {2 * VAL}")
     train_patches, val_patches = patches[:-VAL], patches[-VAL:]
     rng = np.random.default_rng(args.seed)
-    n_train = args.steps * preset.estimator.batch_size
+    n_train = args.steps * preset.estimator.train.batch_size
     tasks = {
         "jpeg_binary": ("jpeg", lambda n, r: r.choice([5, 95], n)),
         "jpeg_uniform": ("jpeg", lambda n, r: r.integers(1, 101, n)),
@@ -109,7 +109,7 @@ def main(argv=None):
     info["load_avg_at_end"] = os.getloadavg()
     write_json(args.out, {
         "benchmark": "estimator_probe", "preset": args.preset, "patch_size": 32, "patches": len(patches),
-        "estimator": {"filters": preset.estimator_filters, **vars(preset.estimator)},
+        "estimator": {"filters": preset.estimator.filters, **vars(preset.estimator.train)},
         "results": results, "machine": info, "command": " ".join([sys.executable] + sys.argv),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")})
     print(f"blockiness rule {results['blockiness_rule']['accuracy_qf5_vs_qf95']:.3f}; MSE/var after {args.steps} "

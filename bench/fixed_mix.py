@@ -31,14 +31,15 @@ def main(argv=None):
     from keras_irdi.artifacts import RunDir, write_json
     from keras_irdi.data.cifar import load_cifar
     from keras_irdi.degradations import degrade, get_degradation
+    from keras_irdi.runs import RunConfig
 
     run = RunDir(args.run_dir)
-    config = run.manifest()["config"]
-    deg = get_degradation(config["degradation"])
+    config = RunConfig.from_dict(run.manifest()["config"])
+    deg = get_degradation(config.degradation)
     levels = [float(v) for v in args.levels.split(",")] if args.levels else list(deg.psnr_levels)
     weights = [float(w) for w in args.weights.split(",")]
     stages = run.load_stages("restoration", "cla_org", "cla_res")
-    data = load_cifar(config["dataset"], cifar_dir=args.cifar_dir or config["cifar_dir"], limit_test=args.n)
+    data = load_cifar(config.dataset, cifar_dir=args.cifar_dir or config.runtime.cifar_dir, limit_test=args.n)
     x, y = data["x_test"], data["y_test"]
     results = []
     for level in levels:

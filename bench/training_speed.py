@@ -36,14 +36,14 @@ def epoch_times(variant, x, y, x_val, y_val, repeats, seed):
 
     setup_determinism(seed)
     p = get_preset("small")
-    cfg = p.classifier
+    net = p.classifier
+    cfg = net.train
     cfg.epochs = 1 + repeats
-    model = build_classifier(filters=p.classifier_filters, dense_units=p.classifier_dense,
-                             dropout=p.classifier_dropout)
+    model = build_classifier(filters=net.filters, dense_units=net.dense, dropout=net.dropout)
     kind = "jpeg" if variant == "bare_jpeg" else None
 
     def train(epochs):
-        return classification_batches(x, y, cfg.batch_size, kind=kind, augment=p.classifier_augmentation,
+        return classification_batches(x, y, cfg.batch_size, kind=kind, augment=net.augmentation,
                                       seed=seed, epochs=epochs)
 
     clock = EpochClock(variant)

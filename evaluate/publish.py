@@ -24,6 +24,7 @@ def ship_models(run: Path, out: Path) -> list:
     import json
 
     from keras_irdi.artifacts import STAGES, RunDir, write_json
+    from keras_irdi.runs import RunConfig
 
     src = RunDir(run)
     src.require(*STAGES)
@@ -35,7 +36,9 @@ def ship_models(run: Path, out: Path) -> list:
         shutil.copy2(src.stage_dir(stage) / "config.json", out / stage / "config.json")
         written += [out / stage / "model.keras", out / stage / "config.json"]
     manifest = json.loads(src.manifest_path.read_text())
-    manifest["config"].update(cifar_dir=None, clean_dirs=None)  # the user's own copies, not ours
+    config = RunConfig.from_dict(manifest["config"])
+    config.runtime.cifar_dir = config.runtime.clean_dirs = None  # the user's own copies, not ours
+    manifest["config"] = config.to_dict()
     manifest["shipped_from"] = run.name
     write_json(out / "manifest.json", manifest)
     return written + [out / "manifest.json"]

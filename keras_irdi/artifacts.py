@@ -29,6 +29,7 @@ import numpy as np
 import keras
 
 from keras_irdi.errors import AccessError, InputError, MissingError
+from keras_irdi.presets import upgrade_stage_config
 
 # Training order: the two cheap patch nets first (a failed recipe shows in minutes, not after the
 # classifiers), then each stage after what it needs (Cla(deg) may warm-start from Cla(org)).
@@ -157,7 +158,10 @@ class RunDir:
         d = self.stage_dir(stage)
         if not (d / "model.keras").exists() or not (d / "config.json").exists():
             return False
-        return config is None or read_json(d / "config.json") == as_json(config)
+        if config is None:
+            return True
+        expected = as_json(config)
+        return as_json(upgrade_stage_config(read_json(d / "config.json"), expected)) == expected
 
     def save_stage(self, stage: str, model: keras.Model, config: dict, export: bool = True) -> Path:
         """Write model.keras, a SavedModel and config.json into a temp dir, then rename into place."""

@@ -81,9 +81,9 @@ def open_run_from_args(args):
     return run, config
 
 
-def apply_stage_overrides(config, stage_key: str, args) -> None:
-    """--epochs / --batch-size apply to the stage being run (not saved into the run's preset)."""
-    cfg = getattr(config.preset, stage_key)
+def apply_stage_overrides(cfg, args) -> None:
+    """--epochs / --batch-size apply to the schedule (a StageConfig) of the stage being run, not to the
+    run's stored preset."""
     if args.epochs is not None:
         cfg.epochs = args.epochs
     if args.batch_size is not None:

@@ -78,13 +78,14 @@ def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None =
     config = RunConfig.from_dict(manifest["config"])
     run.require(*SWEEP_STAGES)
     stages = run.load_stages(*SWEEP_STAGES)
-    data = load_cifar(config.dataset, cifar_dir=cifar_dir or config.cifar_dir, limit_test=config.preset.test_limit)
+    data = load_cifar(config.dataset, cifar_dir=cifar_dir or config.runtime.cifar_dir,
+                      limit_test=config.preset.evaluation.test_limit)
     x, y = data["x_test"], data["y_test"]
     if limit is not None:
         if limit < 1:
             raise InputError(f"--limit must be >= 1, got {limit}")
         x, y = x[:limit], y[:limit]
-    lv = sweep_levels(config.degradation, step or config.preset.sweep_step, levels)
+    lv = sweep_levels(config.degradation, step or config.preset.evaluation.sweep_step, levels)
     deg = get_degradation(config.degradation)
     example_levels = set(deg.psnr_levels[::2]) | {deg.psnr_levels[0]}
     forward = SharedForward(stages)

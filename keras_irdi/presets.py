@@ -1,7 +1,10 @@
-"""Run presets as dataclasses: smoke (CI), small (the 2-core CPU reproduction), paper (a GPU).
+"""Run presets as nested dataclasses: smoke (CI), small (the 2-core CPU reproduction), paper (a GPU).
 
-A run's resolved preset is written to its manifest and read back by every later stage, so `evaluate/`
-never has to be told what `train/` did. Command-line options override single fields.
+A preset has one section per network (its width and its training schedule), one for the training data
+and one for the sweep, as the TF Model Garden nests its experiment configs. A stage records the sections
+it reads (``training.STAGE_SECTIONS``), so changing one retrains exactly the stages that read it. A run's
+resolved preset is written to its manifest and read back by every later stage, so `evaluate/` never has
+to be told what `train/` did.
 """
 from __future__ import annotations
 
@@ -42,95 +45,214 @@ class StageConfig:
             raise InputError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
 
 
-STAGE_CONFIGS = ("restoration", "estimator", "classifier", "classifier_finetune", "weight_net")
-# Fields older manifests carry that no longer mean anything (read and dropped, so old runs stay readable).
-RETIRED_FIELDS = ("restored_copies",)
-# Fields added after runs were made, with the value those runs had. A stage config leaves such a field out
-# while it has that value, so the stages of older runs still match and are not retrained.
-ADDED_FIELDS = {"restoration_psnr_cap_db": 50.0}
+def _stage(**kw):
+    """A StageConfig default for a dataclass field."""
+    return field(default_factory=lambda: StageConfig(**kw))
+
+
+@dataclass
+class DataConfig:
+    """The CIFAR training images every stage sees (None = all), and the share held out for validation."""
+
+    train_limit: int | None = None
+    val_fraction: float = 0.05
+
+
+@dataclass
+class PatchConfig:
+    """What the restoration net and the estimator train on: clean-photo patches (the paper, section 4.1),
+    CIFAR training images (the domain they are evaluated on), or both."""
+
+    source: str = "photos"
+    size: int = 64
+    stride: int = 32
+    max_patches: int | None = None
+
+    def __post_init__(self):
+        _check_choice("patches.source", self.source, PATCH_SOURCES)
+
+
+@dataclass
+class RestorationConfig:
+    """The restoration net: width, loss and schedule.
+
+    ``loss``: "mse" (the paper) or "psnr" (mean per-image log MSE, models/restoration.py), each image's
+    PSNR capped at ``psnr_cap_db`` (50 dB: the runs made before the cap was a field)."""
+
+    filters: int = 64
+    loss: str = "mse"
+    psnr_cap_db: float = 50.0
+    train: StageConfig = _stage(epochs=50, batch_size=64, steps_per_epoch=1000)
+
+    def __post_init__(self):
+        _check_choice("restoration.loss", self.loss, ("mse", "psnr"))
+
+
+@dataclass
+class EstimatorConfig:
+    filters: int = 64
+    train: StageConfig = _stage(epochs=50, batch_size=64, steps_per_epoch=1000)
+
+
+@dataclass
+class ClassifierConfig:
+    """The classifiers' network (the paper: 64-128-256, dense 512, dropout 0.5), augmentation and schedule.
+
+    ``augmentation``: the paper's (zoom, shear, flip, rotation, shifts), flips + reflected shifts, or none."""
+
+    filters: tuple = (64, 128, 256)
+    dense: int = 512
+    dropout: float = 0.5
+    augmentation: str = "paper"
+    train: StageConfig = _stage(epochs=200, batch_size=128)
+
+    def __post_init__(self):
+        _check_choice("classifier.augmentation", self.augmentation, AUGMENTATIONS)
+
+
+@dataclass
+class WeightNetConfig:
+    """The weight net: hidden widths, and the images (augmented, a random level each) it trains on."""
+
+    hidden: tuple = (16, 16)
+    train_images: int = 20000
+    augmentation: str = "paper"
+    train: StageConfig = _stage(epochs=30, batch_size=128, learning_rate=0.002)
+
+    def __post_init__(self):
+        _check_choice("weight_net.augmentation", self.augmentation, AUGMENTATIONS)
+
+
+@dataclass
+class EvalConfig:
+    """The sweep: test images (None = all) and level step (1 = every level, as the interval means need)."""
+
+    test_limit: int | None = None
+    sweep_step: int = 1
+
+
+SECTIONS = {"data": DataConfig, "patches": PatchConfig, "restoration": RestorationConfig,
+            "estimator": EstimatorConfig, "classifier": ClassifierConfig, "finetune": StageConfig,
+            "weight_net": WeightNetConfig, "evaluation": EvalConfig}
 
 
 @dataclass
 class Preset:
+    """A run's experiment, one section per network (Model Garden style): a stage depends on its sections.
+
+    ``finetune``: Cla(org), Cla(deg) and Cla(res) start from a shared base classifier (trained with
+    ``classifier.train``) and train this schedule (small); None trains all three from scratch (the paper).
+    """
+
     name: str
-    # Clean-photo patches for the restoration net and the level estimator (section 4.1).
-    patch_size: int = 64
-    patch_stride: int = 32
-    max_patches: int | None = None
-    # Network widths (the paper: 64 filters everywhere, classifier 64-128-256).
-    restoration_filters: int = 64
-    estimator_filters: int = 64
-    classifier_filters: tuple = (64, 128, 256)
-    classifier_dense: int = 512
-    classifier_dropout: float = 0.5
-    # The paper's augmentation (zoom, shear, flip, rotation, shifts) or flips + reflected shifts only.
-    classifier_augmentation: str = "paper"
-    # Cla(deg) and Cla(res) start from Cla(org)'s weights and train `classifier_finetune` (small);
-    # the paper trains all three from scratch with `classifier`.
-    warm_start: bool = False
-    weight_hidden: tuple = (16, 16)
-    # What the restoration net and the estimator train on: clean-photo patches (the paper), CIFAR
-    # training images (the domain they are evaluated on), or both.
-    patch_source: str = "photos"
-    # The restoration net's loss: "mse" (the paper) or "psnr" (mean per-image log MSE, models/restoration.py),
-    # each image's PSNR capped at `restoration_psnr_cap_db` (50 dB: the runs made before it was a field).
-    restoration_loss: str = "mse"
-    restoration_psnr_cap_db: float = 50.0
-    # CIFAR subset sizes (None = everything available).
-    train_limit: int | None = None
-    test_limit: int | None = None
-    val_fraction: float = 0.05
-    # Images (with augmentation and a random level each) the weight net is trained on.
-    weight_train_images: int = 20000
-    # Level step of the sweep (1 = every level, as the paper's interval means need).
-    sweep_step: int = 1
-    restoration: StageConfig = field(default_factory=lambda: StageConfig(epochs=50, batch_size=64, steps_per_epoch=1000))
-    estimator: StageConfig = field(default_factory=lambda: StageConfig(epochs=50, batch_size=64, steps_per_epoch=1000))
-    classifier: StageConfig = field(default_factory=lambda: StageConfig(epochs=200, batch_size=128))
-    classifier_finetune: StageConfig = field(default_factory=lambda: StageConfig(epochs=50, batch_size=128))
-    weight_net: StageConfig = field(default_factory=lambda: StageConfig(epochs=30, batch_size=128, learning_rate=0.002))
+    data: DataConfig = field(default_factory=DataConfig)
+    patches: PatchConfig = field(default_factory=PatchConfig)
+    restoration: RestorationConfig = field(default_factory=RestorationConfig)
+    estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    finetune: StageConfig | None = None
+    weight_net: WeightNetConfig = field(default_factory=WeightNetConfig)
+    evaluation: EvalConfig = field(default_factory=EvalConfig)
+
+    @property
+    def warm_start(self) -> bool:
+        return self.finetune is not None
+
+    def classifier_schedule(self, base: bool = False) -> StageConfig:
+        """Cla(org/deg/res)'s schedule: ``finetune`` when they start from the base, else (and for the base
+        itself) ``classifier.train``."""
+        return self.finetune if self.warm_start and not base else self.classifier.train
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Preset":
-        d = {k: v for k, v in d.items() if k not in RETIRED_FIELDS}
-        for key in STAGE_CONFIGS:
-            if key in d:  # runs made before a stage config existed keep the default
-                d[key] = StageConfig(**d[key])
-        for key in ("classifier_filters", "weight_hidden"):
-            d[key] = tuple(d[key])
-        return cls(**d)
-
-    def __post_init__(self):
-        for name, value, choices in (("classifier_augmentation", self.classifier_augmentation, AUGMENTATIONS),
-                                     ("patch_source", self.patch_source, PATCH_SOURCES),
-                                     ("restoration_loss", self.restoration_loss, ("mse", "psnr"))):
-            if value not in choices:
-                raise InputError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
+        """A preset from its dict: the nested form, or the flat one of runs made before session 7."""
+        d = upgrade_flat_preset(d) if is_flat_preset(d) else d
+        return cls(name=d["name"], **{key: section_from_dict(key, d[key]) for key in SECTIONS if key in d})
 
     def describe(self) -> str:
         lines = [f"preset {self.name}:"]
-        for k, v in self.to_dict().items():
-            if k != "name":
-                lines.append(f"  {k} = {v}")
+        for key in SECTIONS:
+            lines.append(f"  {key} = {self.to_dict()[key]}")
         return "\n".join(lines)
+
+
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise InputError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
+
+
+def section_from_dict(key: str, d: dict | None):
+    """One section from its dict; missing fields take their defaults, which are what runs made before the
+    field existed did (e.g. ``restoration.psnr_cap_db`` = 50)."""
+    if d is None:
+        return None
+    cls = SECTIONS[key]
+    d = dict(d)
+    if "train" in d:
+        d["train"] = StageConfig(**d["train"])
+    for name in ("filters", "hidden"):
+        if isinstance(d.get(name), list):
+            d[name] = tuple(d[name])
+    return cls(**d)
+
+
+# ----------------------------------------------------------------------------------------------
+# Runs made before session 7 stored a flat preset, in the manifest and in every stage's config.json.
+# ----------------------------------------------------------------------------------------------
+FLAT_FIELDS = {  # flat name -> (section, field)
+    "train_limit": ("data", "train_limit"), "val_fraction": ("data", "val_fraction"),
+    "patch_source": ("patches", "source"), "patch_size": ("patches", "size"),
+    "patch_stride": ("patches", "stride"), "max_patches": ("patches", "max_patches"),
+    "restoration_filters": ("restoration", "filters"), "restoration_loss": ("restoration", "loss"),
+    "restoration_psnr_cap_db": ("restoration", "psnr_cap_db"), "restoration": ("restoration", "train"),
+    "estimator_filters": ("estimator", "filters"), "estimator": ("estimator", "train"),
+    "classifier_filters": ("classifier", "filters"), "classifier_dense": ("classifier", "dense"),
+    "classifier_dropout": ("classifier", "dropout"), "classifier_augmentation": ("classifier", "augmentation"),
+    "classifier": ("classifier", "train"),
+    "weight_hidden": ("weight_net", "hidden"), "weight_train_images": ("weight_net", "train_images"),
+    "weight_net": ("weight_net", "train"),
+    "test_limit": ("evaluation", "test_limit"), "sweep_step": ("evaluation", "sweep_step"),
+}
+
+
+def is_flat_preset(d: dict) -> bool:
+    return "val_fraction" in d  # every flat preset and every flat stage config has it; nested ones never
+
+
+def upgrade_flat_preset(flat: dict) -> dict:
+    """The nested dict of a flat preset (or of the part of one a stage recorded): sections hold the fields
+    present, unknown flat fields (``restored_copies``) are dropped."""
+    out = {"name": flat["name"]} if "name" in flat else {}
+    for key, value in flat.items():
+        if key in FLAT_FIELDS:
+            section, name = FLAT_FIELDS[key]
+            out.setdefault(section, {})[name] = value
+    if "classifier_augmentation" in flat:  # the weight net augmented its images as the classifiers did
+        out.setdefault("weight_net", {})["augmentation"] = flat["classifier_augmentation"]
+    if "warm_start" in flat:
+        out["finetune"] = flat.get("classifier_finetune") if flat["warm_start"] else None
+    return out
 
 
 PRESETS = {
     # CI end to end: a few hundred real images, tiny nets, ~1-2 min on 2 cores. Not meant to be accurate.
     "smoke": Preset(
-        name="smoke", patch_size=32, patch_stride=32, max_patches=256,
-        restoration_filters=8, estimator_filters=8, classifier_filters=(8, 16, 32), classifier_dense=32,
-        classifier_dropout=0.0, classifier_augmentation="flip_shift", warm_start=True, patch_source="both",
-        restoration_loss="psnr",
-        weight_hidden=(8,), train_limit=1200, test_limit=200, weight_train_images=400, sweep_step=33,
-        restoration=StageConfig(epochs=1, batch_size=16, steps_per_epoch=8),
-        estimator=StageConfig(epochs=1, batch_size=16, steps_per_epoch=8, optimizer="adam", learning_rate=0.001),
-        classifier=StageConfig(epochs=3, batch_size=32, learning_rate=0.004),
-        classifier_finetune=StageConfig(epochs=1, batch_size=32, learning_rate=0.002),
-        weight_net=StageConfig(epochs=2, batch_size=64)),
+        name="smoke",
+        data=DataConfig(train_limit=1200),
+        patches=PatchConfig(source="both", size=32, stride=32, max_patches=256),
+        restoration=RestorationConfig(filters=8, loss="psnr",
+                                      train=StageConfig(epochs=1, batch_size=16, steps_per_epoch=8)),
+        estimator=EstimatorConfig(filters=8, train=StageConfig(epochs=1, batch_size=16, steps_per_epoch=8,
+                                                               optimizer="adam", learning_rate=0.001)),
+        classifier=ClassifierConfig(filters=(8, 16, 32), dense=32, dropout=0.0, augmentation="flip_shift",
+                                    train=StageConfig(epochs=3, batch_size=32, learning_rate=0.004)),
+        finetune=StageConfig(epochs=1, batch_size=32, learning_rate=0.002),
+        weight_net=WeightNetConfig(hidden=(8,), train_images=400, augmentation="flip_shift",
+                                   train=StageConfig(epochs=2, batch_size=64)),
+        evaluation=EvalConfig(test_limit=200, sweep_step=33)),
     # The CPU reproduction: full 45k CIFAR train set, 1000 test images, narrower nets, short schedules.
     # Recipe measured on this 2-core machine (docs/DECISIONS.md, "small recipe"): warm-up + cosine
     # Adamax, flips + shifts, no dropout, warm-started Cla(deg)/Cla(res); patch nets on CIFAR images
@@ -138,31 +260,45 @@ PRESETS = {
     # estimator at 3e-3 for 5000 steps (4000 steps: validation MAE 4.9 QF against 9.2 at 1e-3 for 3000
     # steps; the fifth thousand is paid for by the faster dilated convolution, DilatedConv2D).
     "small": Preset(
-        name="small", patch_size=32, patch_stride=16, max_patches=100000,
-        restoration_filters=32, estimator_filters=32, classifier_filters=(32, 64, 128), classifier_dense=256,
-        classifier_dropout=0.0, classifier_augmentation="flip_shift", warm_start=True,
-        weight_hidden=(16, 16), weight_train_images=10000, patch_source="cifar", restoration_loss="psnr",
-        restoration_psnr_cap_db=30.0,
-        restoration=StageConfig(epochs=6, batch_size=32, steps_per_epoch=500, learning_rate=0.001,
-                                optimizer="adam", schedule="warmup_cosine", warmup_epochs=0.2),
-        estimator=StageConfig(epochs=10, batch_size=32, steps_per_epoch=500, learning_rate=0.003,
-                              optimizer="adam", schedule="warmup_cosine", warmup_epochs=0.2),
-        classifier=StageConfig(epochs=14, batch_size=128, learning_rate=0.006, schedule="warmup_cosine",
-                               warmup_epochs=0.5, warmup_start=0.083),
-        classifier_finetune=StageConfig(epochs=3, batch_size=128, learning_rate=0.003,
-                                        schedule="warmup_cosine", warmup_epochs=0.25),
-        weight_net=StageConfig(epochs=20, batch_size=128)),
+        name="small",
+        patches=PatchConfig(source="cifar", size=32, stride=16, max_patches=100000),
+        restoration=RestorationConfig(filters=32, loss="psnr", psnr_cap_db=30.0, train=StageConfig(
+            epochs=6, batch_size=32, steps_per_epoch=500, learning_rate=0.001, optimizer="adam",
+            schedule="warmup_cosine", warmup_epochs=0.2)),
+        estimator=EstimatorConfig(filters=32, train=StageConfig(
+            epochs=10, batch_size=32, steps_per_epoch=500, learning_rate=0.003, optimizer="adam",
+            schedule="warmup_cosine", warmup_epochs=0.2)),
+        classifier=ClassifierConfig(filters=(32, 64, 128), dense=256, dropout=0.0, augmentation="flip_shift",
+                                    train=StageConfig(epochs=14, batch_size=128, learning_rate=0.006,
+                                                      schedule="warmup_cosine", warmup_epochs=0.5,
+                                                      warmup_start=0.083)),
+        finetune=StageConfig(epochs=3, batch_size=128, learning_rate=0.003, schedule="warmup_cosine",
+                             warmup_epochs=0.25),
+        weight_net=WeightNetConfig(train_images=10000, augmentation="flip_shift",
+                                   train=StageConfig(epochs=20, batch_size=128)),
+        evaluation=EvalConfig()),
     # The paper's setting as far as it is known (64 filters, 64x64 patches, full schedules): for a GPU.
     "paper": Preset(name="paper"),
 }
 
 
-def get_preset(name: str, **overrides) -> Preset:
-    """A copy of a preset; ``overrides`` set top-level fields (None values are ignored)."""
+def upgrade_stage_config(stored: dict, expected: dict) -> dict:
+    """A stage's config.json from before session 7 (a flat preset) in today's form, holding the sections
+    ``expected`` records: a stage trained with the same settings then still counts as trained."""
+    out = dict(stored)
+    preset = stored.get("preset")
+    if isinstance(preset, dict) and is_flat_preset(preset):
+        nested = upgrade_flat_preset(preset)
+        out["preset"] = {key: dataclasses.asdict(section) if (section := section_from_dict(key, nested[key]))
+                         is not None else None for key in expected.get("preset", {}) if key in nested}
+    for key, value in stored.items():  # the configs of the stages it was trained on
+        if key.startswith("input_") and isinstance(value, dict) and isinstance(expected.get(key), dict):
+            out[key] = upgrade_stage_config(value, expected[key])
+    return out
+
+
+def get_preset(name: str) -> Preset:
+    """A copy of a preset (a deep one: callers may change its sections)."""
     if name not in PRESETS:
         raise InputError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
-    preset = Preset.from_dict(PRESETS[name].to_dict())  # deep copy: stage configs are mutable
-    for key, value in overrides.items():
-        if value is not None:
-            setattr(preset, key, value)
-    return preset
+    return Preset.from_dict(PRESETS[name].to_dict())

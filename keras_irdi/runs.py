@@ -5,6 +5,7 @@ first, so a typo fails in seconds and leaves no run directory behind.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import platform
@@ -23,27 +24,36 @@ DATASETS = ("cifar10", "cifar100")
 
 
 @dataclass
+class RuntimeConfig:
+    """Where this machine keeps the data and how it trains. Not part of the experiment: no stage records
+    it, so a run reopened elsewhere (other paths, another strategy) keeps every trained stage."""
+
+    cifar_dir: str | None = None
+    clean_dirs: list | None = None
+    strategy: str = "default"
+
+
+@dataclass
 class RunConfig:
-    """Everything that defines a run; stored in the manifest so every later step reads it back."""
+    """Everything that defines a run -- the experiment (degradation, dataset, preset, seed) and the
+    runtime; stored in the manifest so every later step reads it back."""
 
     degradation: str = "jpeg"
     dataset: str = "cifar10"
     preset: Preset = field(default_factory=lambda: get_preset("small"))
     seed: int = 0
-    cifar_dir: str | None = None
-    clean_dirs: list | None = None
-    strategy: str = "default"
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def to_dict(self) -> dict:
-        d = dict(self.__dict__)
-        d["preset"] = self.preset.to_dict()
-        return d
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
+        """The config a manifest stored; before session 7 the runtime fields sat beside the experiment's."""
         d = dict(d)
-        d["preset"] = Preset.from_dict(d["preset"])
-        return cls(**d)
+        legacy = {f.name: d.pop(f.name) for f in dataclasses.fields(RuntimeConfig) if f.name in d}
+        preset, runtime = Preset.from_dict(d.pop("preset")), RuntimeConfig(**d.pop("runtime", legacy))
+        return cls(**d, preset=preset, runtime=runtime)
 
     def validate(self) -> None:
         get_degradation(self.degradation)
@@ -91,11 +101,12 @@ def get_strategy(name: str):
     return _STRATEGIES[name]
 
 
-def open_run(run_dir, config: RunConfig | None = None, **overrides) -> tuple[RunDir, RunConfig]:
+def open_run(run_dir, config: RunConfig | None = None, **runtime) -> tuple[RunDir, RunConfig]:
     """Create a run (config given) or reopen one (config read from its manifest).
 
     Reopening with another degradation or dataset is refused: every stage would be invalid. A new
     preset or seed is accepted and recorded; `train/all.py` then retrains the stages it affects.
+    ``runtime`` (cifar_dir, clean_dirs, strategy) replaces the run's runtime fields that are given.
     """
     run = RunDir(run_dir)
     created = not run.path.exists()
@@ -111,15 +122,11 @@ def open_run(run_dir, config: RunConfig | None = None, **overrides) -> tuple[Run
                         f"{json.dumps(new[key])[:200]}; use another --run-dir, or the same options")
         if config is None:
             config = stored_cfg
-        else:  # data locations are not part of the new options: keep the run's
-            for key in ("cifar_dir", "clean_dirs", "strategy"):
-                if getattr(config, key) is None:
-                    setattr(config, key, getattr(stored_cfg, key))
+        else:  # a new experiment on the same machine: the run's data locations unless the config has its own
+            config.runtime = _replace_given(stored_cfg.runtime, dataclasses.asdict(config.runtime))
     elif config is None:
         config = RunConfig()
-    for key, value in overrides.items():
-        if value is not None:
-            setattr(config, key, value)
+    config.runtime = _replace_given(config.runtime, runtime)
     # Everything the command needs is checked before anything is written: a typo in a path fails in
     # seconds and leaves no run directory behind (or an existing one untouched).
     config.validate()
@@ -139,6 +146,10 @@ def open_run(run_dir, config: RunConfig | None = None, **overrides) -> tuple[Run
     return run, config
 
 
+def _replace_given(runtime: RuntimeConfig, values: dict) -> RuntimeConfig:
+    return dataclasses.replace(runtime, **{k: v for k, v in values.items() if v is not None})
+
+
 def check_sources(config: RunConfig) -> None:
     """Fail now, not after an hour of training, if the CIFAR source or a clean-photo folder is unusable.
 
@@ -148,8 +159,8 @@ def check_sources(config: RunConfig) -> None:
     from keras_irdi.data.cifar import load_cifar
     from keras_irdi.data.images import IMAGE_EXTENSIONS
 
-    load_cifar(config.dataset, cifar_dir=config.cifar_dir, limit_train=1, limit_test=1)
-    for folder in map(Path, config.clean_dirs or ()):
+    load_cifar(config.dataset, cifar_dir=config.runtime.cifar_dir, limit_train=1, limit_test=1)
+    for folder in map(Path, config.runtime.clean_dirs or ()):
         if not folder.is_dir():
             raise MissingError(f"--clean-dir {folder} is not a folder; pass folders of clean photos")
         if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir() if p.is_file()):
@@ -169,9 +180,9 @@ def load_classification_data(run: RunDir, config: RunConfig) -> dict:
     from keras_irdi.data.cifar import load_cifar
 
     p = config.preset
-    data = load_cifar(config.dataset, cifar_dir=config.cifar_dir, limit_train=p.train_limit,
-                      limit_test=p.test_limit)
-    n_val = max(1, int(round(len(data["x_train"]) * p.val_fraction)))
+    data = load_cifar(config.dataset, cifar_dir=config.runtime.cifar_dir, limit_train=p.data.train_limit,
+                      limit_test=p.evaluation.test_limit)
+    n_val = max(1, int(round(len(data["x_train"]) * p.data.val_fraction)))
     out = {"x_train": data["x_train"][:-n_val], "y_train": data["y_train"][:-n_val],
            "x_val": data["x_train"][-n_val:], "y_val": data["y_train"][-n_val:],
            "x_test": data["x_test"], "y_test": data["y_test"], "class_names": list(data["class_names"])}
@@ -184,28 +195,28 @@ def load_classification_data(run: RunDir, config: RunConfig) -> dict:
 def load_patches(run: RunDir, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
     """Uint8 patches (train, val) for the restoration net and the level estimator.
 
-    ``patch_source``: clean-photo patches (the paper), the run's CIFAR training images (the domain the
+    ``preset.patches.source``: clean-photo patches (the paper), the run's CIFAR training images (the domain the
     two nets are evaluated on; validation on the CIFAR validation split), or both concatenated.
     """
     from keras_irdi.data.images import default_clean_images, extract_patches, load_image_folder
 
-    p = config.preset
+    p, clean_dirs = config.preset.patches, config.runtime.clean_dirs
     train, val = [], []
-    if p.patch_source in ("photos", "both"):
-        images = load_image_folder(config.clean_dirs) if config.clean_dirs else default_clean_images()
-        patches = extract_patches(images, size=p.patch_size, stride=p.patch_stride, augment=True,
+    if p.source in ("photos", "both"):
+        images = load_image_folder(clean_dirs) if clean_dirs else default_clean_images()
+        patches = extract_patches(images, size=p.size, stride=p.stride, augment=True,
                                   max_patches=p.max_patches, seed=config.seed)
         n_val = max(1, len(patches) // 20)
         train.append(patches[:-n_val])
         val.append(patches[-n_val:])
-        run.update_manifest(data={"clean_dirs": config.clean_dirs or "scikit-image bundled photos",
+        run.update_manifest(data={"clean_dirs": clean_dirs or "scikit-image bundled photos",
                                   "clean_images": len(images), "patches": len(patches),
                                   "patches_sha256": _array_hash(patches)})
-    if p.patch_source in ("cifar", "both"):
+    if p.source in ("cifar", "both"):
         d = load_classification_data(run, config)
-        if d["x_train"].shape[1] != p.patch_size and p.patch_source == "both":
-            raise InputError(f"patch_source 'both' needs patch_size {d['x_train'].shape[1]} (the CIFAR image "
-                             f"size), got {p.patch_size}")
+        if d["x_train"].shape[1] != p.size and p.source == "both":
+            raise InputError(f"patches.source 'both' needs patches.size {d['x_train'].shape[1]} (the CIFAR "
+                             f"image size), got {p.size}")
         train.append(d["x_train"])
         val.append(d["x_val"])
     return np.concatenate(train), np.concatenate(val)

@@ -20,32 +20,22 @@ from keras_irdi.artifacts import BASE_STAGE, STAGES, RunDir, as_json
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError
 from keras_irdi.fitting import Summary, fit_stage
-from keras_irdi.presets import ADDED_FIELDS, Preset
+from keras_irdi.presets import Preset
 from keras_irdi.runs import RunConfig, get_strategy, load_classification_data, load_patches, setup_determinism
 
 log = logging.getLogger("keras_irdi")
 
-CLASSIFIER_STAGES = {"clean": "cla_org", "degraded": "cla_deg", "restored": "cla_res"}
+# What each classifier trains on; the warm-start base is the clean one's start.
+TRAINED_ON = {BASE_STAGE: "clean", "cla_org": "clean", "cla_deg": "degraded", "cla_res": "restored"}
+CLASSIFIER_STAGES = {data: stage for stage, data in TRAINED_ON.items() if stage != BASE_STAGE}
 
 
-# The preset fields each stage depends on: changing a field retrains only the stages that use it
-# (and, through the stage configs they record, the stages trained on top of them).
-_CIFAR_FIELDS = ("train_limit", "val_fraction")
-_PATCH_FIELDS = _CIFAR_FIELDS + ("patch_size", "patch_stride", "max_patches", "patch_source")
-_CLASSIFIER_FIELDS = _CIFAR_FIELDS + ("classifier_filters", "classifier_dense", "classifier_dropout",
-                                      "classifier_augmentation", "classifier")
-_FINETUNE_FIELDS = _CLASSIFIER_FIELDS + ("warm_start", "classifier_finetune")
-STAGE_FIELDS = {
-    "restoration": _PATCH_FIELDS + ("restoration_filters", "restoration_loss", "restoration_psnr_cap_db",
-                                    "restoration"),
-    "estimator": _PATCH_FIELDS + ("estimator_filters", "estimator"),
-    "cla_base": _CLASSIFIER_FIELDS,
-    "cla_org": _FINETUNE_FIELDS,
-    "cla_deg": _FINETUNE_FIELDS,
-    "cla_res": _FINETUNE_FIELDS,
-    "weight_net": _CIFAR_FIELDS + ("classifier_augmentation", "weight_hidden", "weight_train_images",
-                                   "weight_net"),
-}
+# The preset sections each stage reads: changing a section retrains the stages that read it (and,
+# through the stage configs they record, the stages trained on top of them).
+_FINETUNED = ("data", "classifier", "finetune")
+STAGE_SECTIONS = {"restoration": ("data", "patches", "restoration"), "estimator": ("data", "patches", "estimator"),
+                  "cla_base": ("data", "classifier"), "cla_org": _FINETUNED, "cla_deg": _FINETUNED,
+                  "cla_res": _FINETUNED, "weight_net": ("data", "weight_net")}
 STAGE_INPUTS = {"cla_res": ("restoration",), "weight_net": ("restoration", "estimator", "cla_org", "cla_res")}
 
 
@@ -63,7 +53,7 @@ def training_stages(config: RunConfig) -> tuple:
     return STAGES[:i] + (BASE_STAGE,) + STAGES[i:]
 
 
-def _stage_config(config: RunConfig, stage: str, **extra) -> dict:
+def expected_stage_config(config: RunConfig, stage: str) -> dict:
     """What a stage's artefact depends on; `train/all.py` retrains it when this changes.
 
     Includes the configs of the frozen stages it was trained on, so retraining the restoration net
@@ -71,18 +61,19 @@ def _stage_config(config: RunConfig, stage: str, **extra) -> dict:
     """
     preset = config.preset.to_dict()
     out = {"stage": stage, "degradation": config.degradation, "dataset": config.dataset, "seed": config.seed,
-           "preset": {k: preset[k] for k in STAGE_FIELDS[stage]
-                      if k not in ADDED_FIELDS or preset[k] != ADDED_FIELDS[k]}, **extra}
+           "preset": {k: preset[k] for k in STAGE_SECTIONS[stage]}}
+    if stage in TRAINED_ON:
+        out["data"] = TRAINED_ON[stage]
     if stage in ("cla_base", "cla_org"):  # never see a degradation: one serves runs of every degradation
         del out["degradation"]
     for upstream in stage_inputs(config, stage):
         out[f"input_{upstream}"] = expected_stage_config(config, upstream)
-    return out
+    return as_json(out)
 
 
 @contextlib.contextmanager
 def _scope(config: RunConfig):
-    with get_strategy(config.strategy).scope():
+    with get_strategy(config.runtime.strategy).scope():
         yield
 
 
@@ -95,38 +86,38 @@ class PatchNetSpec:
 
     stage: str
     target: str                                  # what patch_pairs pairs the degraded patch with
-    config: Callable[[Preset], object]           # the preset's StageConfig for this stage
-    build: Callable[[Preset], object]            # the network, from the preset's widths
-    loss: Callable[[Preset], object]
+    section: Callable[[Preset], object]          # the preset's section for this net (width, loss, schedule)
+    build: Callable[[object], object]            # the network, from its section
+    loss: Callable[[object], object]
     metrics: tuple
     report: Callable[..., dict]                  # (model, val_ds, fit's last logs, config) -> extra metrics
 
 
-def _psnr_or_mse(p: Preset):
+def _psnr_or_mse(section):
     from keras_irdi.models import PSNRLoss
 
-    return PSNRLoss(p.restoration_psnr_cap_db) if p.restoration_loss == "psnr" else "mse"
+    return PSNRLoss(section.psnr_cap_db) if section.loss == "psnr" else "mse"
 
 
-def _build_restoration(p: Preset):
+def _build_restoration(section):
     from keras_irdi.models import build_restoration_net
 
-    return build_restoration_net(p.restoration_filters)
+    return build_restoration_net(section.filters)
 
 
-def _build_estimator(p: Preset):
+def _build_estimator(section):
     from keras_irdi.models import build_level_estimator
 
-    return build_level_estimator(p.estimator_filters)
+    return build_level_estimator(section.filters)
 
 
 PATCH_NETS = {
     "restoration": PatchNetSpec(
-        "restoration", target="clean", config=lambda p: p.restoration, build=_build_restoration,
+        "restoration", target="clean", section=lambda p: p.restoration, build=_build_restoration,
         loss=_psnr_or_mse, metrics=(),
         report=lambda model, val_ds, final, config: _restoration_gain(model, val_ds)),
     "estimator": PatchNetSpec(
-        "estimator", target="level", config=lambda p: p.estimator, build=_build_estimator,
+        "estimator", target="level", section=lambda p: p.estimator, build=_build_estimator,
         loss=lambda p: "mse", metrics=("mae",),
         report=lambda model, val_ds, final, config: {
             "val_level_mae": final["val_mae"] * get_degradation(config.degradation).scale}),
@@ -148,9 +139,11 @@ def _train_patch_net(run: RunDir, config: RunConfig, spec: PatchNetSpec) -> dict
 
     summary = Summary(run, spec.stage)
     setup_determinism(config.seed)
-    p, cfg = config.preset, spec.config(config.preset)
+    section = spec.section(config.preset)
+    cfg = section.train
     if not cfg.steps_per_epoch:
-        raise InputError(f"the preset's {spec.stage} config needs steps_per_epoch (patches are drawn as a stream)")
+        raise InputError(f"the preset's {spec.stage}.train config needs steps_per_epoch (patches are drawn as a "
+                         "stream)")
     train_patches, val_patches = load_patches(run, config)
 
     def train_epochs(epochs):
@@ -161,11 +154,11 @@ def _train_patch_net(run: RunDir, config: RunConfig, spec: PatchNetSpec) -> dict
     val_ds = patch_pairs(val_patches, config.degradation, cfg.batch_size, spec.target, seed=config.seed + 1,
                          shuffle=False).cache()
     with _scope(config):
-        model = spec.build(p)
-    final = fit_stage(run, spec.stage, model, train_epochs, val_ds, cfg, loss=spec.loss(p), clock=summary.clock,
+        model = spec.build(section)
+    final = fit_stage(run, spec.stage, model, train_epochs, val_ds, cfg, loss=spec.loss(section), clock=summary.clock,
                       seed=config.seed, metrics=list(spec.metrics))
     metrics = {"loss": final["loss"], "val_loss": final["val_loss"], **spec.report(model, val_ds, final, config)}
-    run.save_stage(spec.stage, model, _stage_config(config, spec.stage))
+    run.save_stage(spec.stage, model, expected_stage_config(config, spec.stage))
     return summary.done(metrics)
 
 
@@ -229,11 +222,11 @@ CLASSIFIER_DATA = {"clean": _clean_images, "degraded": _degraded_images, "restor
 def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), base: bool = False) -> dict:
     """Stage 3: the VGG-like classifier on clean, degraded or restored CIFAR (cross-entropy).
 
-    With ``warm_start`` (small) the three classifiers share one schedule: a base trained on clean
-    images (``base=True``, the `classifier` config), then each fine-tunes it on its own data with
-    `classifier_finetune` -- Cla(org) on clean images too, so it is not trained less than the two
+    With a ``finetune`` schedule (small) the three classifiers share one start: a base trained on clean
+    images (``base=True``, with ``classifier.train``), then each fine-tunes it on its own data with
+    ``finetune`` -- Cla(org) on clean images too, so it is not trained less than the two
     it competes with (docs/DECISIONS.md: fine-tuned from a finished Cla(org), Cla(jpg) beat it even
-    at QF 100). Without it (paper) each trains from scratch with `classifier`.
+    at QF 100). Without it (paper) each trains from scratch with ``classifier.train``.
 
     Restored images are precomputed once per run (one random level per image, then the frozen
     restoration net) rather than restored inside the pipeline: restoring costs about as much as a
@@ -254,25 +247,25 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), ba
     summary = Summary(run, stage)
     setup_determinism(config.seed)
     warm = p.warm_start and not base
-    cfg = p.classifier_finetune if warm else p.classifier
+    net, cfg = p.classifier, p.classifier_schedule(base)
     d = load_classification_data(run, config)
     x_train, kind, x_val = CLASSIFIER_DATA[data](run, config, d)
 
     def train_epochs(epochs):
         return classification_batches(x_train, d["y_train"], cfg.batch_size, kind=kind,
-                                      augment=p.classifier_augmentation, seed=config.seed, epochs=epochs)
+                                      augment=net.augmentation, seed=config.seed, epochs=epochs)
 
     val_ds = classification_batches(x_val, d["y_val"], 256, augment=False, shuffle=False).cache()
     with _scope(config):
-        model = build_classifier(num_classes=len(d["class_names"]), filters=p.classifier_filters,
-                                 dense_units=p.classifier_dense, dropout=p.classifier_dropout,
+        model = build_classifier(num_classes=len(d["class_names"]), filters=net.filters,
+                                 dense_units=net.dense, dropout=net.dropout,
                                  input_shape=d["x_train"].shape[1:], name=stage)
         if warm:  # same architecture, so the base's weights load as they are
             model.set_weights(run.load_stage(BASE_STAGE).get_weights())
     final = fit_stage(run, stage, model, train_epochs, val_ds, cfg, loss="sparse_categorical_crossentropy",
                       clock=summary.clock, seed=config.seed,
                       metrics=["accuracy"], extra_callbacks=callbacks)
-    run.save_stage(stage, model, _stage_config(config, stage, data=data), export=not base)
+    run.save_stage(stage, model, expected_stage_config(config, stage), export=not base)
     return summary.done({"loss": final["loss"], "accuracy": final["accuracy"],
                          "val_loss": final["val_loss"], "val_accuracy": final["val_accuracy"]})
 
@@ -304,14 +297,15 @@ def train_weight_net(run: RunDir, config: RunConfig) -> dict:
     run.require(*needed)
     summary = Summary(run, "weight_net")
     setup_determinism(config.seed)
-    p, cfg = config.preset, config.preset.weight_net
+    net = config.preset.weight_net
+    cfg = net.train
     d = load_classification_data(run, config)
     stages = run.load_stages(*needed)
     rng = np.random.default_rng(config.seed)
-    idx = rng.choice(len(d["x_train"]), size=min(p.weight_train_images, len(d["x_train"])), replace=False)
+    idx = rng.choice(len(d["x_train"]), size=min(net.train_images, len(d["x_train"])), replace=False)
     # Augmented, then degraded with a random level per image, as for the classifiers (section 4.1).
     x_train, _ = degrade_array(d["x_train"][idx], config.degradation, config.seed + 2,
-                               augment=p.classifier_augmentation)
+                               augment=net.augmentation)
     x_val, _ = degrade_array(d["x_val"], config.degradation, config.seed + 1)
     tr, va = ensemble_inputs(stages, x_train), ensemble_inputs(stages, x_val)
 
@@ -322,12 +316,12 @@ def train_weight_net(run: RunDir, config: RunConfig) -> dict:
         return ds.map(lambda batch, key: batch)
 
     with _scope(config):
-        weight_net = build_weight_net(unit=get_degradation(config.degradation).unit, hidden=p.weight_hidden)
+        weight_net = build_weight_net(unit=get_degradation(config.degradation).unit, hidden=net.hidden)
         model = proposed_tail(weight_net)
     final = fit_stage(run, "weight_net", model, lambda epochs: as_ds(tr, d["y_train"][idx], True, epochs),
                       as_ds(va, d["y_val"], False), cfg, loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"], clock=summary.clock, seed=config.seed)
-    run.save_stage("weight_net", weight_net, _stage_config(config, "weight_net"))
+    run.save_stage("weight_net", weight_net, expected_stage_config(config, "weight_net"))
     return summary.done({"loss": final["loss"], "accuracy": final["accuracy"],
                          "val_accuracy": final["val_accuracy"]})
 
@@ -344,12 +338,6 @@ STAGE_FUNCTIONS = {
     "cla_res": lambda run, cfg: train_classifier(run, cfg, "restored"),
     "weight_net": lambda run, cfg: train_weight_net(run, cfg),
 }
-
-
-def expected_stage_config(config: RunConfig, stage: str) -> dict:
-    extra = {s: {"data": d} for d, s in CLASSIFIER_STAGES.items()} | {BASE_STAGE: {"data": "clean"}}
-    extra = extra.get(stage, {})
-    return as_json(_stage_config(config, stage, **extra))
 
 
 def reuse_stage(run: RunDir, source, stage: str, expected: dict) -> bool:

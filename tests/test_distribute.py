@@ -22,8 +22,8 @@ from keras_irdi.data.cifar import BUNDLED_CIFAR10
 from keras_irdi.presets import get_preset
 from keras_irdi.runs import RunConfig, get_strategy, open_run
 from keras_irdi.training import train_restoration
-config = RunConfig(degradation="jpeg", preset=get_preset("smoke", patch_source="cifar"))
-config.preset.restoration.steps_per_epoch = 6
+config = RunConfig(degradation="jpeg", preset=get_preset("smoke"))
+config.preset.patches.source, config.preset.restoration.train.steps_per_epoch = "cifar", 6
 run, config = open_run(sys.argv[1], config, cifar_dir=str(BUNDLED_CIFAR10), strategy=sys.argv[2])
 train_restoration(run, config)
 print(json.dumps({"replicas": get_strategy(sys.argv[2]).num_replicas_in_sync}))
@@ -43,7 +43,7 @@ def test_mirrored_over_two_cpus_trains_what_one_device_trains(tmp_path):
     degradation that differs between the runs) would move the weights far more."""
     replicas, mirrored = _train(tmp_path / "mirrored", "mirrored")
     assert replicas == 2
-    assert mirrored.manifest()["config"]["strategy"] == "mirrored"
+    assert mirrored.manifest()["config"]["runtime"]["strategy"] == "mirrored"
     _, single = _train(tmp_path / "default", "default")
     a = mirrored.load_stage("restoration").get_weights()
     b = single.load_stage("restoration").get_weights()

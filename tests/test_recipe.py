@@ -3,11 +3,12 @@ import keras
 import numpy as np
 import pytest
 
-from keras_irdi.artifacts import RunDir
+from keras_irdi.artifacts import RunDir, as_json
 from keras_irdi.models import PSNRLoss, psnr_loss
-from keras_irdi.presets import Preset, StageConfig, get_preset
+from keras_irdi.presets import (ClassifierConfig, PatchConfig, Preset, RestorationConfig, StageConfig,
+                                WeightNetConfig, get_preset)
 from keras_irdi.fitting import make_optimizer
-from keras_irdi.runs import RunConfig, open_run
+from keras_irdi.runs import RunConfig, RuntimeConfig, open_run
 from keras_irdi.training import (expected_stage_config, reuse_stage, training_stages,
                                  train_classifier)
 
@@ -39,17 +40,51 @@ def test_stage_config_rejects_unknown_choices(bad):
         StageConfig(epochs=1, batch_size=1, **bad)
 
 
-@pytest.mark.parametrize("bad", [dict(classifier_augmentation="mixup"), dict(patch_source="web"),
-                                 dict(restoration_loss="l1")])
-def test_preset_rejects_unknown_choices(bad):
+@pytest.mark.parametrize("section, bad", [(ClassifierConfig, dict(augmentation="mixup")),
+                                          (PatchConfig, dict(source="web")), (RestorationConfig, dict(loss="l1")),
+                                          (WeightNetConfig, dict(augmentation="mixup"))])
+def test_preset_sections_reject_unknown_choices(section, bad):
     with pytest.raises(ValueError, match="choose one of"):
-        Preset(name="x", **bad)
+        section(**bad)
 
 
-def test_old_manifest_preset_without_new_stage_config_still_loads():
-    d = get_preset("small").to_dict()
-    del d["classifier_finetune"]
-    assert Preset.from_dict(d).classifier_finetune.epochs == Preset(name="x").classifier_finetune.epochs
+# The flat preset every run stored before session 7 (the small preset as it was then), abridged to the
+# fields that differ from the paper's defaults plus the ones whose translation is special.
+FLAT_SMALL = {
+    "name": "small", "patch_size": 32, "patch_stride": 16, "max_patches": 100000, "restoration_filters": 32,
+    "estimator_filters": 32, "classifier_filters": [32, 64, 128], "classifier_dense": 256,
+    "classifier_dropout": 0.0, "classifier_augmentation": "flip_shift", "warm_start": True,
+    "weight_hidden": [16, 16], "patch_source": "cifar", "restoration_loss": "psnr", "restoration_psnr_cap_db": 30.0,
+    "train_limit": None, "test_limit": None, "val_fraction": 0.05, "weight_train_images": 10000, "sweep_step": 1,
+    "restored_copies": 1,
+    "restoration": {"epochs": 6, "batch_size": 32, "steps_per_epoch": 500, "learning_rate": 0.001,
+                    "optimizer": "adam", "schedule": "warmup_cosine", "warmup_epochs": 0.2, "warmup_start": 0.1},
+    "estimator": {"epochs": 10, "batch_size": 32, "steps_per_epoch": 500, "learning_rate": 0.003,
+                  "optimizer": "adam", "schedule": "warmup_cosine", "warmup_epochs": 0.2, "warmup_start": 0.1},
+    "classifier": {"epochs": 14, "batch_size": 128, "steps_per_epoch": None, "learning_rate": 0.006,
+                   "optimizer": "adamax", "schedule": "warmup_cosine", "warmup_epochs": 0.5, "warmup_start": 0.083},
+    "classifier_finetune": {"epochs": 3, "batch_size": 128, "steps_per_epoch": None, "learning_rate": 0.003,
+                            "optimizer": "adamax", "schedule": "warmup_cosine", "warmup_epochs": 0.25,
+                            "warmup_start": 0.1},
+    "weight_net": {"epochs": 20, "batch_size": 128, "steps_per_epoch": None, "learning_rate": 0.002,
+                   "optimizer": "adamax", "schedule": "constant", "warmup_epochs": 0.0, "warmup_start": 0.1}}
+
+
+def test_flat_presets_of_older_runs_read_as_the_nested_preset():
+    assert Preset.from_dict(FLAT_SMALL) == get_preset("small")
+    old_paper = dict(FLAT_SMALL, warm_start=False)  # a from-scratch run: its fine-tune schedule meant nothing
+    assert Preset.from_dict(old_paper).finetune is None
+    before_cap = {k: v for k, v in FLAT_SMALL.items() if k != "restoration_psnr_cap_db"}
+    assert Preset.from_dict(before_cap).restoration.psnr_cap_db == 50.0  # what runs did before the field
+
+
+def test_old_runtime_fields_read_into_the_runtime_section():
+    old = {"degradation": "gaussian", "dataset": "cifar10", "preset": FLAT_SMALL, "seed": 2, "cifar_dir": "/data",
+           "clean_dirs": ["/photos"], "strategy": "default"}
+    config = RunConfig.from_dict(old)
+    assert (config.degradation, config.seed, config.preset) == ("gaussian", 2, get_preset("small"))
+    assert config.runtime == RuntimeConfig(cifar_dir="/data", clean_dirs=["/photos"], strategy="default")
+    assert RunConfig.from_dict(config.to_dict()) == config
 
 
 def test_psnr_loss_is_per_image_log_mse():
@@ -82,36 +117,57 @@ def test_psnr_cap_bounds_the_weight_of_nearly_clean_images():
     assert restored.cap_db == 30.0
 
 
-def test_added_preset_field_at_its_old_value_keeps_old_stage_configs():
-    """Stages trained before restoration_psnr_cap_db existed had 50 dB: their config must still match."""
+def test_stage_configs_of_older_runs_still_count_as_trained(tmp_path):
+    """A stage's config.json from before session 7 holds a flat preset: with the same settings it must match
+    today's config (no retraining), with other settings it must not."""
+    from keras_irdi.presets import FLAT_FIELDS, upgrade_stage_config
+
     config = RunConfig(degradation="jpeg")
-    config.preset.restoration_psnr_cap_db = 50.0
-    assert "restoration_psnr_cap_db" not in expected_stage_config(config, "restoration")["preset"]
-    config.preset.restoration_psnr_cap_db = 30.0
-    assert expected_stage_config(config, "restoration")["preset"]["restoration_psnr_cap_db"] == 30.0
+    flat_fields = {  # what each stage recorded then
+        "restoration": ("train_limit", "val_fraction", "patch_size", "patch_stride", "max_patches", "patch_source",
+                        "restoration_filters", "restoration_loss", "restoration_psnr_cap_db", "restoration"),
+        "cla_org": ("train_limit", "val_fraction", "classifier_filters", "classifier_dense", "classifier_dropout",
+                    "classifier_augmentation", "classifier", "warm_start", "classifier_finetune"),
+        "weight_net": ("train_limit", "val_fraction", "classifier_augmentation", "weight_hidden",
+                       "weight_train_images", "weight_net")}
+    for stage, fields in flat_fields.items():
+        expected = expected_stage_config(config, stage)
+        old = dict(expected, preset={k: FLAT_SMALL[k] for k in fields})
+        if stage == "weight_net":  # its inputs' configs were flat too
+            old["input_restoration"] = dict(old["input_restoration"],
+                                            preset={k: FLAT_SMALL[k] for k in flat_fields["restoration"]})
+        assert as_json(upgrade_stage_config(old, expected)) == as_json(expected), stage
+        run = RunDir(tmp_path / stage)
+        run.save_stage(stage, keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]), old, export=False)
+        assert run.has_stage(stage, expected)
+        other = RunConfig(degradation="jpeg")
+        other.preset.classifier.dense = 128
+        other.preset.restoration.filters = 16
+        assert not run.has_stage(stage, expected_stage_config(other, stage))
+    assert set(FLAT_FIELDS) | {"name", "warm_start", "classifier_finetune", "restored_copies"} == set(FLAT_SMALL)
 
 
-def test_every_training_field_belongs_to_a_stage():
-    """STAGE_FIELDS is hand-kept: a new preset field that no stage lists would change training without
-    ever retraining anything."""
-    import dataclasses
+def test_every_preset_section_is_read_by_a_stage_or_the_sweep():
+    """STAGE_SECTIONS says which stages a section retrains: a section no stage lists would change training
+    without ever retraining anything."""
+    from keras_irdi.presets import SECTIONS
+    from keras_irdi.training import STAGE_SECTIONS
 
-    from keras_irdi.training import STAGE_FIELDS
-
-    not_training = {"name", "test_limit", "sweep_step"}  # the sweep's, not a stage's
-    fields = {f.name for f in dataclasses.fields(Preset)} - not_training
-    assert fields == set().union(*STAGE_FIELDS.values())
+    assert set(SECTIONS) - {"evaluation"} == set().union(*STAGE_SECTIONS.values())
 
 
-@pytest.mark.parametrize("field, value, retrained", [
-    ("estimator_filters", 16, ["estimator", "weight_net"]),
-    ("restoration_psnr_cap_db", 40.0, ["restoration", "cla_res", "weight_net"]),
-    ("classifier_dense", 128, ["cla_base", "cla_org", "cla_deg", "cla_res", "weight_net"]),
-    ("weight_hidden", (8,), ["weight_net"]),
+@pytest.mark.parametrize("path, value, retrained", [
+    ("estimator.filters", 16, ["estimator", "weight_net"]),
+    ("restoration.psnr_cap_db", 40.0, ["restoration", "cla_res", "weight_net"]),
+    ("classifier.dense", 128, ["cla_base", "cla_org", "cla_deg", "cla_res", "weight_net"]),
+    ("finetune.epochs", 4, ["cla_org", "cla_deg", "cla_res", "weight_net"]),
+    ("weight_net.hidden", (8,), ["weight_net"]),
+    ("evaluation.sweep_step", 5, []),
 ])
-def test_a_field_change_retrains_the_stages_built_on_it(field, value, retrained):
+def test_a_field_change_retrains_the_stages_built_on_it(path, value, retrained):
     base, changed = RunConfig(degradation="jpeg"), RunConfig(degradation="jpeg")
-    setattr(changed.preset, field, value)
+    section, name = path.split(".")
+    setattr(getattr(changed.preset, section), name, value)
     assert [s for s in training_stages(base)
             if expected_stage_config(base, s) != expected_stage_config(changed, s)] == retrained
 
@@ -147,10 +203,10 @@ class _FirstWeights(keras.callbacks.Callback):
 
 
 def test_warm_start_begins_from_the_base(tmp_path, cifar_dir):
-    preset = get_preset("smoke", train_limit=300)
-    preset.classifier.epochs = 1
-    run, config = open_run(tmp_path / "run", RunConfig(degradation="jpeg", preset=preset, seed=1,
-                                                       cifar_dir=str(cifar_dir)))
+    preset = get_preset("smoke")
+    preset.data.train_limit, preset.classifier.train.epochs = 300, 1
+    run, config = open_run(tmp_path / "run", RunConfig(degradation="jpeg", preset=preset, seed=1),
+                           cifar_dir=str(cifar_dir))
     train_classifier(run, config, "clean", base=True)
     base = run.load_stage("cla_base").get_weights()
     for data, stage in (("clean", "cla_org"), ("degraded", "cla_deg")):
@@ -160,7 +216,7 @@ def test_warm_start_begins_from_the_base(tmp_path, cifar_dir):
         tuned = run.load_stage(stage).get_weights()
         assert not all(np.array_equal(a, b) for a, b in zip(tuned, base))  # and then it trained
     with pytest.raises(ValueError, match="from scratch"):
-        paper = RunConfig(degradation="jpeg", preset=get_preset("paper"), cifar_dir=str(cifar_dir))
+        paper = RunConfig(degradation="jpeg", preset=get_preset("paper"), runtime=RuntimeConfig(str(cifar_dir)))
         train_classifier(run, paper, "clean", base=True)
 
 

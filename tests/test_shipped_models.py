@@ -12,6 +12,7 @@ from keras_irdi.artifacts import STAGES, RunDir
 from keras_irdi.data.cifar import load_cifar
 from keras_irdi.degradations import degrade
 from keras_irdi.models.composites import build_composite
+from keras_irdi.runs import RunConfig
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 SHIPPED = [("small_jpeg_cifar10", "jpeg", 30), ("small_gaussian_cifar10", "gaussian", 20),
@@ -21,8 +22,8 @@ SHIPPED = [("small_jpeg_cifar10", "jpeg", 30), ("small_gaussian_cifar10", "gauss
 @pytest.mark.parametrize("name, degradation, level", SHIPPED)
 def test_shipped_run_classifies_real_images(name, degradation, level, cifar_dir):
     run = RunDir(MODELS / name)
-    manifest = run.manifest()
-    assert manifest["config"]["degradation"] == degradation and manifest["config"]["cifar_dir"] is None
+    config = RunConfig.from_dict(run.manifest()["config"])
+    assert config.degradation == degradation and config.runtime.cifar_dir is config.runtime.clean_dirs is None
     stages = run.load_stages(*STAGES)
     data = load_cifar("cifar10", cifar_dir=cifar_dir)  # the bundled 200 test images (never trained on)
     x = degrade(data["x_test"], degradation, level, seed=0).astype(np.float32)

@@ -24,7 +24,7 @@ from keras_irdi.artifacts import BASE_STAGE, STAGES, RunDir
 from keras_irdi.errors import main_wrapper
 from keras_irdi.presets import StageConfig, get_preset
 from keras_irdi.fitting import fit_stage
-from keras_irdi.runs import RunConfig, open_run
+from keras_irdi.runs import RunConfig, RuntimeConfig, open_run
 from keras_irdi.models.composites import proposed_tail
 from keras_irdi.training import ensemble_inputs, expected_stage_config, train_classifier
 from helpers import REPO, random_stages, run_script as cli, tiny_model
@@ -89,9 +89,10 @@ def test_all_skips_finished_stages(smoke_run, cifar_dir, clean_dir):
 
 
 def _tiny_config(cifar_dir, epochs=3):
-    preset = get_preset("smoke", train_limit=300, warm_start=False)  # Cla(org) from scratch, no base
-    preset.classifier.epochs = epochs
-    return RunConfig(degradation="jpeg", preset=preset, seed=3, cifar_dir=str(cifar_dir))
+    preset = get_preset("smoke")
+    preset.data.train_limit, preset.finetune = 300, None  # Cla(org) from scratch, no base
+    preset.classifier.train.epochs = epochs
+    return RunConfig(degradation="jpeg", preset=preset, seed=3, runtime=RuntimeConfig(cifar_dir=str(cifar_dir)))
 
 
 class FailAt(keras.callbacks.Callback):
@@ -231,7 +232,7 @@ def test_manifest_records_epoch_seconds_and_load(smoke_run):
     run, proc = smoke_run
     stages = RunDir(run).manifest()["stages"]
     cla = stages["cla_base"]
-    assert len(cla["epoch_seconds"]) == len(cla["load_avg_1min"]) == get_preset("smoke").classifier.epochs
+    assert len(cla["epoch_seconds"]) == len(cla["load_avg_1min"]) == get_preset("smoke").classifier.train.epochs
     assert all(s > 0 for s in cla["epoch_seconds"]) and sum(cla["epoch_seconds"]) <= cla["seconds"]
     assert "[cla_org] epoch 1:" in proc.stdout and "load average" in proc.stdout
 

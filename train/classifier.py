@@ -18,8 +18,7 @@ def main(argv=None):
                     help="train the shared clean-image base that warm-start presets fine-tune from")
     args = ap.parse_args(argv)
     run, config = open_run_from_args(args)
-    finetune = config.preset.warm_start and not args.base
-    apply_stage_overrides(config, "classifier_finetune" if finetune else "classifier", args)
+    apply_stage_overrides(config.preset.classifier_schedule(base=args.base), args)
     from keras_irdi.training import train_classifier
     train_classifier(run, config, args.data, base=args.base)
 

@@ -8,7 +8,7 @@ from keras_irdi.cli import apply_stage_overrides, main_wrapper, open_run_from_ar
 def main(argv=None):
     args = run_parser(__doc__).parse_args(argv)
     run, config = open_run_from_args(args)
-    apply_stage_overrides(config, "weight_net", args)
+    apply_stage_overrides(config.preset.weight_net.train, args)
     from keras_irdi.training import train_weight_net
     train_weight_net(run, config)
 

@@ -8,7 +8,7 @@ from keras_irdi.cli import apply_stage_overrides, main_wrapper, open_run_from_ar
 def main(argv=None):
     args = run_parser(__doc__).parse_args(argv)
     run, config = open_run_from_args(args)
-    apply_stage_overrides(config, "restoration", args)
+    apply_stage_overrides(config.preset.restoration.train, args)
     from keras_irdi.training import train_restoration
     train_restoration(run, config)
 
