@@ -59,7 +59,7 @@ def expected_stage_config(config: RunConfig, stage: str) -> dict:
     Includes the configs of the frozen stages it was trained on, so retraining the restoration net
     also invalidates Cla(res) and the weight net.
     """
-    preset = config.preset.to_dict()
+    preset = config.preset.for_degradation(config.degradation).to_dict()
     out = {"stage": stage, "degradation": config.degradation, "dataset": config.dataset, "seed": config.seed,
            "preset": {k: preset[k] for k in STAGE_SECTIONS[stage]}}
     if stage in TRAINED_ON:
@@ -139,7 +139,7 @@ def _train_patch_net(run: RunDir, config: RunConfig, spec: PatchNetSpec) -> dict
 
     summary = Summary(run, spec.stage)
     setup_determinism(config.seed)
-    section = spec.section(config.preset)
+    section = spec.section(config.preset.for_degradation(config.degradation))
     cfg = section.train
     if not cfg.steps_per_epoch:
         raise InputError(f"the preset's {spec.stage}.train config needs steps_per_epoch (patches are drawn as a "

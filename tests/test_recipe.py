@@ -71,7 +71,8 @@ FLAT_SMALL = {
 
 
 def test_flat_presets_of_older_runs_read_as_the_nested_preset():
-    assert Preset.from_dict(FLAT_SMALL) == get_preset("small")
+    # Session 6's small preset had one 30 dB cap; today's has one per degradation, 30 dB for JPEG.
+    assert Preset.from_dict(FLAT_SMALL).for_degradation("jpeg") == get_preset("small").for_degradation("jpeg")
     old_paper = dict(FLAT_SMALL, warm_start=False)  # a from-scratch run: its fine-tune schedule meant nothing
     assert Preset.from_dict(old_paper).finetune is None
     before_cap = {k: v for k, v in FLAT_SMALL.items() if k != "restoration_psnr_cap_db"}
@@ -82,7 +83,7 @@ def test_old_runtime_fields_read_into_the_runtime_section():
     old = {"degradation": "gaussian", "dataset": "cifar10", "preset": FLAT_SMALL, "seed": 2, "cifar_dir": "/data",
            "clean_dirs": ["/photos"], "strategy": "default"}
     config = RunConfig.from_dict(old)
-    assert (config.degradation, config.seed, config.preset) == ("gaussian", 2, get_preset("small"))
+    assert (config.degradation, config.seed, config.preset) == ("gaussian", 2, Preset.from_dict(FLAT_SMALL))
     assert config.runtime == RuntimeConfig(cifar_dir="/data", clean_dirs=["/photos"], strategy="default")
     assert RunConfig.from_dict(config.to_dict()) == config
 
@@ -145,6 +146,26 @@ def test_stage_configs_of_older_runs_still_count_as_trained(tmp_path):
         other.preset.restoration.filters = 16
         assert not run.has_stage(stage, expected_stage_config(other, stage))
     assert set(FLAT_FIELDS) | {"name", "warm_start", "classifier_finetune", "restored_copies"} == set(FLAT_SMALL)
+
+
+def test_psnr_cap_per_degradation_is_what_the_stage_trains_with_and_records():
+    from keras_irdi.training import PATCH_NETS
+
+    def cap(config):
+        return expected_stage_config(config, "restoration")["preset"]["restoration"]["psnr_cap_db"]
+
+    assert {d: cap(RunConfig(degradation=d)) for d in ("jpeg", "gaussian", "blur")} == \
+        {"jpeg": 30.0, "gaussian": 40.0, "blur": 30.0}
+    loss = PATCH_NETS["restoration"].loss(get_preset("small").for_degradation("gaussian").restoration)
+    assert loss.cap_db == 40.0
+    one_cap = RunConfig(degradation="jpeg")
+    one_cap.preset.restoration.psnr_cap_db = 30.0  # the JPEG runs trained before caps per degradation
+    assert expected_stage_config(one_cap, "restoration") == expected_stage_config(RunConfig(), "restoration")
+    assert expected_stage_config(one_cap, "cla_res") == expected_stage_config(RunConfig(), "cla_res")
+    missing = RunConfig(degradation="jpeg")
+    missing.preset.restoration.psnr_cap_db = {"gaussian": 40.0}
+    with pytest.raises(ValueError, match="psnr_cap_db has no value for 'jpeg'"):
+        expected_stage_config(missing, "restoration")
 
 
 def test_every_preset_section_is_read_by_a_stage_or_the_sweep():
