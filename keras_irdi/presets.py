@@ -190,10 +190,8 @@ class Preset:
         return cls(name=d["name"], **{key: section_from_dict(key, d[key]) for key in SECTIONS if key in d})
 
     def describe(self) -> str:
-        lines = [f"preset {self.name}:"]
-        for key in SECTIONS:
-            lines.append(f"  {key} = {self.to_dict()[key]}")
-        return "\n".join(lines)
+        d = self.to_dict()
+        return "\n".join([f"preset {self.name}:"] + [f"  {key} = {d[key]}" for key in SECTIONS])
 
 
 def _check_choice(name: str, value, choices) -> None:
