@@ -8,7 +8,8 @@ from keras_irdi.cli import apply_stage_overrides, main_wrapper, open_run_from_ar
 def main(argv=None):
     args = run_parser(__doc__).parse_args(argv)
     run, config = open_run_from_args(args)
-    apply_stage_overrides(config.preset.restoration.train, args)
+    # The resolved schedule is the preset's own object (per degradation or not), so the override reaches it.
+    apply_stage_overrides(config.preset.for_degradation(config.degradation).restoration.train, args)
     from keras_irdi.training import train_restoration
     train_restoration(run, config)
 
