@@ -168,6 +168,25 @@ def test_psnr_cap_per_degradation_is_what_the_stage_trains_with_and_records():
         expected_stage_config(missing, "restoration")
 
 
+def test_restoration_schedule_per_degradation_is_what_the_stage_trains_with_and_records():
+    import dataclasses
+
+    def epochs(config):
+        return expected_stage_config(config, "restoration")["preset"]["restoration"]["train"]["epochs"]
+
+    assert {d: epochs(RunConfig(degradation=d)) for d in ("jpeg", "gaussian", "blur")} == \
+        {"jpeg": 6, "gaussian": 10, "blur": 6}
+    one = RunConfig(degradation="jpeg")  # the JPEG runs trained before schedules per degradation
+    one.preset.restoration.train = dataclasses.replace(get_preset("small").restoration.train["gaussian"], epochs=6)
+    assert expected_stage_config(one, "cla_res") == expected_stage_config(RunConfig(), "cla_res")
+    small = get_preset("small")
+    assert Preset.from_dict(small.to_dict()) == small  # the manifest's dict reads back per degradation
+    missing = RunConfig(degradation="blur")
+    missing.preset.restoration.train = {"jpeg": small.restoration.train["jpeg"]}
+    with pytest.raises(ValueError, match="restoration.train has no value for 'blur'"):
+        expected_stage_config(missing, "restoration")
+
+
 def test_every_preset_section_is_read_by_a_stage_or_the_sweep():
     """STAGE_SECTIONS says which stages a section retrains: a section no stage lists would change training
     without ever retraining anything."""
