@@ -253,7 +253,7 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), ba
 
     def train_epochs(epochs):
         return classification_batches(x_train, d["y_train"], cfg.batch_size, kind=kind,
-                                      augment=net.augmentation, seed=config.seed, epochs=epochs)
+                                      augment=p.classifier_augmentation(base), seed=config.seed, epochs=epochs)
 
     val_ds = classification_batches(x_val, d["y_val"], 256, augment=False, shuffle=False).cache()
     with _scope(config):

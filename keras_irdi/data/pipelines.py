@@ -42,7 +42,8 @@ def cifar_augmenter(seed: int | None = None, kind: str = "paper") -> keras.Seque
     ``paper``: zoom, shear, horizontal flip, rotation, vertical/horizontal shift, with the magnitudes of
     the lab's Keras template (ImageDataGenerator-style, 'nearest' fill). ``flip_shift``: horizontal flip
     and shifts of up to 4 pixels with reflected borders, the common CIFAR recipe, which trained the
-    half-width classifier faster on the CPU budget (docs/DECISIONS.md).
+    half-width classifier faster on the CPU budget (docs/DECISIONS.md). ``flip``: flips only, for the
+    fine-tune of a base trained with shifts (``FinetuneConfig``).
     """
     if kind == "paper":
         fill = dict(fill_mode="nearest")
@@ -56,8 +57,10 @@ def cifar_augmenter(seed: int | None = None, kind: str = "paper") -> keras.Seque
     elif kind == "flip_shift":
         layers = [keras.layers.RandomFlip("horizontal", seed=seed),
                   keras.layers.RandomTranslation(0.125, 0.125, seed=seed, fill_mode="reflect")]
+    elif kind == "flip":
+        layers = [keras.layers.RandomFlip("horizontal", seed=seed)]
     else:
-        raise InputError(f"unknown augmentation {kind!r}; choose 'paper' or 'flip_shift'")
+        raise InputError(f"unknown augmentation {kind!r}; choose 'paper', 'flip_shift' or 'flip'")
     return keras.Sequential(layers, name=f"cifar_augmentation_{kind}")
 
 
