@@ -115,3 +115,17 @@ def test_patch_stream_epoch_is_a_function_of_seed_and_epoch(cifar):
     for got, want in zip(resumed, whole[7:]):
         np.testing.assert_array_equal(got, want)
     assert not np.array_equal(whole[0], whole[7])
+
+
+def test_flip_augmentation_mirrors_or_keeps_each_image_and_never_shifts(cifar):
+    """The fine-tune's "flip": every image comes out as itself or its left-right mirror, exactly; both happen."""
+    x, y = cifar
+    x, y = x[:64], y[:64]
+    images, labels = next(iter(classification_batches(x, y, 64, augment="flip", seed=1, shuffle=False)))
+    images, labels = images.numpy(), labels.numpy()
+    np.testing.assert_array_equal(labels, y)
+    want = x.astype(np.float32) / 255.0
+    kept = [np.array_equal(a, b) for a, b in zip(images, want)]
+    mirrored = [np.array_equal(a, b[:, ::-1]) for a, b in zip(images, want)]
+    assert all(k or m for k, m in zip(kept, mirrored))
+    assert 0 < sum(mirrored) < len(x) and 0 < sum(kept)
