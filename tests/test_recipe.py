@@ -71,14 +71,9 @@ FLAT_SMALL = {
 
 
 def test_flat_presets_of_older_runs_read_as_the_nested_preset():
-    # Session 6's small preset had one 30 dB cap; today's has one per degradation, 30 dB for JPEG. Its
-    # fine-tune kept the base's augmentation (session 8's drops the shifts).
-    session6 = get_preset("small")
-    session6.finetune.augmentation = None
-    assert Preset.from_dict(FLAT_SMALL).for_degradation("jpeg") == session6.for_degradation("jpeg")
-    assert Preset.from_dict(FLAT_SMALL).classifier_augmentation() == "flip_shift"
-    assert get_preset("small").classifier_augmentation() == "flip"
-    assert get_preset("small").classifier_augmentation(base=True) == "flip_shift"
+    # Session 6's small preset had one 30 dB cap; today's has one per degradation, 30 dB for JPEG.
+    assert Preset.from_dict(FLAT_SMALL).for_degradation("jpeg") == get_preset("small").for_degradation("jpeg")
+    assert Preset.from_dict(FLAT_SMALL).classifier_augmentation() == "flip_shift"  # the base's
     old_paper = dict(FLAT_SMALL, warm_start=False)  # a from-scratch run: its fine-tune schedule meant nothing
     assert Preset.from_dict(old_paper).finetune is None
     before_cap = {k: v for k, v in FLAT_SMALL.items() if k != "restoration_psnr_cap_db"}
@@ -130,7 +125,6 @@ def test_stage_configs_of_older_runs_still_count_as_trained(tmp_path):
     from keras_irdi.presets import FLAT_FIELDS, upgrade_stage_config
 
     config = RunConfig(degradation="jpeg")
-    config.preset.finetune.augmentation = None  # session 6 fine-tuned with the base's augmentation
     flat_fields = {  # what each stage recorded then
         "restoration": ("train_limit", "val_fraction", "patch_size", "patch_stride", "max_patches", "patch_source",
                         "restoration_filters", "restoration_loss", "restoration_psnr_cap_db", "restoration"),
@@ -194,6 +188,17 @@ def test_restoration_schedule_per_degradation_is_what_the_stage_trains_with_and_
         expected_stage_config(missing, "restoration")
 
 
+def test_finetune_augmentation_applies_to_the_finetuned_classifiers_only():
+    preset = get_preset("small")
+    assert preset.classifier_augmentation() == preset.classifier_augmentation(base=True) == "flip_shift"
+    preset.finetune.augmentation = "flip"
+    assert (preset.classifier_augmentation(), preset.classifier_augmentation(base=True)) == ("flip", "flip_shift")
+    assert get_preset("paper").classifier_augmentation() == "paper"  # from scratch: the classifiers' own
+    with pytest.raises(ValueError, match="unknown finetune.augmentation 'mirror'"):
+        Preset.from_dict(dict(preset.to_dict(), finetune={"augmentation": "mirror", "train": {"epochs": 1,
+                                                                                           "batch_size": 8}}))
+
+
 def test_every_preset_section_is_read_by_a_stage_or_the_sweep():
     """STAGE_SECTIONS says which stages a section retrains: a section no stage lists would change training
     without ever retraining anything."""
@@ -207,7 +212,7 @@ def test_every_preset_section_is_read_by_a_stage_or_the_sweep():
     ("estimator.filters", 16, ["estimator", "weight_net"]),
     ("restoration.psnr_cap_db", 40.0, ["restoration", "cla_res", "weight_net"]),
     ("classifier.dense", 128, ["cla_base", "cla_org", "cla_deg", "cla_res", "weight_net"]),
-    ("finetune.augmentation", "flip_shift", ["cla_org", "cla_deg", "cla_res", "weight_net"]),
+    ("finetune.augmentation", "flip", ["cla_org", "cla_deg", "cla_res", "weight_net"]),
     ("weight_net.hidden", (8,), ["weight_net"]),
     ("evaluation.sweep_step", 5, []),
 ])
