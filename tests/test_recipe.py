@@ -212,6 +212,7 @@ def test_every_preset_section_is_read_by_a_stage_or_the_sweep():
     ("estimator.filters", 16, ["estimator", "weight_net"]),
     ("restoration.psnr_cap_db", 40.0, ["restoration", "cla_res", "weight_net"]),
     ("classifier.dense", 128, ["cla_base", "cla_org", "cla_deg", "cla_res", "weight_net"]),
+    ("finetune.train", StageConfig(epochs=4, batch_size=128), ["cla_org", "cla_deg", "cla_res", "weight_net"]),
     ("finetune.augmentation", "flip", ["cla_org", "cla_deg", "cla_res", "weight_net"]),
     ("weight_net.hidden", (8,), ["weight_net"]),
     ("evaluation.sweep_step", 5, []),
