@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from keras_irdi.cli import main_wrapper
+from keras_irdi.cli import ArgumentParser, main_wrapper
 from keras_irdi.errors import MissingError
 
 PATTERNS = ("tables/*.md", "tables/*.csv", "figures/*.png", "eval/*.csv", "eval/*.json", "eval/*_correct.npz",
@@ -45,7 +45,7 @@ def ship_models(run: Path, out: Path) -> list:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run-dir", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--models-out", default=None, help="also ship the six stage models into this folder")

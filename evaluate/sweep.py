@@ -4,11 +4,11 @@ ensemble weights): writes RUN/eval/<degradation>_<dataset>.csv and .json."""
 import argparse
 import sys
 
-from keras_irdi.cli import main_wrapper
+from keras_irdi.cli import ArgumentParser, main_wrapper
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = ArgumentParser(description=__doc__)
     ap.add_argument("--run-dir", required=True)
     ap.add_argument("--limit", type=int, default=None, help="first N test images only (deterministic)")
     ap.add_argument("--levels", default=None, help="comma-separated levels instead of the full range")

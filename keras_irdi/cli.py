@@ -11,13 +11,25 @@ import os
 from keras_irdi.degradations import DEGRADATIONS
 from keras_irdi.errors import InputError, main_wrapper  # noqa: F401 (the CLIs import it from here)
 from keras_irdi.presets import PRESETS
+from keras_irdi.tfenv import ArgumentParser
+
+
+def positive_int(text: str) -> int:
+    """argparse type of counts (--epochs, --batch-size): a bad one fails in parsing, before TF loads."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
 
 
 def run_parser(description: str, stage_options: bool = True, schedule_options: bool = True
                ) -> argparse.ArgumentParser:
     """The options every training stage shares; ``schedule_options``: --epochs/--batch-size, which only
     single-stage commands take (train/all.py trains every stage with its preset's schedules)."""
-    ap = argparse.ArgumentParser(description=description)
+    ap = ArgumentParser(description=description)
     ap.add_argument("--run-dir", required=True, help="run directory (created if needed)")
     if stage_options:
         ap.add_argument("--preset", choices=sorted(PRESETS), default=None,
@@ -33,8 +45,9 @@ def run_parser(description: str, stage_options: bool = True, schedule_options: b
                         help="folders of clean photos for the restoration net and level estimator "
                              "(e.g. T91 Urban100); default: scikit-image's bundled photos")
         if schedule_options:
-            ap.add_argument("--epochs", type=int, default=None, help="override the preset's epochs for this stage")
-            ap.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size")
+            ap.add_argument("--epochs", type=positive_int, default=None,
+                            help="override the preset's epochs for this stage")
+            ap.add_argument("--batch-size", type=positive_int, default=None, help="override the preset's batch size")
         ap.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
         ap.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default=None,
                         help="tf.distribute strategy, for several GPUs or hosts")
@@ -53,10 +66,6 @@ def open_run_from_args(args):
         from keras_irdi.runs import get_strategy
 
         get_strategy(args.strategy)
-    for name in ("epochs", "batch_size"):
-        value = getattr(args, name, None)
-        if value is not None and value < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     exists = "config" in RunDir(args.run_dir).manifest()
     config = None
     if not exists or args.preset or args.degradation or args.dataset or args.seed is not None:
@@ -94,7 +103,7 @@ def apply_stage_overrides(cfg, args) -> None:
 
 def report_main(argv, doc: str, default_out: str, write) -> None:
     """The report CLIs (tables, figures): --run-dir and --out, then ``write(run_dir, out)`` -> files written."""
-    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap = ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--run-dir", required=True, help="run directory holding eval/<deg>_<dataset>.csv")
     ap.add_argument("--out", default=None, help=f"output directory (default: {default_out})")
     args = ap.parse_args(argv)

@@ -52,10 +52,10 @@ def main_wrapper(fn, argv=None, interrupted: str = "interrupted: rerun the same 
     SIGINT and SIGTERM (also in background jobs, where a shell ignores SIGINT) stop the job the same
     way: stage artefacts are written atomically and BackupAndRestore keeps the last finished epoch, so
     rerunning the command resumes.
-    """
-    from keras_irdi.tfenv import load_tensorflow
 
-    load_tensorflow(verbose="--verbose" in (sys.argv[1:] if argv is None else argv))
+    TensorFlow is not loaded here but by the commands' parser (``keras_irdi.tfenv.ArgumentParser``),
+    once the arguments are valid.
+    """
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

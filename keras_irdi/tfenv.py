@@ -12,6 +12,7 @@ development machine they train the half-width classifier 1.4x faster (docs/DECIS
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import warnings
@@ -40,3 +41,13 @@ def load_tensorflow(verbose: bool = False):
     tf.get_logger().setLevel("ERROR")  # retracing notices and the like
     warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
     return tf
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """The commands' parser: TensorFlow (about 5 s to import here) loads once the arguments parse, quietly
+    unless ``--verbose``, so ``--help`` or a mistyped option answers at once."""
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        load_tensorflow(verbose=bool(getattr(parsed, "verbose", False)))
+        return parsed

@@ -251,11 +251,11 @@ def test_train_clis_list_the_choices(tmp_path, script, option, value):
 
 def test_train_cli_bad_numbers(tmp_path):
     proc = cli("train/restoration.py", "--run-dir", tmp_path / "r", "--epochs", "ten", timeout=120)
-    assert proc.returncode == 2 and "invalid int value: 'ten'" in proc.stderr
+    assert proc.returncode == 2 and "--epochs: must be a whole number >= 1, got 'ten'" in proc.stderr
     proc = cli("train/all.py", "--run-dir", tmp_path / "r", "--epochs", "3", timeout=120)
     assert proc.returncode == 2 and "unrecognized arguments: --epochs" in proc.stderr and "Traceback" not in proc.stderr
     proc = cli("train/restoration.py", "--run-dir", tmp_path / "r", "--epochs", "0", timeout=300)
-    assert proc.returncode == 2 and "--epochs must be >= 1, got 0" in proc.stderr
+    assert proc.returncode == 2 and "--epochs: must be a whole number >= 1, got '0'" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "r").exists()
 
 
