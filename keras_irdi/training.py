@@ -59,7 +59,7 @@ def expected_stage_config(config: RunConfig, stage: str) -> dict:
     Includes the configs of the frozen stages it was trained on, so retraining the restoration net
     also invalidates Cla(res) and the weight net.
     """
-    preset = config.preset.for_degradation(config.degradation).to_dict()
+    preset = config.preset.for_degradation(config.degradation).for_stage(stage).to_dict()
     out = {"stage": stage, "degradation": config.degradation, "dataset": config.dataset, "seed": config.seed,
            "preset": {k: preset[k] for k in STAGE_SECTIONS[stage]}}
     if stage in TRAINED_ON:
@@ -253,7 +253,7 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), ba
 
     def train_epochs(epochs):
         return classification_batches(x_train, d["y_train"], cfg.batch_size, kind=kind,
-                                      augment=p.classifier_augmentation(base), seed=config.seed, epochs=epochs)
+                                      augment=p.classifier_augmentation(stage), seed=config.seed, epochs=epochs)
 
     val_ds = classification_batches(x_val, d["y_val"], 256, augment=False, shuffle=False).cache()
     with _scope(config):

@@ -129,3 +129,15 @@ def test_flip_augmentation_mirrors_or_keeps_each_image_and_never_shifts(cifar):
     mirrored = [np.array_equal(a, b[:, ::-1]) for a, b in zip(images, want)]
     assert all(k or m for k, m in zip(kept, mirrored))
     assert 0 < sum(mirrored) < len(x) and 0 < sum(kept)
+
+
+def test_small_shift_augmentation_moves_images_by_at_most_two_pixels():
+    """The Cla(org) fine-tune's "flip_small_shift": shifts happen, and none exceeds 2 pixels (the base's: 4)."""
+    x = np.zeros((64, 32, 32, 3), np.uint8)
+    x[:, 15:17, 15:17] = 255  # a mirror-symmetric dot: a flip leaves it, a shift moves its centre
+    images, _ = next(iter(classification_batches(x, np.zeros(64, np.int64), 64, augment="flip_small_shift",
+                                                 seed=1, shuffle=False)))
+    mass = images.numpy().sum(axis=-1)
+    rows, cols = np.arange(32)[None, :, None], np.arange(32)[None, None, :]
+    shift = np.stack([(mass * rows).sum((1, 2)), (mass * cols).sum((1, 2))], -1) / mass.sum((1, 2))[:, None] - 15.5
+    assert np.abs(shift).max() <= 2.0 + 1e-3 and np.abs(shift).max() > 1.0

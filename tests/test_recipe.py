@@ -5,8 +5,8 @@ import pytest
 
 from keras_irdi.artifacts import RunDir, as_json
 from keras_irdi.models import PSNRLoss, psnr_loss
-from keras_irdi.presets import (ClassifierConfig, PatchConfig, Preset, RestorationConfig, StageConfig,
-                                WeightNetConfig, get_preset)
+from keras_irdi.presets import (FINETUNED_STAGES, ClassifierConfig, FinetuneConfig, PatchConfig, Preset,
+                                RestorationConfig, StageConfig, WeightNetConfig, get_preset)
 from keras_irdi.fitting import make_optimizer
 from keras_irdi.runs import RunConfig, RuntimeConfig, open_run
 from keras_irdi.training import (expected_stage_config, reuse_stage, training_stages,
@@ -73,7 +73,7 @@ FLAT_SMALL = {
 def test_flat_presets_of_older_runs_read_as_the_nested_preset():
     # Session 6's small preset had one 30 dB cap; today's has one per degradation, 30 dB for JPEG.
     assert Preset.from_dict(FLAT_SMALL).for_degradation("jpeg") == get_preset("small").for_degradation("jpeg")
-    assert Preset.from_dict(FLAT_SMALL).classifier_augmentation() == "flip_shift"  # the base's
+    assert Preset.from_dict(FLAT_SMALL).classifier_augmentation("cla_org") == "flip_shift"  # the base's
     old_paper = dict(FLAT_SMALL, warm_start=False)  # a from-scratch run: its fine-tune schedule meant nothing
     assert Preset.from_dict(old_paper).finetune is None
     before_cap = {k: v for k, v in FLAT_SMALL.items() if k != "restoration_psnr_cap_db"}
@@ -190,13 +190,32 @@ def test_restoration_schedule_per_degradation_is_what_the_stage_trains_with_and_
 
 def test_finetune_augmentation_applies_to_the_finetuned_classifiers_only():
     preset = get_preset("small")
-    assert preset.classifier_augmentation() == preset.classifier_augmentation(base=True) == "flip_shift"
+    preset.finetune.augmentation = None
+    assert preset.classifier_augmentation("cla_deg") == preset.classifier_augmentation("cla_base") == "flip_shift"
     preset.finetune.augmentation = "flip"
-    assert (preset.classifier_augmentation(), preset.classifier_augmentation(base=True)) == ("flip", "flip_shift")
-    assert get_preset("paper").classifier_augmentation() == "paper"  # from scratch: the classifiers' own
+    assert [preset.classifier_augmentation(s) for s in ("cla_base", *FINETUNED_STAGES)] == [
+        "flip_shift", "flip", "flip", "flip"]
+    preset.finetune.augmentation = {"cla_org": "flip_small_shift", "cla_deg": None, "cla_res": "flip"}
+    assert [preset.classifier_augmentation(s) for s in ("cla_base", *FINETUNED_STAGES)] == [
+        "flip_shift", "flip_small_shift", "flip_shift", "flip"]
+    assert get_preset("paper").classifier_augmentation("cla_org") == "paper"  # from scratch: the classifiers' own
     with pytest.raises(ValueError, match="unknown finetune.augmentation 'mirror'"):
         Preset.from_dict(dict(preset.to_dict(), finetune={"augmentation": "mirror", "train": {"epochs": 1,
                                                                                            "batch_size": 8}}))
+    with pytest.raises(ValueError, match="unknown finetune.augmentation 'mirror'"):
+        FinetuneConfig(augmentation={"cla_org": "mirror"})
+    with pytest.raises(ValueError, match="keyed by stage .*got cla_base"):
+        FinetuneConfig(augmentation={"cla_base": "flip"})
+    partial = RunConfig(degradation="jpeg")
+    partial.preset.finetune.augmentation = {"cla_org": "flip"}
+    with pytest.raises(ValueError, match="finetune.augmentation has no value for 'cla_deg'"):
+        expected_stage_config(partial, "cla_deg")
+
+
+def test_finetuned_stages_are_the_warm_started_classifiers():
+    from keras_irdi.training import CLASSIFIER_STAGES
+
+    assert set(FINETUNED_STAGES) == set(CLASSIFIER_STAGES.values())
 
 
 def test_every_preset_section_is_read_by_a_stage_or_the_sweep():
@@ -223,6 +242,18 @@ def test_a_field_change_retrains_the_stages_built_on_it(path, value, retrained):
     setattr(getattr(changed.preset, section), name, value)
     assert [s for s in training_stages(base)
             if expected_stage_config(base, s) != expected_stage_config(changed, s)] == retrained
+
+
+@pytest.mark.parametrize("stage", FINETUNED_STAGES)
+def test_a_per_stage_augmentation_retrains_only_that_classifier(stage):
+    base, changed = RunConfig(degradation="jpeg"), RunConfig(degradation="jpeg")
+    per_stage = {s: base.preset.finetune.for_stage(s).augmentation for s in FINETUNED_STAGES}
+    changed.preset.finetune.augmentation = dict(per_stage)
+    assert all(expected_stage_config(base, s) == expected_stage_config(changed, s) for s in training_stages(base))
+    changed.preset.finetune.augmentation[stage] = "flip"
+    built_on = ["weight_net"] if stage in ("cla_org", "cla_res") else []  # the weight net reads Cla(org), Cla(res)
+    assert [s for s in training_stages(base)
+            if expected_stage_config(base, s) != expected_stage_config(changed, s)] == [stage, *built_on]
 
 
 def test_cla_org_config_does_not_depend_on_the_degradation():

@@ -15,6 +15,7 @@ import keras
 
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError
+from keras_irdi.presets import AUGMENTATIONS
 
 AUTOTUNE = tf.data.AUTOTUNE
 # The degradation map runs one batch at a time, on its own tf.data thread, overlapped with training by
@@ -42,8 +43,8 @@ def cifar_augmenter(seed: int | None = None, kind: str = "paper") -> keras.Seque
     ``paper``: zoom, shear, horizontal flip, rotation, vertical/horizontal shift, with the magnitudes of
     the lab's Keras template (ImageDataGenerator-style, 'nearest' fill). ``flip_shift``: horizontal flip
     and shifts of up to 4 pixels with reflected borders, the common CIFAR recipe, which trained the
-    half-width classifier faster on the CPU budget (docs/DECISIONS.md). ``flip``: flips only, for the
-    fine-tune of a base trained with shifts (``FinetuneConfig``).
+    half-width classifier faster on the CPU budget (docs/DECISIONS.md). ``flip_small_shift`` (shifts of
+    up to 2 pixels) and ``flip`` (none): for the fine-tune of a base trained with shifts (``FinetuneConfig``).
     """
     if kind == "paper":
         fill = dict(fill_mode="nearest")
@@ -57,10 +58,13 @@ def cifar_augmenter(seed: int | None = None, kind: str = "paper") -> keras.Seque
     elif kind == "flip_shift":
         layers = [keras.layers.RandomFlip("horizontal", seed=seed),
                   keras.layers.RandomTranslation(0.125, 0.125, seed=seed, fill_mode="reflect")]
+    elif kind == "flip_small_shift":
+        layers = [keras.layers.RandomFlip("horizontal", seed=seed),
+                  keras.layers.RandomTranslation(0.0625, 0.0625, seed=seed, fill_mode="reflect")]
     elif kind == "flip":
         layers = [keras.layers.RandomFlip("horizontal", seed=seed)]
     else:
-        raise InputError(f"unknown augmentation {kind!r}; choose 'paper', 'flip_shift' or 'flip'")
+        raise InputError(f"unknown augmentation {kind!r}; choose one of: {', '.join(AUGMENTATIONS)}")
     return keras.Sequential(layers, name=f"cifar_augmentation_{kind}")
 
 
