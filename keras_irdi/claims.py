@@ -109,7 +109,9 @@ def _compare_on(view, intervals, left, right, op):
     ``holds`` compares the point estimates: False on any failure, None if some interval is missing.
     ``verdict`` adds the paired bootstrap interval of each difference where the view has per-image data:
     'holds' (every interval's CI above 0), 'fails' (some CI below 0), 'tie' (some CI contains 0), else
-    the point estimate's 'holds'/'fails'/'n/a'.
+    the point estimate's 'holds'/'fails'/'n/a'. With several rivals ("best among") every rival's CI
+    counts, not only the runner-up's: a rival with a lower mean but a less correlated network can have the
+    wider interval, and beating it is part of being best.
     """
     names = view.names
     fails, missing, margins, verdicts = [], [], [], []
@@ -119,13 +121,15 @@ def _compare_on(view, intervals, left, right, op):
         if a is None or any(b is None for b in bs):
             missing.append(interval_label(iv))
             continue
-        b, bcol = max(zip(bs, right))
-        ci = view.diff_ci(left, bcol, *iv)
-        margins.append((a - b, iv, bcol, a, b, ci))
-        verdicts.append(_verdict(ci, op(a, b)))
+        rivals = [(b, col, view.diff_ci(left, col, *iv)) for b, col in sorted(zip(bs, right), reverse=True)]
+        verdicts.extend(_verdict(ci, op(a, b)) for b, col, ci in rivals)
+        b, bcol, ci = rivals[0]  # the runner-up by mean decides the point estimate
         if not op(a, b):
             fails.append(f"{interval_label(iv)}: {names[left]} {_f(a)} vs {names[bcol]} {_f(b)} "
                          f"({_margin(a - b)}{', ' + _ci_text(ci) if ci else ''})")
+        if all(ci for _, _, ci in rivals):  # the rival whose CI comes closest to (or below) 0
+            b, bcol, ci = min(rivals, key=lambda r: r[2][1])
+        margins.append((a - b, iv, bcol, a, b, ci))
     verdict = confidence.combine(verdicts + ["n/a"] * len(missing))
     if fails:
         return False, "fails at " + "; ".join(fails), verdict

@@ -73,3 +73,20 @@ def test_ci_uses_the_same_grid_levels_as_the_interval_mean():
     diff, lower, upper = p.diff_ci("a", "b", 1.1, 2, step=0.1)
     assert diff == pytest.approx(1.0) and lower == pytest.approx(1.0)
     assert p.diff_ci("a", "b", 0, 1, step=0.1)[0] == pytest.approx(0.0)
+
+
+def test_best_among_rivals_needs_every_rivals_interval(tmp_path):
+    """Proposed tops the crafted (1,100) means, Seq(res) next. Per image it is barely but surely above Seq(res)
+    (the same images right, 30 fewer), while Cla(jpg), lower on average but independent of it, is within
+    noise: the claim is a tie, decided by Cla(jpg), not a win decided by the runner-up alone."""
+    path = write_sweep(tmp_path, "jpeg_cifar10", [jpeg_row(q) for q in range(1, 101)])
+    proposed = _correct(0.7)
+    seq_res = proposed.copy()
+    seq_res[:, np.flatnonzero(proposed[0])[:30]] = False
+    correct = {n: _correct(0.3, seed=i) for i, n in enumerate(NETWORKS)}
+    correct.update(proposed=proposed, seq_res=seq_res, cla_deg=_correct(0.68, seed=9))
+    pi = confidence.PerImage(LEVELS, correct)
+    assert confidence.verdict(pi.diff_ci("proposed", "seq_res", 1, 100)) == "holds"
+    assert confidence.verdict(pi.diff_ci("proposed", "cla_deg", 1, 100)) == "tie"
+    best = {c.id: c for c in claim_verdicts(read_sweep(path), "jpeg", "cifar10", pi)}["proposed_best"]
+    assert best.holds is True and best.verdict == "tie" and "Cla(jpg)" in best.evidence
