@@ -37,6 +37,9 @@ def _finish(ds: tf.data.Dataset) -> tf.data.Dataset:
     return ds.prefetch(AUTOTUNE).with_options(options)
 
 
+FLIP_SHIFTS = {"flip_shift": 0.125, "flip_small_shift": 0.0625, "flip": 0.0}  # largest shift, fraction of the size
+
+
 def cifar_augmenter(seed: int | None = None, kind: str = "paper") -> keras.Sequential:
     """CIFAR augmentation, by preset choice.
 
@@ -55,14 +58,11 @@ def cifar_augmenter(seed: int | None = None, kind: str = "paper") -> keras.Seque
             keras.layers.RandomRotation(10 / 360, seed=seed, **fill),
             keras.layers.RandomTranslation(0.1, 0.1, seed=seed, **fill),
         ]
-    elif kind == "flip_shift":
-        layers = [keras.layers.RandomFlip("horizontal", seed=seed),
-                  keras.layers.RandomTranslation(0.125, 0.125, seed=seed, fill_mode="reflect")]
-    elif kind == "flip_small_shift":
-        layers = [keras.layers.RandomFlip("horizontal", seed=seed),
-                  keras.layers.RandomTranslation(0.0625, 0.0625, seed=seed, fill_mode="reflect")]
-    elif kind == "flip":
+    elif kind in FLIP_SHIFTS:
+        shift = FLIP_SHIFTS[kind]
         layers = [keras.layers.RandomFlip("horizontal", seed=seed)]
+        if shift:
+            layers.append(keras.layers.RandomTranslation(shift, shift, seed=seed, fill_mode="reflect"))
     else:
         raise InputError(f"unknown augmentation {kind!r}; choose one of: {', '.join(AUGMENTATIONS)}")
     return keras.Sequential(layers, name=f"cifar_augmentation_{kind}")
