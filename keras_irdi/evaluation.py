@@ -56,7 +56,8 @@ def evaluate_level(forward: SharedForward, x_clean, y, degradation: str, level: 
     row.update(psnr_degraded=mean_cpsnr(x_clean, degraded), psnr_restored=mean_cpsnr(x_clean, restored8),
                level_mae=float(np.mean(np.abs(est - level))), level_bias=float(np.mean(est - level)),
                level_est_mean=float(np.mean(est)), level_est_std=float(np.std(est)),
-               w_org=float(np.mean(cat["weights"][:, 0])), w_res=float(np.mean(cat["weights"][:, 1])))
+               **{col: float(np.mean(cat["weights"][:, i])) if i is not None else 0.0
+                  for col, i in forward.weight_columns().items()})
     return row, degraded, restored8, correct
 
 

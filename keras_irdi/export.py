@@ -20,10 +20,11 @@ Two signatures, both returning the same dict:
   the 0..255 scale). Every network reports it when the run has a trained level estimator (for networks
   other than Proposed the estimator runs beside the classifier and does not affect its decision);
   -1 when the run has no estimator.
-- ``weights``         float32 [None, 2]  (w_org, w_res): the share of the classifier trained on original
-  images and of the one trained on degraded/restored images in the decision. Proposed: the weight net's
-  output. Cla(org), Seq(org): [1, 0]. Cla(deg), Seq(res): [0, 1]. Ens(Cla): one-hot of the classifier
-  whose (more confident) prediction was taken.
+- ``weights``         float32 [None, M]  the share of each member in the decision, columns named in
+  ``assets.extra/irdi.json`` (``weights_columns``). Proposed: the weight net's output, one column per
+  member (the paper's: w_org, w_res; a three-member net adds w_deg, Cla(deg) on the degraded image).
+  Other networks, (w_org, w_res): Cla(org), Seq(org): [1, 0]. Cla(deg), Seq(res): [0, 1]. Ens(Cla):
+  one-hot of the classifier whose (more confident) prediction was taken.
 
 Input rules of ``serve_bytes`` (``decode_to_rgb`` then ``fit_to_input``; ``keras_irdi.predict`` applies
 the same ``fit_to_input`` to files it reads with PIL):
@@ -267,7 +268,8 @@ def build_serving_module(run_dir, model: str = "proposed") -> ServingModule:
 
     from keras_irdi.artifacts import RunDir
     from keras_irdi.models.composites import build_composite, required_stages
-    from keras_irdi.networks import NETWORKS
+    from keras_irdi.models.weights import PAPER_MEMBERS, weight_net_members
+    from keras_irdi.networks import NETWORKS, weight_columns
 
     if model not in NETWORKS:
         raise InputError(f"unknown network {model!r}; choose one of: {', '.join(NETWORKS)}")
@@ -293,7 +295,8 @@ def build_serving_module(run_dir, model: str = "proposed") -> ServingModule:
     if len(class_names) != n_classes:
         raise InputError(f"{run.manifest_path}: {len(class_names)} class names for a {n_classes}-class model")
     module = ServingModule(model, composite, class_names, info["degradation"], size, estimator, taps)
-    module.info = dict(info, class_names=list(class_names), network=model,
+    members = weight_net_members(stages["weight_net"]) if model == "proposed" else PAPER_MEMBERS
+    module.info = dict(info, class_names=list(class_names), network=model, weights_columns=weight_columns(members),
                        estimated_level="estimator" if (model == "proposed" or estimator is not None) else "none")
     return module
 
@@ -341,7 +344,6 @@ def export_serving(run_dir, out_dir, model: str = "proposed", version: int | Non
     deg = get_degradation(module.info["degradation"])
     extra = dict(module.info, level_unit=deg.unit_name, level_range=[deg.low, deg.high], version=version,
                  max_side=MAX_SIDE, max_bytes=MAX_BYTES, run_dir=str(Path(run_dir).resolve()),
-                 weights_columns=["w_org", "w_res"],
                  resize_rule="exactly SxS: untouched; else centre-crop to a square, antialiased bilinear "
                              "resize to SxS, round to uint8")
     (tmp / "assets.extra").mkdir(exist_ok=True)

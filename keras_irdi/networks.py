@@ -22,3 +22,15 @@ def display_names(degradation: str) -> tuple[str, ...]:
     """Display names of the six networks in ``NETWORKS`` order, e.g. Cla(jpg) for the JPEG Cla(deg)."""
     tag = get_degradation(degradation).tag
     return tuple(name.format(tag=tag) for name in _DISPLAY.values())
+
+# What a weight net may mix (Proposed's members: a network id, fed as in that network) and read besides the
+# level; the builder is keras_irdi.models.weights.
+WEIGHT_MEMBERS: tuple[str, ...] = ("seq_org", "seq_res", "cla_deg")
+WEIGHT_FEATURES: tuple[str, ...] = ("level", "confidence", "probabilities")
+# The name of each member's weight in outputs and files (the paper's two: w_org, w_res).
+WEIGHT_COLUMNS = {"seq_org": "w_org", "seq_res": "w_res", "cla_deg": "w_deg"}
+
+
+def weight_columns(members) -> list[str]:
+    """Names of a weight net's output columns, in its members' order."""
+    return [WEIGHT_COLUMNS[m] for m in members]

@@ -213,7 +213,8 @@ def _main(argv) -> int:
                 "top_k": [{"class": n, "class_id": int(c), "probability": float(probs[c])}
                           for n, c in zip(names, order)],
                 "estimated_level": None if _no_level(predictor.info, level) else level, "level_unit": unit,
-                "weights": {"w_org": float(out["weights"][row][0]), "w_res": float(out["weights"][row][1])},
+                "weights": dict(zip(predictor.info.get("weights_columns", ("w_org", "w_res")),
+                                    (float(w) for w in out["weights"][row]))),
                 "degraded": f"{args.degrade[0]}:{args.degrade[1]:g}" if args.degrade else None,
             })
 
@@ -249,7 +250,7 @@ def _format(r: dict) -> str:
     lines += [f"  {i}. {t['class']} ({t['probability']:.4f})" for i, t in enumerate(r["top_k"], 1)]
     level = "n/a (no level estimator)" if r["estimated_level"] is None else f"{r['estimated_level']:.1f}"
     lines.append(f"  estimated {r['level_unit']}: {level}")
-    lines.append(f"  weights: w_org {r['weights']['w_org']:.3f}, w_res {r['weights']['w_res']:.3f}")
+    lines.append("  weights: " + ", ".join(f"{name} {w:.3f}" for name, w in r["weights"].items()))
     return "\n".join(lines)
 
 

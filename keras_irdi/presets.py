@@ -131,17 +131,42 @@ class ClassifierConfig:
         _check_choice("classifier.augmentation", self.augmentation, AUGMENTATIONS)
 
 
+WEIGHT_TRAIN_SPLITS = ("train", "validation")
+
+
 @dataclass
 class WeightNetConfig:
-    """The weight net: hidden widths, and the images (augmented, a random level each) it trains on."""
+    """The weight net: what it mixes and reads, its hidden widths, and the images it trains on.
+
+    ``members``: the networks Proposed mixes (the paper: Seq(org), Seq(res); ``models.weights.MEMBER_CHOICES``).
+    ``features``: "level" (the paper), or the level plus the members' "confidence" or full "probabilities"
+    (the journal version's per-image weights). ``train_split``: "train" (the paper: ``train_images`` of the
+    classifiers' training images, augmented, one random level each) or "validation" (the held-out split no
+    classifier trained on, ``levels_per_image`` random levels each; its last fifth monitors the fit), where
+    the classifiers are not over-confident as they are on their own training images (docs/DECISIONS.md)."""
 
     hidden: tuple = (16, 16)
     train_images: int = 20000
     augmentation: str = "paper"
+    members: tuple = ("seq_org", "seq_res")
+    features: str = "level"
+    train_split: str = "train"
+    levels_per_image: int = 1
     train: StageConfig = _stage(epochs=30, batch_size=128, learning_rate=0.002)
 
     def __post_init__(self):
+        from keras_irdi.networks import WEIGHT_FEATURES, WEIGHT_MEMBERS
+
         _check_choice("weight_net.augmentation", self.augmentation, AUGMENTATIONS)
+        _check_choice("weight_net.features", self.features, WEIGHT_FEATURES)
+        _check_choice("weight_net.train_split", self.train_split, WEIGHT_TRAIN_SPLITS)
+        self.members = tuple(self.members)
+        for member in self.members:
+            _check_choice("weight_net.members entry", member, WEIGHT_MEMBERS)
+        if len(set(self.members)) != len(self.members) or len(self.members) < 2:
+            raise InputError(f"weight_net.members needs two or more different networks, got {self.members}")
+        if self.levels_per_image < 1:
+            raise InputError(f"weight_net.levels_per_image must be >= 1, got {self.levels_per_image}")
 
 
 @dataclass
@@ -265,7 +290,7 @@ def section_from_dict(key: str, d: dict | None):
         per_degradation = not set(train) & {f.name for f in dataclasses.fields(StageConfig)}
         d["train"] = ({deg: StageConfig(**cfg) for deg, cfg in train.items()} if per_degradation
                       else StageConfig(**train))
-    for name in ("filters", "hidden"):
+    for name in ("filters", "hidden", "members"):
         if isinstance(d.get(name), list):
             d[name] = tuple(d[name])
     return cls(**d)
@@ -363,6 +388,27 @@ PRESETS = {
     # The paper's setting as far as it is known (64 filters, 64x64 patches, full schedules): for a GPU.
     "paper": Preset(name="paper"),
 }
+
+
+def _small_with_weight_net(name: str, **weight_net) -> Preset:
+    """`small` with another weight net. Every other section is `small`'s, so a run of this preset on a
+    `small` run directory (or with ``--reuse-from`` one) keeps its trained stages and retrains the weight net."""
+    small = PRESETS["small"]
+    return dataclasses.replace(small, name=name, weight_net=dataclasses.replace(small.weight_net, **weight_net))
+
+
+# Weight-net variants on `small`'s stages, compared in bench/results/weight_net_ablation.md: the paper's
+# level-only net trained on held-out images (the validation split, 20 random levels per image; the
+# classifiers are over-confident on their own training images), the journal's level + the members'
+# confidence, and a third member, Cla(deg) (docs/DECISIONS.md, "The weight net").
+_HELD_OUT = dict(train_split="validation", levels_per_image=20)
+PRESETS.update({
+    "small_heldout": _small_with_weight_net("small_heldout", **_HELD_OUT),
+    "small_heldout_confidence": _small_with_weight_net("small_heldout_confidence", features="confidence",
+                                                       **_HELD_OUT),
+    "small_heldout_three": _small_with_weight_net("small_heldout_three", members=("seq_org", "seq_res", "cla_deg"),
+                                                  **_HELD_OUT),
+})
 
 
 def upgrade_stage_config(stored: dict, expected: dict) -> dict:

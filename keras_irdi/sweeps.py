@@ -23,7 +23,8 @@ from keras_irdi.networks import NETWORKS, ORACLE
 # Accuracy column of each network, in NETWORKS order, and every column of a sweep CSV.
 NETWORK_COLUMNS: tuple[str, ...] = tuple(f"acc_{net}" for net in NETWORKS)
 COLUMNS: tuple[str, ...] = ("level", *NETWORK_COLUMNS, f"acc_{ORACLE}", "psnr_degraded", "psnr_restored",
-                            "level_mae", "level_bias", "level_est_mean", "level_est_std", "w_org", "w_res")
+                            "level_mae", "level_bias", "level_est_mean", "level_est_std", "w_org", "w_res",
+                            "w_deg")
 DATASET_DISPLAY = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 _TOL = 1e-6
 

@@ -40,9 +40,11 @@ STAGE_INPUTS = {"cla_res": ("restoration",), "weight_net": ("restoration", "esti
 
 
 def stage_inputs(config: RunConfig, stage: str) -> tuple:
-    """The trained stages a stage is built on (warm-started classifiers also start from the base)."""
+    """The trained stages a stage is built on (warm-started classifiers also start from the base; a weight
+    net that mixes Cla(deg) is built on it too)."""
     warm = (BASE_STAGE,) if config.preset.warm_start and stage in CLASSIFIER_STAGES.values() else ()
-    return warm + STAGE_INPUTS.get(stage, ())
+    extra = ("cla_deg",) if stage == "weight_net" and "cla_deg" in config.preset.weight_net.members else ()
+    return warm + STAGE_INPUTS.get(stage, ()) + extra
 
 
 def training_stages(config: RunConfig) -> tuple:
@@ -270,8 +272,8 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), ba
                          "val_loss": final["val_loss"], "val_accuracy": final["val_accuracy"]})
 
 
-def ensemble_inputs(stages: dict, images_uint8: np.ndarray, batch_size: int = 256) -> dict:
-    """What the frozen part of Proposed computes, once: estimated level, p_org and p_res.
+def ensemble_inputs(stages: dict, images_uint8: np.ndarray, members, batch_size: int = 256) -> dict:
+    """What the frozen part of Proposed computes, once: the estimated level and the members' probabilities.
 
     Training the weight net on these cached outputs is exactly training it inside the Proposed
     composite with every other weight frozen (same forward pass, same gradients), without running
@@ -280,20 +282,45 @@ def ensemble_inputs(stages: dict, images_uint8: np.ndarray, batch_size: int = 25
     from keras_irdi.forward import SharedForward
 
     forward = SharedForward(stages)
-    parts = [forward.proposed_inputs(images_uint8[i:i + batch_size].astype(np.float32) / 255.0)
+    parts = [forward.member_inputs(images_uint8[i:i + batch_size].astype(np.float32) / 255.0, members)
              for i in range(0, len(images_uint8), batch_size)]
-    return {"level": np.concatenate([p["level"] for p in parts]),
-            "p_org": np.concatenate([p["seq_org"] for p in parts]),
-            "p_res": np.concatenate([p["seq_res"] for p in parts])}
+    return {k: np.concatenate([p[k] for p in parts]) for k in ("level", "member_probs")}
+
+
+def weight_net_images(config: RunConfig, d: dict) -> tuple:
+    """(train images, train labels, monitor images, monitor labels), degraded with a random level each.
+
+    ``train_split="train"`` (the paper, section 4.1): ``train_images`` of the classifiers' training images,
+    augmented, one level each, monitored on the validation split. ``"validation"``: the held-out validation
+    split, ``levels_per_image`` copies of each image at independent random levels; its last fifth (by image)
+    monitors the fit."""
+    from keras_irdi.data.pipelines import degrade_array
+
+    net = config.preset.weight_net
+    if net.train_split == "train":
+        rng = np.random.default_rng(config.seed)
+        idx = rng.choice(len(d["x_train"]), size=min(net.train_images, len(d["x_train"])), replace=False)
+        x_train, _ = degrade_array(d["x_train"][idx], config.degradation, config.seed + 2, augment=net.augmentation)
+        x_val, _ = degrade_array(d["x_val"], config.degradation, config.seed + 1)
+        return x_train, d["y_train"][idx], x_val, d["y_val"]
+    n_fit = len(d["x_val"]) - max(1, len(d["x_val"]) // 5)
+    if n_fit < 1:
+        raise InputError(f"weight_net.train_split='validation' needs a validation split of 2 or more images, "
+                         f"got {len(d['x_val'])}; raise data.val_fraction")
+    copies = [degrade_array(d["x_val"][:n_fit], config.degradation, config.seed + 2 + k)[0]
+              for k in range(net.levels_per_image)]
+    x_val, _ = degrade_array(d["x_val"][n_fit:], config.degradation, config.seed + 1)
+    return (np.concatenate(copies), np.tile(d["y_val"][:n_fit], net.levels_per_image), x_val,
+            d["y_val"][n_fit:])
 
 
 def train_weight_net(run: RunDir, config: RunConfig) -> dict:
     """Stage 4: the weight net, cross-entropy of the weighted probability, all other weights frozen."""
-    from keras_irdi.data.pipelines import keyed_batches, degrade_array
+    from keras_irdi.data.pipelines import keyed_batches
     from keras_irdi.models import build_weight_net
     from keras_irdi.models.composites import proposed_tail
 
-    needed = ("restoration", "estimator", "cla_org", "cla_res")
+    needed = stage_inputs(config, "weight_net")
     run.require(*needed)
     summary = Summary(run, "weight_net")
     setup_determinism(config.seed)
@@ -301,25 +328,21 @@ def train_weight_net(run: RunDir, config: RunConfig) -> dict:
     cfg = net.train
     d = load_classification_data(run, config)
     stages = run.load_stages(*needed)
-    rng = np.random.default_rng(config.seed)
-    idx = rng.choice(len(d["x_train"]), size=min(net.train_images, len(d["x_train"])), replace=False)
-    # Augmented, then degraded with a random level per image, as for the classifiers (section 4.1).
-    x_train, _ = degrade_array(d["x_train"][idx], config.degradation, config.seed + 2,
-                               augment=net.augmentation)
-    x_val, _ = degrade_array(d["x_val"], config.degradation, config.seed + 1)
-    tr, va = ensemble_inputs(stages, x_train), ensemble_inputs(stages, x_val)
+    x_train, y_train, x_val, y_val = weight_net_images(config, d)
+    tr, va = (ensemble_inputs(stages, x, net.members) for x in (x_train, x_val))
 
     def as_ds(inputs, labels, shuffle, epochs=(0, 1)):
-        x = (inputs["level"], inputs["p_org"], inputs["p_res"])
-        ds = keyed_batches(x, labels, cfg.batch_size, config.seed, shuffle=shuffle, drop_remainder=False,
-                           epochs=epochs)
+        ds = keyed_batches((inputs["level"], inputs["member_probs"]), labels, cfg.batch_size, config.seed,
+                           shuffle=shuffle, drop_remainder=False, epochs=epochs)
         return ds.map(lambda batch, key: batch)
 
     with _scope(config):
-        weight_net = build_weight_net(unit=get_degradation(config.degradation).unit, hidden=net.hidden)
+        weight_net = build_weight_net(unit=get_degradation(config.degradation).unit, hidden=net.hidden,
+                                      members=net.members, features=net.features,
+                                      num_classes=len(d["class_names"]))
         model = proposed_tail(weight_net)
-    final = fit_stage(run, "weight_net", model, lambda epochs: as_ds(tr, d["y_train"][idx], True, epochs),
-                      as_ds(va, d["y_val"], False), cfg, loss="sparse_categorical_crossentropy",
+    final = fit_stage(run, "weight_net", model, lambda epochs: as_ds(tr, y_train, True, epochs),
+                      as_ds(va, y_val, False), cfg, loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"], clock=summary.clock, seed=config.seed)
     run.save_stage("weight_net", weight_net, expected_stage_config(config, "weight_net"))
     return summary.done({"loss": final["loss"], "accuracy": final["accuracy"],

@@ -340,3 +340,34 @@ def test_unwritable_out_is_one_line(tiny_run, tmp_path, capsys):
     assert main(["--run-dir", str(tiny_run), "--out", str(blocker / "models")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot write into") and err.count("\n") == 1 and "--out" in err
+
+
+def test_three_member_weight_net_with_features_exports_and_predicts(tmp_path, capsys):
+    """A weight-net variant (Cla(deg) as a third member, the members' confidence as features) runs through
+    the composite, the SavedModel and irdi-predict alike, with its weight columns named."""
+    import json
+
+    from conftest import make_tiny_run
+    from keras_irdi.models import build_weight_net
+    from keras_irdi.predict import main as predict_main
+
+    run_dir = make_tiny_run(tmp_path / "run")
+    net = build_weight_net(hidden=(4,), members=("seq_org", "seq_res", "cla_deg"), features="confidence")
+    RunDir(run_dir).save_stage("weight_net", net, config={}, export=False)
+    path = export_serving(run_dir, tmp_path / "exports", "proposed")
+    x = images(3, seed=4)
+    out = tf.saved_model.load(str(path)).signatures["serving_default"](images=tf.constant(x))
+    ref = keras_composite(run_dir, "proposed")(x.astype(np.float32), training=False)
+    assert out["weights"].shape == (3, 3)
+    np.testing.assert_allclose(out["weights"].numpy(), ref["weights"], atol=1e-5)
+    np.testing.assert_allclose(out["probabilities"].numpy(), ref["probabilities"], atol=1e-5)
+    info = json.loads((path / "assets.extra" / "irdi.json").read_text())
+    assert info["weights_columns"] == ["w_org", "w_res", "w_deg"]
+    png = tmp_path / "a.png"
+    Image.fromarray(x[0]).save(png)
+    for model_dir in (run_dir, path):
+        assert predict_main([str(model_dir), str(png), "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)[0]
+        assert list(result["weights"]) == ["w_org", "w_res", "w_deg"]
+        assert sum(result["weights"].values()) == pytest.approx(1, abs=1e-5)
+        np.testing.assert_allclose(list(result["weights"].values()), out["weights"].numpy()[0], atol=1e-5)

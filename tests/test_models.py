@@ -78,6 +78,38 @@ def test_weight_net_outputs_are_convex_weights(kind):
     np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-6)
 
 
+@pytest.mark.parametrize("features", ["confidence", "probabilities"])
+def test_weight_net_with_features_gives_convex_weights_per_member_and_per_image(features, tmp_path):
+    """Three members, level + what the members predict: one weight per member, convex for any input, and two
+    images at one level may be weighted differently (the journal variant's point). The member ids survive
+    saving, so a loaded net still says what it mixes."""
+    from keras_irdi.models.weights import needs_member_probs, weight_net_members
+
+    members = ("seq_org", "seq_res", "cla_deg")
+    net = build_weight_net(unit=1.0, hidden=(8,), members=members, features=features)
+    rng = np.random.default_rng(0)
+    level = np.full((16, 1), 0.3, np.float32)
+    probs = rng.dirichlet(np.full(10, 0.3), size=(16, 3)).astype(np.float32)
+    probs[0] = 0  # a degenerate (all-zero) vector must not give NaN through the entropy
+    w = np.asarray(net([level, probs]))
+    assert w.shape == (16, 3) and np.all(np.isfinite(w)) and np.all(w >= 0)
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-6)
+    assert np.ptp(w[1:, 0]) > 1e-4  # same level, different images, different weights
+    net.save(tmp_path / "w.keras")
+    loaded = keras.models.load_model(tmp_path / "w.keras")
+    assert weight_net_members(loaded) == members and needs_member_probs(loaded)
+    np.testing.assert_allclose(np.asarray(loaded([level, probs])), w, atol=1e-6)
+
+
+def test_weight_net_without_member_record_is_the_papers_two_member_net():
+    from keras_irdi.models.weights import needs_member_probs, weight_net_members
+
+    level = keras.Input((1,))
+    old = keras.Model(level, keras.layers.Dense(2, activation="softmax")(level))
+    assert weight_net_members(old) == ("seq_org", "seq_res") and not needs_member_probs(old)
+    assert weight_net_members(build_weight_net(members=("seq_res", "seq_org"))) == ("seq_res", "seq_org")
+
+
 def _one_step_lowers_loss(model, x, y, loss, lr=0.002):
     model.compile(keras.optimizers.Adamax(lr), loss=loss)
     before = model.evaluate(x, y, verbose=0)

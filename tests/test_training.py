@@ -88,6 +88,31 @@ def test_all_skips_finished_stages(smoke_run, cifar_dir, clean_dir):
     assert proc.stdout.count("up to date, skipped") == len(STAGES) + 1  # and the warm-start base
 
 
+def test_weight_net_variant_on_a_trained_run_retrains_only_the_weight_net(smoke_run, tmp_path, capsys):
+    """A preset that differs from the run's in its weight net alone (three members, held-out images) keeps
+    every other stage, trains a net that mixes Cla(deg) too, and the sweep reports Cla(deg)'s weight."""
+    import shutil
+
+    from keras_irdi.evaluation import run_sweep
+    from keras_irdi.training import train_all
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(smoke_run[0], run_dir)
+    rd = RunDir(run_dir)
+    config = RunConfig.from_dict(rd.manifest()["config"])
+    net = config.preset.weight_net
+    net.members, net.train_split, net.levels_per_image = ("seq_org", "seq_res", "cla_deg"), "validation", 2
+    run, config = open_run(run_dir, config)
+    done = train_all(run, config)
+    assert list(done) == ["weight_net"]
+    from keras_irdi.models.weights import weight_net_members
+
+    assert weight_net_members(run.load_stage("weight_net")) == ("seq_org", "seq_res", "cla_deg")
+    rows = run_sweep(run_dir, limit=40, levels=[5, 90], verbose=False)["rows"]
+    for row in rows:
+        assert row["w_org"] + row["w_res"] + row["w_deg"] == pytest.approx(1, abs=1e-5) and row["w_deg"] > 0
+
+
 def _tiny_config(cifar_dir, epochs=3):
     preset = get_preset("smoke")
     preset.data.train_limit, preset.finetune = 300, None  # Cla(org) from scratch, no base
@@ -133,23 +158,57 @@ def test_same_seed_same_metrics(tmp_path, cifar_dir):
     assert results[0] == results[1]
 
 
-def test_weight_net_training_on_cached_outputs_equals_training_inside_proposed():
+@pytest.mark.parametrize("members, features", [(("seq_org", "seq_res"), "level"),
+                                                (("seq_org", "seq_res", "cla_deg"), "confidence"),
+                                                (("seq_org", "seq_res"), "probabilities")])
+def test_weight_net_training_on_cached_outputs_equals_training_inside_proposed(members, features):
+    from keras_irdi.models import build_weight_net
     from keras_irdi.models.composites import build_composite
 
     stages = random_stages(classifier_filters=(4, 4, 4), classifier_dense=4, classifier_dropout=0.0)
+    stages["weight_net"] = build_weight_net(hidden=(4,), members=members, features=features)
     x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3)).astype(np.uint8)
     y = np.arange(8) % 10
     loss = keras.losses.SparseCategoricalCrossentropy()
     proposed = build_composite("proposed", stages, "jpeg")
-    cached = ensemble_inputs(stages, x)
+    cached = ensemble_inputs(stages, x, members)
+    assert cached["member_probs"].shape == (8, len(members), 10)
     tail = proposed_tail(stages["weight_net"])
     with tf.GradientTape(persistent=True) as tape:
         full = loss(y, proposed(x.astype(np.float32))["probabilities"])
-        short = loss(y, tail([cached["level"], cached["p_org"], cached["p_res"]]))
+        short = loss(y, tail([cached["level"], cached["member_probs"]]))
     np.testing.assert_allclose(float(full), float(short), rtol=1e-5)
-    for a, b in zip(tape.gradient(full, stages["weight_net"].trainable_weights),
-                    tape.gradient(short, stages["weight_net"].trainable_weights)):
+    grads = [(tape.gradient(full, w), tape.gradient(short, w)) for w in stages["weight_net"].trainable_weights]
+    assert any(np.abs(np.asarray(a)).max() > 0 for a, _ in grads)  # equal zeros would prove nothing
+    for a, b in grads:
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("split", ["train", "validation"])
+def test_weight_net_images_come_from_the_split_the_preset_names(split):
+    """'validation': the held-out images only, levels_per_image independent copies each, the last fifth kept
+    to monitor the fit; 'train': the classifiers' training images (the paper). No image is in both sets."""
+    from keras_irdi.training import weight_net_images
+
+    preset = get_preset("smoke")
+    preset.weight_net.train_split, preset.weight_net.levels_per_image, preset.weight_net.train_images = split, 3, 6
+    config = RunConfig(degradation="jpeg", preset=preset, seed=1)
+    rng = np.random.default_rng(0)
+    d = {"x_train": rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8), "y_train": np.arange(12) % 10,
+         "x_val": rng.integers(0, 256, (10, 32, 32, 3), dtype=np.uint8), "y_val": np.arange(10)[::-1]}
+    x_fit, y_fit, x_mon, y_mon = weight_net_images(config, d)
+    if split == "validation":
+        assert len(x_fit) == 8 * 3 and len(x_mon) == 2
+        np.testing.assert_array_equal(y_fit, np.tile(d["y_val"][:8], 3))
+        np.testing.assert_array_equal(y_mon, d["y_val"][8:])
+        copies = x_fit.reshape(3, 8, *x_fit.shape[1:]).astype(int)
+        assert np.abs(copies[0] - copies[1]).mean() > 0  # independent levels, not one copy three times
+        # Each copy is a JPEG of its own validation image (close to it), not of a training image.
+        assert np.abs(copies[0] - d["x_val"][:8].astype(int)).mean() < np.abs(copies[0] - d["x_train"][:8]).mean()
+    else:
+        assert len(x_fit) == 6 and len(x_mon) == 10
+        np.testing.assert_array_equal(y_mon, d["y_val"])
+        assert set(y_fit.tolist()) <= set(d["y_train"].tolist())
 
 
 # -- CLI errors: one line, exit 2, says what to do ----------------------------------------------

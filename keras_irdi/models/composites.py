@@ -3,7 +3,9 @@
 Every composite takes a degraded batch on the 0..255 scale (uint8 or float, (B, H, W, 3)) and returns
 class probabilities; Proposed also returns the estimated level (in the degradation's own units) and the
 two ensemble weights. The mixing rules live in two small layers used by the composites, by the weight
-net's training model and by the evaluation sweep alike, so the rule exists once.
+net's training model and by the evaluation sweep alike, so the rule exists once. Proposed's members (the
+networks it mixes) are the ones its weight net names (``models.weights.weight_net_members``): the paper's
+Seq(org) and Seq(res), or more.
 """
 from __future__ import annotations
 
@@ -12,16 +14,19 @@ from keras import layers, ops
 
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError
+from keras_irdi.models.weights import needs_member_probs, weight_net_members
 from keras_irdi.networks import NETWORKS
 
 
 @keras.saving.register_keras_serializable(package="keras_irdi")
 class WeightedMix(layers.Layer):
-    """p = w_org * p_org + w_res * p_res  (the Proposed network's last step)."""
+    """p = sum_k w_k * p_k over the members (the paper: w_org * p_org + w_res * p_res), Proposed's last step.
+
+    Inputs: weights (B, members) and the members' probabilities stacked as (B, members, classes)."""
 
     def call(self, inputs):
-        weights, p_org, p_res = inputs
-        return weights[:, 0:1] * p_org + weights[:, 1:2] * p_res
+        weights, member_probs = inputs
+        return ops.sum(ops.expand_dims(weights, -1) * member_probs, axis=1)
 
 
 @keras.saving.register_keras_serializable(package="keras_irdi")
@@ -65,17 +70,33 @@ def ensemble_max(cla_org, cla_deg, input_shape=(32, 32, 3)) -> keras.Model:
     return keras.Model(image, probs, name="ens_cla")
 
 
-def proposed(restoration, estimator, cla_org, cla_res, weight_net, degradation: str,
-             input_shape=(32, 32, 3)) -> keras.Model:
-    """Fig. 1-(d): restore once, classify the restored image twice, weight by the estimated level."""
+def stack_members(probs: list, name: str = "member_probs"):
+    """[(B, classes)] * members -> (B, members, classes), the layout WeightedMix and the weight net read."""
+    n_classes = probs[0].shape[-1]
+    rows = [layers.Reshape((1, n_classes), name=f"{name}_{i}")(p) for i, p in enumerate(probs)]
+    return rows[0] if len(rows) == 1 else layers.Concatenate(axis=1, name=name)(rows)
+
+
+def proposed(stages: dict, degradation: str, input_shape=(32, 32, 3)) -> keras.Model:
+    """Fig. 1-(d): restore once, classify the restored image, weight the members by the estimated level.
+
+    The members are those the weight net names: Seq(org) and Seq(res) in the paper; Cla(deg) (fed the degraded
+    image) may join them. A weight net that reads features also gets the members' probabilities."""
     deg = get_degradation(degradation)
+    weight_net = stages["weight_net"]
+    members = weight_net_members(weight_net)
+    for stage in required_stages("proposed"):  # Cla(deg) too, when it is not a member: nothing trains here
+        if stage != "weight_net":
+            freeze(stages[stage])
     image, x = _input(input_shape)
-    restored = freeze(restoration)(x)
-    p_org = freeze(cla_org)(restored)
-    p_res = freeze(cla_res)(restored)
-    level = freeze(estimator)(x)  # the estimator sees the degraded image, not the restored one
-    weights = weight_net(level)
-    probs = WeightedMix(name="probabilities")([weights, p_org, p_res])
+    restored = freeze(stages["restoration"])(x)
+    fed = {"seq_org": lambda: freeze(stages["cla_org"])(restored),
+           "seq_res": lambda: freeze(stages["cla_res"])(restored),
+           "cla_deg": lambda: freeze(stages["cla_deg"])(x)}
+    member_probs = stack_members([fed[m]() for m in members])
+    level = freeze(stages["estimator"])(x)  # the estimator sees the degraded image, not the restored one
+    weights = weight_net([level, member_probs] if needs_member_probs(weight_net) else level)
+    probs = WeightedMix(name="probabilities")([weights, member_probs])
     level_units = layers.Rescaling(deg.scale, name="level")(level)
     weights = layers.Identity(name="weights")(weights)
     return keras.Model(image, {"probabilities": probs, "level": level_units, "weights": weights},
@@ -83,13 +104,14 @@ def proposed(restoration, estimator, cla_org, cla_res, weight_net, degradation: 
 
 
 def proposed_tail(weight_net) -> keras.Model:
-    """(level, p_org, p_res) -> Proposed's output: what the weight net trains inside, every other network's
-    output cached (training.ensemble_inputs), so the frozen nets do not run again every epoch."""
+    """(level, member probabilities) -> Proposed's output: what the weight net trains inside, every other
+    network's output cached (training.ensemble_inputs), so the frozen nets do not run again every epoch."""
+    n_members = len(weight_net_members(weight_net))
     level = keras.Input((1,), name="level")
-    p_org = keras.Input((None,), name="p_org")
-    p_res = keras.Input((None,), name="p_res")
-    probs = WeightedMix(name="probabilities")([weight_net(level), p_org, p_res])
-    return keras.Model([level, p_org, p_res], probs, name="proposed_tail")
+    member_probs = keras.Input((n_members, None), name="member_probs")
+    weights = weight_net([level, member_probs] if needs_member_probs(weight_net) else level)
+    probs = WeightedMix(name="probabilities")([weights, member_probs])
+    return keras.Model([level, member_probs], probs, name="proposed_tail")
 
 
 def build_composite(name: str, stages: dict, degradation: str, input_shape=(32, 32, 3)) -> keras.Model:
@@ -101,8 +123,7 @@ def build_composite(name: str, stages: dict, degradation: str, input_shape=(32, 
         "seq_org": lambda: sequential(s["restoration"], s["cla_org"], "seq_org", input_shape),
         "seq_res": lambda: sequential(s["restoration"], s["cla_res"], "seq_res", input_shape),
         "ens_cla": lambda: ensemble_max(s["cla_org"], s["cla_deg"], input_shape),
-        "proposed": lambda: proposed(s["restoration"], s["estimator"], s["cla_org"], s["cla_res"],
-                                     s["weight_net"], degradation, input_shape),
+        "proposed": lambda: proposed(s, degradation, input_shape),
     }
     if name not in builders:
         raise InputError(f"unknown network {name!r}; choose one of: {', '.join(NETWORKS)}")
@@ -113,4 +134,4 @@ def required_stages(name: str) -> tuple:
     """Which trained stages a composite needs (so a missing one can be named before building)."""
     return {"cla_org": ("cla_org",), "cla_deg": ("cla_deg",), "seq_org": ("restoration", "cla_org"),
             "seq_res": ("restoration", "cla_res"), "ens_cla": ("cla_org", "cla_deg"),
-            "proposed": ("restoration", "estimator", "cla_org", "cla_res", "weight_net")}[name]
+            "proposed": ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_net")}[name]

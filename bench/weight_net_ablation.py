@@ -1,0 +1,216 @@
+"""Weight-net variants on one run's frozen sub-models: which one earns Proposed a significant lead?
+
+    python bench/weight_net_cache.py --run-dir models/small_jpeg_cifar10 --cifar-dir DATA --out CACHE/jpeg.npz
+    python bench/weight_net_ablation.py CACHE/jpeg.npz CACHE/gaussian.npz CACHE/blur.npz
+
+Variants (the issue's a-d): (a) the run's own weight net (the paper's: level only, trained on the
+classifiers' training images); the others are trained on held-out images at every grid level:
+(b) level only; (c) level + the members' confidence (top probability, entropy) or their full probability
+vectors; (d) three members, Seq(org), Seq(res) and Cla(deg), from the level (and confidence).
+
+Held-out images: the run's validation split (no stage trained on it) and its test images. The variants are
+cross-fitted: the validation split is cut in two folds; a net trained on one fold scores the other fold's
+images and the test images (a test image's score is the mean of the two folds' nets), so every image of
+the pool is scored by nets that never saw it, and the comparison rests on validation + test images
+instead of the test images alone. Each network's full-range mean is the mean over the level grid
+(every 3rd level of the sweep grid); the lead over every single network gets a 95 % paired bootstrap CI
+over images (keras_irdi.confidence's rule).
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from keras_irdi import tfenv  # noqa: E402,F401  (quiet TensorFlow import)
+
+SINGLES = ("cla_org", "cla_deg", "seq_org", "seq_res", "ens_cla")
+VARIANTS = {  # name -> (members, features)
+    "b_level": (("seq_org", "seq_res"), "level"),
+    "c_confidence": (("seq_org", "seq_res"), "confidence"),
+    "c_probabilities": (("seq_org", "seq_res"), "probabilities"),
+    "d_level": (("seq_org", "seq_res", "cla_deg"), "level"),
+    "d_confidence": (("seq_org", "seq_res", "cla_deg"), "confidence"),
+}
+N_RESAMPLES = 2000
+
+
+def paired_ci(a, b, seed=0):
+    """Mean of a - b (per-image scores) and its 95 % percentile bootstrap interval."""
+    d = a - b
+    rng = np.random.default_rng(seed)
+    means = np.array([d[rng.integers(0, d.size, d.size)].mean() for _ in range(N_RESAMPLES)])
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(d.mean()), float(lo), float(hi)
+
+
+def train_variant(members, features, level, probs, y, unit, seed, epochs, hidden=(16, 16)):
+    """A weight net trained inside Proposed's tail on cached member outputs (as train/ensemble.py does)."""
+    import keras
+
+    from keras_irdi.models import build_weight_net
+    from keras_irdi.models.composites import proposed_tail
+
+    keras.utils.set_random_seed(seed)
+    net = build_weight_net(unit=unit, hidden=hidden, members=members, features=features)
+    tail = proposed_tail(net)
+    tail.compile(optimizer=keras.optimizers.Adamax(0.002), loss="sparse_categorical_crossentropy")
+    tail.fit([level, probs], y, batch_size=128, epochs=epochs, shuffle=True, verbose=0)
+    return net
+
+
+def mix(net, level, probs):
+    from keras_irdi.models.weights import needs_member_probs
+
+    w = net.predict([level, probs] if needs_member_probs(net) else level, batch_size=8192, verbose=0)
+    return np.einsum("nm,nmc->nc", w, probs), w
+
+
+def ablate(cache_path, seed, epochs):
+    from keras_irdi.degradations import get_degradation
+
+    c = np.load(cache_path)
+    deg = get_degradation(str(c["degradation"]))
+    levels, y, split = c["levels"], c["y"].astype(np.int64), c["split"]
+    L, n = c["level_est"].shape
+    p = {m: c[f"p_{m}"].astype(np.float32) for m in ("cla_org", "cla_deg", "seq_org", "seq_res", "proposed")}
+    a_wins = p["cla_org"].max(-1, keepdims=True) >= p["cla_deg"].max(-1, keepdims=True)
+    p["ens_cla"] = np.where(a_wins, p["cla_org"], p["cla_deg"])
+    correct = {k: (v.argmax(-1) == y[None, :]) for k, v in p.items()}  # (L, n)
+    correct["a_paper"] = correct.pop("proposed")
+    # Per-level better of Seq(org) and Seq(res), chosen on the pool itself: a bound, not a network.
+    better = np.where(correct["seq_org"].mean(1, keepdims=True) >= correct["seq_res"].mean(1, keepdims=True),
+                      correct["seq_org"], correct["seq_res"])
+
+    val = np.flatnonzero(split == "val")
+    test = np.flatnonzero(split == "test")
+    rng = np.random.default_rng(seed)
+    folds = np.array_split(rng.permutation(val), 2)
+    est = c["level_est"][..., None].astype(np.float32)  # (L, n, 1)
+
+    def flat(idx, members):
+        lv = est[:, idx].reshape(-1, 1)
+        pr = np.stack([p[m][:, idx] for m in members], axis=2).reshape(-1, len(members), 10)
+        return lv, pr
+
+    trained = {}
+    weights_log = {}
+    for name, (members, features) in VARIANTS.items():
+        start = time.time()
+        score = np.zeros((L, n))
+        w_sum = np.zeros((L, len(members)))
+        for k, fold in enumerate(folds):
+            lv, pr = flat(fold, members)
+            net = train_variant(members, features, lv, pr, np.tile(y[fold], L), deg.unit, seed * 10 + k, epochs)
+            others = np.concatenate([folds[1 - k], test])
+            lv, pr = flat(others, members)
+            mixed, w = mix(net, lv, pr)
+            right = (mixed.argmax(-1) == np.tile(y[others], L)).reshape(L, len(others))
+            share = np.where(np.isin(others, test), 0.5, 1.0)  # test images are scored by both folds' nets
+            score[:, others] += right * share
+            w_sum += (w.reshape(L, len(others), -1) * share[None, :, None]).sum(1)
+        correct[name] = score
+        weights_log[name] = {"members": list(members), "mean_weights_per_level": (w_sum / n).round(4).tolist()}
+        trained[name] = round(time.time() - start, 1)
+        print(f"  {deg.name} {name}: {correct[name].mean():.4f} ({trained[name]} s)", flush=True)
+
+    per_image = {k: v.mean(0) for k, v in correct.items()}  # full-range score of each image
+    singles_best = max(SINGLES, key=lambda k: per_image[k].mean())
+    rows = []
+    for name in ("a_paper", *VARIANTS):
+        leads = {other: paired_ci(per_image[name], per_image[other]) for other in SINGLES}
+        worst = min(leads, key=lambda o: leads[o][1])
+        intervals = {f"{lo:g}-{hi:g}": float(correct[name][(levels >= lo) & (levels <= hi)].mean())
+                     for lo, hi in deg.intervals}
+        rows.append({"variant": name, "members": weights_log.get(name, {"members": ["seq_org", "seq_res"]})["members"],
+                     "features": VARIANTS.get(name, (None, "level"))[1],
+                     "trained_on": "classifiers' training images" if name == "a_paper" else "held-out (cross-fitted)",
+                     "full_range_mean": float(per_image[name].mean()),
+                     "lead_over_best_single": leads[singles_best], "best_single": singles_best,
+                     "lead_over_each": leads, "weakest_rival": worst,
+                     "significant_over_every_single": all(v[1] > 0 for v in leads.values()),
+                     "minus_a_paper": paired_ci(per_image[name], per_image["a_paper"]),
+                     "minus_b_level": paired_ci(per_image[name], per_image["b_level"]),
+                     "interval_means": intervals})
+    return {"degradation": deg.name, "n_images": int(n), "n_val": int(len(val)), "n_test": int(len(test)),
+            "levels": levels.tolist(), "seed": seed, "epochs": epochs,
+            "singles": {k: float(per_image[k].mean()) for k in SINGLES},
+            "singles_interval_means": {k: {f"{lo:g}-{hi:g}": float(correct[k][(levels >= lo) & (levels <= hi)].mean())
+                                           for lo, hi in deg.intervals} for k in SINGLES},
+            "better_of_seq_bound": float(better.mean()),
+            "better_of_seq_bound_minus_best_single": paired_ci(better.mean(0), per_image[singles_best]),
+            "variants": rows, "weights": weights_log, "train_seconds": trained}
+
+
+NAMES = {"a_paper": "(a) paper: level, classifiers' training images (the run's own net)",
+         "b_level": "(b) level, held-out images", "c_confidence": "(c) level + confidence, held-out",
+         "c_probabilities": "(c') level + probabilities, held-out",
+         "d_level": "(d) 3 members, level, held-out", "d_confidence": "(d') 3 members, level + confidence, held-out"}
+
+
+def _ci(t):
+    return f"{t[0]:+.4f} [{t[1]:+.4f}, {t[2]:+.4f}]"
+
+
+def markdown(doc) -> str:
+    """One table per degradation, one row per variant, one column group per seed."""
+    from keras_irdi.networks import display_names, NETWORKS
+
+    out = ["# Weight-net ablation", "", f"Made by `{doc['command']}` (caches by `bench/weight_net_cache.py`).", "",
+           "Pool: the run's validation split (no stage trained on it) + its test images, every 3rd level of the "
+           "sweep grid; variants (b)-(d) cross-fitted on two folds of the validation split (each image scored by "
+           "nets that never saw it). Lead: full-range mean minus the network's, 95 % paired bootstrap CI over "
+           "images (2000 resamples). 'vs every single' holds when each of the five single networks' CI lower bound "
+           "is above 0. Seed: the fold split and the weight nets' initialisation; the frozen sub-models are the "
+           "shipped ones (one training seed).", ""]
+    by_deg = {}
+    for r in doc["results"]:
+        by_deg.setdefault(r["degradation"], []).append(r)
+    for deg, runs in by_deg.items():
+        names = dict(zip(NETWORKS, display_names(deg)))
+        first = runs[0]
+        iv = next(k for k in first["variants"][0]["interval_means"] if k == max(
+            first["variants"][0]["interval_means"], key=lambda k: float(k.split("-")[1]) - float(k.split("-")[0])))
+        out += [f"## {deg} ({first['n_val']} validation + {first['n_test']} test images, levels "
+                f"{first['levels'][0]:g}..{first['levels'][-1]:g}, {len(first['levels'])} grid levels)", "",
+                "Single networks, full-range mean: " + ", ".join(
+                    f"{names[k]} {v:.4f}" for k, v in first["singles"].items()) +
+                f". Per-level better of Seq(org)/Seq(res) (a bound, chosen on the pool): {first['better_of_seq_bound']:.4f}"
+                f" ({_ci(first['better_of_seq_bound_minus_best_single'])} over the best single network).", "",
+                "| variant | seed | full range | lead over best single (" + names[first["variants"][0]["best_single"]]
+                + ") | weakest lead over a single network | vs every single | minus (a) | minus (b) |",
+                "|---|---:|---:|---|---|:---:|---|---|"]
+        for i, v in enumerate(first["variants"]):
+            for r in runs:
+                row = r["variants"][i]
+                out.append(f"| {NAMES[row['variant']]} | {r['seed']} | {row['full_range_mean']:.4f} | "
+                           f"{_ci(row['lead_over_best_single'])} | {names[row['weakest_rival']]} "
+                           f"{_ci(row['lead_over_each'][row['weakest_rival']])} | "
+                           f"{'yes' if row['significant_over_every_single'] else 'no'} | "
+                           f"{_ci(row['minus_a_paper']) if row['variant'] != 'a_paper' else ''} | "
+                           f"{_ci(row['minus_b_level']) if row['variant'] not in ('a_paper', 'b_level') else ''} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("caches", nargs="+")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--out", default="bench/results/weight_net_ablation.json")
+    args = ap.parse_args()
+    results = [ablate(path, seed, args.epochs) for path in args.caches for seed in args.seeds]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    doc = {"command": " ".join(["python", *sys.argv]), "results": results}
+    Path(args.out).write_text(json.dumps(doc, indent=1))
+    Path(args.out).with_suffix(".md").write_text(markdown(doc) + "\n")
+    print(f"wrote {args.out} and its .md")
+
+
+if __name__ == "__main__":
+    main()
