@@ -1,4 +1,4 @@
-"""keras_irdi.artifacts: a run directory on disk never passes a half-written stage or file for a finished one.
+"""keras_irdi.runs.directory: a run directory on disk never passes a half-written stage or file for a finished one.
 
 A stage is saved into <stage>.tmp and renamed into place; JSON files are written to a temp file and renamed;
 the run directory is checked writable before any work. Each test breaks one of these steps on purpose.
@@ -11,8 +11,8 @@ import shutil
 import numpy as np
 import pytest
 
-from keras_irdi import artifacts
-from keras_irdi.artifacts import MissingStageError, RunDir
+from keras_irdi.runs import directory as artifacts
+from keras_irdi.runs.directory import MissingStageError, RunDir
 from helpers import run_script, tiny_model
 
 

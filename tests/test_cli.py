@@ -1,4 +1,4 @@
-"""main_wrapper (keras_irdi.errors, used through keras_irdi.cli): the one error boundary of every command,
+"""main_wrapper (keras_irdi.errors, used through keras_irdi.commands.cli): the one error boundary of every command,
 and how Ctrl-C and SIGTERM end one."""
 import os
 import signal
@@ -41,7 +41,7 @@ def test_exit_status_and_interrupt(capsys):
 
 def test_library_errors_keep_their_builtin_bases():
     """Callers that catch ValueError / FileNotFoundError keep working."""
-    from keras_irdi.artifacts import MissingStageError
+    from keras_irdi.runs.directory import MissingStageError
     from keras_irdi.degradations import degrade
 
     with pytest.raises(ValueError):

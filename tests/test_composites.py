@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_irdi.artifacts import STAGES, RunDir
+from keras_irdi.runs.directory import STAGES, RunDir
 from keras_irdi.models.composites import NETWORKS, build_composite, required_stages
 from helpers import random_stages, steep_stages
 

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from keras_irdi import confidence
-from keras_irdi.claims import claim_verdicts
-from keras_irdi.networks import NETWORKS
-from keras_irdi.sweeps import read_sweep
+from keras_irdi.reporting import confidence
+from keras_irdi.reporting.claims import claim_verdicts
+from keras_irdi.network_ids import NETWORKS
+from keras_irdi.reporting.sweep_files import read_sweep
 from sweep_csv import jpeg_row, write_sweep
 
 LEVELS = np.arange(1, 101, dtype=float)
@@ -63,7 +63,7 @@ def test_ci_uses_the_same_grid_levels_as_the_interval_mean():
     """Blur's (1.1,2) is the ten levels 1.1..2.0, not the integers 1 and 2 (a bug the integer-only rows had)."""
     import numpy as np
 
-    from keras_irdi.confidence import PerImage
+    from keras_irdi.reporting.confidence import PerImage
 
     levels = np.round(np.arange(61) * 0.1, 1)
     # Network a is right on every image exactly at levels 1.1..2.0; b never is.

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from keras_irdi.artifacts import RunDir
+from keras_irdi.runs.directory import RunDir
 from helpers import REPO
 
 # Trains the smoke restoration net (PIL JPEG through py_function in its pipeline) in a fresh process:
@@ -20,8 +20,8 @@ if sys.argv[2] == "mirrored":
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from keras_irdi.data.cifar import BUNDLED_CIFAR10
 from keras_irdi.presets import get_preset
-from keras_irdi.runs import RunConfig, get_strategy, open_run
-from keras_irdi.training import train_restoration
+from keras_irdi.runs.config import RunConfig, get_strategy, open_run
+from keras_irdi.training.stages import train_restoration
 config = RunConfig(degradation="jpeg", preset=get_preset("smoke"))
 config.preset.patches.source, config.preset.restoration.train.steps_per_epoch = "cifar", 6
 run, config = open_run(sys.argv[1], config, cifar_dir=str(BUNDLED_CIFAR10), strategy=sys.argv[2])

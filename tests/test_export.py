@@ -1,4 +1,4 @@
-"""keras_irdi.export: TF Serving SavedModel of a (tiny, random-weight) run; both signatures, rules, fuzzing."""
+"""keras_irdi.serving.export: TF Serving SavedModel of a (tiny, random-weight) run; both signatures, rules, fuzzing."""
 import io
 import shutil
 import time
@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_irdi.artifacts import RunDir
-from keras_irdi.export import MAX_SIDE, decode_to_rgb, export_serving, fit_to_input, main
+from keras_irdi.runs.directory import RunDir
+from keras_irdi.serving.export import MAX_SIDE, decode_to_rgb, export_serving, fit_to_input, main
 from keras_irdi.models.composites import build_composite, required_stages
 from odd_images import png_raw
 

@@ -158,7 +158,7 @@ def test_dilated_conv_runs_as_one_op_with_keras_numbers(monkeypatch, tmp_path):
 
 def test_models_saved_with_plain_conv2d_load_with_the_fast_op(tmp_path):
     """Committed runs and shipped models predate DilatedConv2D: loading gives them the fast op, same numbers."""
-    from keras_irdi.artifacts import RunDir
+    from keras_irdi.runs.directory import RunDir
     from keras_irdi.models import _body
     inp = keras.Input((None, None, 3))
     x = inp

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_irdi.plots import DPI, FIGSIZE, make_figures
-from keras_irdi.sweeps import NoSweepError
+from keras_irdi.reporting.plots import DPI, FIGSIZE, make_figures
+from keras_irdi.reporting.sweep_files import NoSweepError
 from helpers import run_script
 from sweep_csv import gaussian_row, jpeg_row, write_sweep
 

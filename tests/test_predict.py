@@ -1,4 +1,4 @@
-"""keras_irdi.predict CLI on a tiny random-weight run and on its SavedModel export: output, every odd or
+"""keras_irdi.serving.predict CLI on a tiny random-weight run and on its SavedModel export: output, every odd or
 unreadable image file (one error line each, the others still classified), option errors."""
 import json
 import os
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_irdi.export import export_serving
-from keras_irdi.predict import main, parse_degrade
+from keras_irdi.serving.export import export_serving
+from keras_irdi.serving.predict import main, parse_degrade
 from helpers import REPO
 from odd_images import CONVERTED
 
@@ -112,7 +112,7 @@ def test_bad_model_dir_is_usage_error(tmp_path, files, capsys):
 
 def test_subprocess_exit_code(exported, files):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-m", "keras_irdi.predict", str(exported), str(files["good"]),
+    proc = subprocess.run([sys.executable, "-m", "keras_irdi.serving.predict", str(exported), str(files["good"]),
                            str(files["corrupt"])], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert proc.returncode == 1, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
@@ -170,7 +170,7 @@ def test_predict_cli_every_odd_file(tiny_run, odd_files, capsys):
 def test_predict_cli_only_bad_files_subprocess(tiny_run, odd_files):
     """As a user runs it: one `error:` line per file, exit status 1, no Python/TensorFlow traceback."""
     bad = [odd_files[n] for n in ("zero_byte", "bomb", "missing", "truncated_jpeg")]
-    proc = subprocess.run([sys.executable, "-m", "keras_irdi.predict", str(tiny_run), *map(str, bad)],
+    proc = subprocess.run([sys.executable, "-m", "keras_irdi.serving.predict", str(tiny_run), *map(str, bad)],
                           capture_output=True, text=True, cwd=REPO, timeout=600)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and proc.stdout == ""

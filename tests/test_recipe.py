@@ -3,13 +3,13 @@ import keras
 import numpy as np
 import pytest
 
-from keras_irdi.artifacts import RunDir, as_json
+from keras_irdi.runs.directory import RunDir, as_json
 from keras_irdi.models import PSNRLoss, psnr_loss
 from keras_irdi.presets import (FINETUNED_STAGES, ClassifierConfig, FinetuneConfig, PatchConfig, Preset,
                                 RestorationConfig, StageConfig, WeightNetConfig, get_preset)
-from keras_irdi.fitting import make_optimizer
-from keras_irdi.runs import RunConfig, RuntimeConfig, open_run
-from keras_irdi.training import (expected_stage_config, reuse_stage, training_stages,
+from keras_irdi.training.fitting import make_optimizer
+from keras_irdi.runs.config import RunConfig, RuntimeConfig, open_run
+from keras_irdi.training.stages import (expected_stage_config, reuse_stage, training_stages,
                                  train_classifier)
 
 
@@ -155,7 +155,7 @@ def test_stage_configs_of_older_runs_still_count_as_trained(tmp_path):
 
 
 def test_psnr_cap_per_degradation_is_what_the_stage_trains_with_and_records():
-    from keras_irdi.training import PATCH_NETS
+    from keras_irdi.training.stages import PATCH_NETS
 
     def cap(config):
         return expected_stage_config(config, "restoration")["preset"]["restoration"]["psnr_cap_db"]
@@ -218,7 +218,7 @@ def test_finetune_augmentation_applies_to_the_finetuned_classifiers_only():
 
 
 def test_finetuned_stages_are_the_warm_started_classifiers():
-    from keras_irdi.training import CLASSIFIER_STAGES
+    from keras_irdi.training.stages import CLASSIFIER_STAGES
 
     assert set(FINETUNED_STAGES) == set(CLASSIFIER_STAGES.values())
 
@@ -227,7 +227,7 @@ def test_every_preset_section_is_read_by_a_stage_or_the_sweep():
     """STAGE_SECTIONS says which stages a section retrains: a section no stage lists would change training
     without ever retraining anything."""
     from keras_irdi.presets import SECTIONS
-    from keras_irdi.training import STAGE_SECTIONS
+    from keras_irdi.training.stages import STAGE_SECTIONS
 
     assert set(SECTIONS) - {"evaluation"} == set().union(*STAGE_SECTIONS.values())
 

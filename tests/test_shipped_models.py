@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_irdi.artifacts import STAGES, RunDir
+from keras_irdi.runs.directory import STAGES, RunDir
 from keras_irdi.data.cifar import load_cifar
 from keras_irdi.degradations import degrade
 from keras_irdi.models.composites import build_composite
-from keras_irdi.runs import RunConfig
+from keras_irdi.runs.config import RunConfig
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 SHIPPED = [("small_jpeg_cifar10", "jpeg", 30), ("small_gaussian_cifar10", "gaussian", 20),
@@ -39,7 +39,7 @@ def test_predict_cli_on_shipped_models(tmp_path, cifar_dir):
     image = load_cifar("cifar10", cifar_dir=cifar_dir)["x_test"][1]  # a ship
     path = tmp_path / "ship.png"
     Image.fromarray(image).save(path)
-    proc = subprocess.run([sys.executable, "-m", "keras_irdi.predict", str(MODELS / "small_jpeg_cifar10"),
+    proc = subprocess.run([sys.executable, "-m", "keras_irdi.serving.predict", str(MODELS / "small_jpeg_cifar10"),
                            str(path), "--degrade", "jpeg:10", "--model", "proposed", "--json"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

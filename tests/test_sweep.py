@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from keras_irdi.evaluation import COLUMNS, run_sweep, sweep_levels
+from keras_irdi.evaluation.level_sweep import COLUMNS, run_sweep, sweep_levels
 from helpers import run_script
 
 
@@ -56,7 +56,7 @@ class _Const:
 
 
 def test_oracle_row_feeds_the_true_level_to_the_weight_net():
-    from keras_irdi.forward import SharedForward
+    from keras_irdi.models.forward import SharedForward
 
     probs_org = np.tile(np.eye(3)[0], (4, 1)).astype(np.float32)  # Seq(org) says class 0
     probs_res = np.tile(np.eye(3)[1], (4, 1)).astype(np.float32)  # Seq(res) says class 1

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_irdi import paper_results
-from keras_irdi.claims import claim_verdicts
-from keras_irdi.rendering import to_csv, to_markdown
-from keras_irdi.sweeps import COLUMNS, NoSweepError, find_sweeps, read_sweep
-from keras_irdi.tables import (cifar_c_table, comparison_table, interval_table, mechanism_table, psnr_table,
+from keras_irdi.reporting import paper_results
+from keras_irdi.reporting.claims import claim_verdicts
+from keras_irdi.reporting.rendering import to_csv, to_markdown
+from keras_irdi.reporting.sweep_files import COLUMNS, NoSweepError, find_sweeps, read_sweep
+from keras_irdi.reporting.tables import (cifar_c_table, comparison_table, interval_table, mechanism_table, psnr_table,
                                write_all_tables)
 
 from sweep_csv import gaussian_row, jpeg_row, write_sweep

@@ -18,15 +18,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras_irdi.training as training
-from keras_irdi import artifacts
-from keras_irdi.artifacts import BASE_STAGE, STAGES, RunDir
+import keras_irdi.training.stages as training
+from keras_irdi.runs import directory as artifacts
+from keras_irdi.runs.directory import BASE_STAGE, STAGES, RunDir
 from keras_irdi.errors import main_wrapper
 from keras_irdi.presets import StageConfig, get_preset
-from keras_irdi.fitting import fit_stage
-from keras_irdi.runs import RunConfig, RuntimeConfig, open_run
+from keras_irdi.training.fitting import fit_stage
+from keras_irdi.runs.config import RunConfig, RuntimeConfig, open_run
 from keras_irdi.models.composites import proposed_tail
-from keras_irdi.training import ensemble_inputs, expected_stage_config, train_classifier
+from keras_irdi.training.stages import ensemble_inputs, expected_stage_config, train_classifier
 from helpers import REPO, random_stages, run_script as cli, tiny_model
 
 
@@ -198,7 +198,7 @@ def test_restoration_gain_ignores_untouched_patches():
     """Gaussian noise at sigma ~ 0 leaves patches identical (infinite PSNR); the gain must stay finite."""
     import keras
     import tensorflow as tf
-    from keras_irdi.training import _restoration_gain
+    from keras_irdi.training.stages import _restoration_gain
 
     rng = np.random.default_rng(0)
     clean = rng.integers(0, 256, (8, 16, 16, 3)).astype(np.float32) / 255

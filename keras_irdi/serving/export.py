@@ -25,7 +25,7 @@ Two signatures, both returning the same dict:
   output. Cla(org), Seq(org): [1, 0]. Cla(deg), Seq(res): [0, 1]. Ens(Cla): one-hot of the classifier
   whose (more confident) prediction was taken.
 
-Input rules of ``serve_bytes`` (``decode_to_rgb`` then ``fit_to_input``; ``keras_irdi.predict`` applies
+Input rules of ``serve_bytes`` (``decode_to_rgb`` then ``fit_to_input``; ``keras_irdi.serving.predict`` applies
 the same ``fit_to_input`` to files it reads with PIL):
 
 - accepted formats: JPEG and PNG only (by magic number); anything else is an InvalidArgumentError;
@@ -64,7 +64,7 @@ _JPEG_MAGIC = b"\xff\xd8\xff"
 FIXED_WEIGHTS = {"cla_org": (1.0, 0.0), "seq_org": (1.0, 0.0), "cla_deg": (0.0, 1.0), "seq_res": (0.0, 1.0)}
 
 
-# -- input rules (shared with keras_irdi.predict) ---------------------------------------------------
+# -- input rules (shared with keras_irdi.serving.predict) ---------------------------------------------------
 def fit_to_input(image, size: int) -> tf.Tensor:
     """uint8 RGB (H, W, 3) -> uint8 (size, size, 3): untouched if already size x size, else centre-crop
     to a square and resize with antialiased bilinear interpolation, rounding to the nearest integer."""
@@ -154,7 +154,7 @@ def _png_to_rgb(image):
 class ServingModule(tf.Module):
     """A composite plus post-processing, with ``serving_default`` and ``serve_bytes`` tf.functions.
 
-    Used by `export_serving` (saved) and by `keras_irdi.predict` on a run directory (in process), so a
+    Used by `export_serving` (saved) and by `keras_irdi.serving.predict` on a run directory (in process), so a
     run directory and its export give the same answers.
     """
 
@@ -246,7 +246,7 @@ class ServingModule(tf.Module):
 
 def run_info(run_dir) -> dict:
     """Degradation, class names and input size of a run (from its manifest)."""
-    from keras_irdi.artifacts import RunDir
+    from keras_irdi.runs.directory import RunDir
 
     run = RunDir(run_dir)
     if not run.manifest_path.exists():
@@ -265,9 +265,9 @@ def build_serving_module(run_dir, model: str = "proposed") -> ServingModule:
     """Load a run's stages and wrap the requested network (one of networks.NETWORKS)."""
     import keras
 
-    from keras_irdi.artifacts import RunDir
+    from keras_irdi.runs.directory import RunDir
     from keras_irdi.models.composites import build_composite, required_stages
-    from keras_irdi.networks import NETWORKS
+    from keras_irdi.network_ids import NETWORKS
 
     if model not in NETWORKS:
         raise InputError(f"unknown network {model!r}; choose one of: {', '.join(NETWORKS)}")
@@ -358,7 +358,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> None:
-    from keras_irdi.networks import NETWORKS
+    from keras_irdi.network_ids import NETWORKS
 
     parser = argparse.ArgumentParser(prog="irdi-export", description=(
         "Export a trained network of a run directory as a TF Serving SavedModel DIR/<model>/<version>/ "

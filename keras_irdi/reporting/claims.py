@@ -11,11 +11,11 @@ import operator
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
-from keras_irdi import confidence, paper_results
+from keras_irdi.reporting import confidence, paper_results
 from keras_irdi.degradations import get_degradation
-from keras_irdi.networks import display_names
-from keras_irdi.rendering import ACC, DB, DB_DIFF
-from keras_irdi.sweeps import NETWORK_COLUMNS, interval_label, interval_mean, interval_means, value_at
+from keras_irdi.network_ids import display_names
+from keras_irdi.reporting.rendering import ACC, DB, DB_DIFF
+from keras_irdi.reporting.sweep_files import NETWORK_COLUMNS, interval_label, interval_mean, interval_means, value_at
 
 CLA_ORG, CLA_DEG, SEQ_ORG, SEQ_RES, ENS_CLA, PROPOSED = NETWORK_COLUMNS
 LOW_QF = 60          # seq_crossover: Seq(res) wins on the JPEG sub-intervals up to this QF

@@ -58,12 +58,12 @@ def run_parser(description: str, stage_options: bool = True, schedule_options: b
 def open_run_from_args(args):
     """Create or reopen the run that the options describe."""
     from keras_irdi.presets import get_preset
-    from keras_irdi.runs import RunConfig, open_run
+    from keras_irdi.runs.config import RunConfig, open_run
 
-    from keras_irdi.artifacts import RunDir
+    from keras_irdi.runs.directory import RunDir
 
     if args.strategy:  # fail before any work if the strategy cannot train here
-        from keras_irdi.runs import get_strategy
+        from keras_irdi.runs.config import get_strategy
 
         get_strategy(args.strategy)
     exists = "config" in RunDir(args.run_dir).manifest()

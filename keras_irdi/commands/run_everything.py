@@ -3,19 +3,19 @@ from __future__ import annotations
 
 import time
 
-from keras_irdi.artifacts import RunDir
+from keras_irdi.runs.directory import RunDir
 
 
 def run_everything(run: RunDir, config, force: bool = False, evaluate: bool = True,
                    sweep_limit: int | None = None, reuse_from=None) -> None:
-    from keras_irdi.training import train_all
+    from keras_irdi.training.stages import train_all
 
     start = time.time()
     train_all(run, config, force=force, reuse_from=reuse_from)
     if evaluate:
-        from keras_irdi.evaluation import run_sweep
-        from keras_irdi.plots import make_figures
-        from keras_irdi.tables import write_all_tables
+        from keras_irdi.evaluation.level_sweep import run_sweep
+        from keras_irdi.reporting.plots import make_figures
+        from keras_irdi.reporting.tables import write_all_tables
 
         print("[sweep] evaluating the six networks over every level", flush=True)
         run_sweep(run.path, limit=sweep_limit)

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_irdi.artifacts import RunDir, write_json
-from keras_irdi.confidence import correct_path, write_correct
+from keras_irdi.runs.directory import RunDir, write_json
+from keras_irdi.reporting.confidence import correct_path, write_correct
 from keras_irdi.degradations import degrade, get_degradation
 from keras_irdi.errors import InputError, MissingError
-from keras_irdi.forward import SharedForward
+from keras_irdi.models.forward import SharedForward
 from keras_irdi.metrics import accuracy, mean_cpsnr
-from keras_irdi.networks import NETWORKS, ORACLE
-from keras_irdi.sweeps import COLUMNS
+from keras_irdi.network_ids import NETWORKS, ORACLE
+from keras_irdi.reporting.sweep_files import COLUMNS
 SWEEP_STAGES = ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_net")
 
 
@@ -68,7 +68,7 @@ def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None =
     import keras
 
     from keras_irdi.data.cifar import load_cifar
-    from keras_irdi.runs import RunConfig
+    from keras_irdi.runs.config import RunConfig
 
     run = RunDir(run_dir)
     manifest = run.manifest()
@@ -119,7 +119,7 @@ def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None =
               "rows": rows, "calls": dict(forward.calls), "seconds": round(seconds, 1),
               "run": {"preset": config.preset.name, "seed": config.seed, "run_dir": str(run.path)}}
     write_json(Path(f"{stem}.json"), result)
-    # Per-image correctness: what the claims' bootstrap confidence intervals resample (keras_irdi.confidence).
+    # Per-image correctness: what the claims' bootstrap confidence intervals resample (keras_irdi.reporting.confidence).
     write_correct(correct_path(f"{stem}.csv"), [r["level"] for r in rows],
                   {net: np.stack(r) for net, r in correct.items()})
     if ex["levels"]:

@@ -1,16 +1,16 @@
 """Classify image files with a trained run or an exported SavedModel.
 
-    python -m keras_irdi.predict RUN_OR_SAVEDMODEL IMG [IMG ...] [--top-k 3] [--json]
+    python -m keras_irdi.serving.predict RUN_OR_SAVEDMODEL IMG [IMG ...] [--top-k 3] [--json]
                                  [--degrade jpeg:10|gaussian:25] [--model proposed] [--seed 0]
 
 RUN_OR_SAVEDMODEL is one of
 - a run directory (has manifest.json): the network is assembled from its stages in this process;
-- a SavedModel written by ``keras_irdi.export`` (has saved_model.pb): its ``serving_default`` is used;
+- a SavedModel written by ``keras_irdi.serving.export`` (has saved_model.pb): its ``serving_default`` is used;
 - the model folder above the version folders (``DIR/<model>``) -> its highest version;
 - the export root (``DIR``) -> ``DIR/<--model>`` (or its only model), highest version.
 
 Each file is read with PIL (grayscale, palette, 16-bit and transparent images become 8-bit RGB), fitted
-to the network's input with ``keras_irdi.export.fit_to_input`` (the rule of the ``serve_bytes``
+to the network's input with ``keras_irdi.serving.export.fit_to_input`` (the rule of the ``serve_bytes``
 signature: exactly SxS untouched, else centre-crop to a square and antialiased bilinear resize), then,
 with ``--degrade``, degraded at that input size (what the network was trained on), and classified.
 
@@ -107,14 +107,14 @@ def open_predictor(target, model: str | None) -> Predictor:
     if not path.exists():
         raise UsageError(f"{path}: no such run directory or SavedModel")
     if (path / "manifest.json").exists():
-        from keras_irdi.export import build_serving_module
+        from keras_irdi.serving.export import build_serving_module
 
         module = build_serving_module(path, model or "proposed")
         return Predictor(module.serving_default, module.input_size, module.info, f"run {path}")
     saved = resolve_saved_model(path, model)
     if saved is None:
         raise UsageError(f"{path} is neither a run directory (manifest.json) nor a SavedModel "
-                         "(saved_model.pb, or version folders holding one) written by keras_irdi.export")
+                         "(saved_model.pb, or version folders holding one) written by keras_irdi.serving.export")
     import tensorflow as tf
 
     from keras_irdi.errors import one_line
@@ -152,10 +152,10 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     from keras_irdi.degradations import DEGRADATIONS
-    from keras_irdi.networks import NETWORKS
+    from keras_irdi.network_ids import NETWORKS
 
     parser = argparse.ArgumentParser(prog="irdi-predict", description=(
-        "Classify image files with a trained run directory or a SavedModel exported by keras_irdi.export."))
+        "Classify image files with a trained run directory or a SavedModel exported by keras_irdi.serving.export."))
     parser.add_argument("model_dir", metavar="RUN_OR_SAVEDMODEL", help="run directory or exported SavedModel")
     parser.add_argument("images", metavar="IMG", nargs="+", help="image files (PNG, JPEG, BMP, ...)")
     parser.add_argument("--top-k", type=int, default=3, help="classes to print per image (default 3)")
@@ -176,7 +176,7 @@ def _main(argv) -> int:
     from keras_irdi.data.images import load_image
     from keras_irdi.degradations import degrade
     from keras_irdi.errors import one_line
-    from keras_irdi.export import fit_to_input
+    from keras_irdi.serving.export import fit_to_input
 
     trained_on = predictor.info.get("degradation")
     if args.degrade and trained_on and args.degrade[0] != trained_on:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_irdi.artifacts import RunDir
+from keras_irdi.runs.directory import RunDir
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError, MissingError
 from keras_irdi.presets import Preset, get_preset

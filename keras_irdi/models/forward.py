@@ -1,8 +1,8 @@
 """Every sub-model once per batch, and the six networks' outputs derived from them.
 
-The sweep (keras_irdi.evaluation) runs it per level; the weight-net stage (keras_irdi.training) uses its
-frozen part, so Proposed's forward pass is written once. ``calls`` counts sub-model invocations, so tests and
-the benchmark can check the sharing.
+The sweep (keras_irdi.evaluation.level_sweep) runs it per level; the weight-net stage
+(keras_irdi.training.stages) uses its frozen part, so Proposed's forward pass is written once. ``calls``
+counts sub-model invocations, so tests and the benchmark can check the sharing.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class SharedForward:
     def proposed_inputs(self, x: np.ndarray) -> dict:
         """Proposed's frozen part on a [0,1] batch: restored images, estimated level, Seq(org), Seq(res).
 
-        What the weight net is trained on (keras_irdi.training) and what the sweep mixes.
+        What the weight net is trained on (keras_irdi.training.stages) and what the sweep mixes.
         """
         restored = self._run("restoration", x)
         return {"restored": restored, "level": self._run("estimator", x),

@@ -18,7 +18,7 @@ import numpy as np
 from keras_irdi.degradations import DEGRADATIONS, get_degradation
 from keras_irdi.errors import MissingError
 from keras_irdi.metrics import interval_mean_accuracy
-from keras_irdi.networks import NETWORKS, ORACLE
+from keras_irdi.network_ids import NETWORKS, ORACLE
 
 # Accuracy column of each network, in NETWORKS order, and every column of a sweep CSV.
 NETWORK_COLUMNS: tuple[str, ...] = tuple(f"acc_{net}" for net in NETWORKS)

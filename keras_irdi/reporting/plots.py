@@ -23,10 +23,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
-from keras_irdi import paper_results
+from keras_irdi.reporting import paper_results
 from keras_irdi.degradations import get_degradation
-from keras_irdi.networks import ORACLE, ORACLE_DISPLAY, display_names
-from keras_irdi.sweeps import NETWORK_COLUMNS, display_name, find_sweeps, interval_label, interval_means, read_sweep
+from keras_irdi.network_ids import ORACLE, ORACLE_DISPLAY, display_names
+from keras_irdi.reporting.sweep_files import (NETWORK_COLUMNS, display_name, find_sweeps, interval_label,
+                                             interval_means, read_sweep)
 
 FIGSIZE = (6.4, 4.2)
 DPI = 150

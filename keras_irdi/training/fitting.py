@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 
-from keras_irdi.artifacts import RunDir
+from keras_irdi.runs.directory import RunDir
 
 log = logging.getLogger("keras_irdi")
 

@@ -16,7 +16,7 @@ def _rows(*rows):
     return {(lo, hi): tuple(vals) for (lo, hi), *vals in rows}
 
 
-# Interval mean accuracy, columns in keras_irdi.networks.NETWORKS order (the paper's).
+# Interval mean accuracy, columns in keras_irdi.network_ids.NETWORKS order (the paper's).
 INTERVAL_TABLES: dict[tuple[str, str], dict] = {
     ("jpeg", "cifar10"): {
         "table": "Table 3",

@@ -1,7 +1,7 @@
 """Result tables from a sweep: interval mean accuracy, CPSNR, comparison with the paper, claims, CIFAR-10-C,
 mechanism; and ``write_all_tables``, which writes them all for a run.
 
-Every table function returns a :class:`~keras_irdi.rendering.Table` (``header``, ``rows`` of raw values,
+Every table function returns a :class:`~keras_irdi.reporting.rendering.Table` (``header``, ``rows`` of raw values,
 per-column ``formats`` for Markdown). Nothing here imports TensorFlow/Keras: the tables can be rebuilt anywhere
 from the sweep files. What a partial sweep lacks is missing (``None``, "n/a" in Markdown, an empty CSV cell),
 never raised.
@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_irdi import confidence, paper_results
-from keras_irdi.claims import claim_verdicts
+from keras_irdi.reporting import confidence, paper_results
+from keras_irdi.reporting.claims import claim_verdicts
 from keras_irdi.degradations import get_degradation
-from keras_irdi.networks import ORACLE, ORACLE_DISPLAY, display_names
-from keras_irdi.rendering import ACC, DB, DB_DIFF, DIFF, LEVEL, Table
-from keras_irdi.sweeps import (DATASET_DISPLAY, NETWORK_COLUMNS, display_name, find_sweeps, interval_label,
-                               interval_mean, interval_means, read_sweep, value_at)
+from keras_irdi.network_ids import ORACLE, ORACLE_DISPLAY, display_names
+from keras_irdi.reporting.rendering import ACC, DB, DB_DIFF, DIFF, LEVEL, Table
+from keras_irdi.reporting.sweep_files import (DATASET_DISPLAY, NETWORK_COLUMNS, display_name, find_sweeps,
+                                             interval_label, interval_mean, interval_means, read_sweep, value_at)
 
 
 def _diff(a, b):
@@ -91,7 +91,7 @@ def comparison_table(sweep, degradation, dataset) -> Table:
 
 
 def claims_table(sweep, degradation, dataset, per_image=None) -> Table:
-    """The paper's claims with our verdict and evidence (keras_irdi.claims), one row per claim."""
+    """The paper's claims with our verdict and evidence (keras_irdi.reporting.claims), one row per claim."""
     rows = [[c.claim, c.verdict, c.evidence] for c in claim_verdicts(sweep, degradation, dataset, per_image)]
     ci_note = ("verdict: holds / fails = every deciding difference's 95% paired bootstrap CI (test images "
                f"resampled {confidence.N_RESAMPLES} times, seeded) is above / some is below 0; tie = a CI "

@@ -2,7 +2,7 @@
 
 Each stage reads the run's resolved config from the manifest, trains one network with Adamax, and
 saves it atomically into the run directory. Later stages load earlier ones frozen. The scripts in
-``train/`` are thin CLIs over the functions here; the run setup is in ``runs.py``, the shared fit loop in
+``train/`` are thin CLIs over the functions here; the run setup is in ``runs/config.py``, the shared fit loop in
 ``fitting.py``.
 """
 from __future__ import annotations
@@ -16,12 +16,12 @@ from typing import Callable
 
 import numpy as np
 
-from keras_irdi.artifacts import BASE_STAGE, STAGES, RunDir, as_json
+from keras_irdi.runs.directory import BASE_STAGE, STAGES, RunDir, as_json
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError
-from keras_irdi.fitting import Summary, fit_stage
+from keras_irdi.training.fitting import Summary, fit_stage
 from keras_irdi.presets import Preset
-from keras_irdi.runs import RunConfig, get_strategy, load_classification_data, load_patches, setup_determinism
+from keras_irdi.runs.config import RunConfig, get_strategy, load_classification_data, load_patches, setup_determinism
 
 log = logging.getLogger("keras_irdi")
 
@@ -277,7 +277,7 @@ def ensemble_inputs(stages: dict, images_uint8: np.ndarray, batch_size: int = 25
     composite with every other weight frozen (same forward pass, same gradients), without running
     four frozen networks again every epoch (tests/test_training.py checks the equivalence).
     """
-    from keras_irdi.forward import SharedForward
+    from keras_irdi.models.forward import SharedForward
 
     forward = SharedForward(stages)
     parts = [forward.proposed_inputs(images_uint8[i:i + batch_size].astype(np.float32) / 255.0)
