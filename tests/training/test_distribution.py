@@ -5,9 +5,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from keras_irdi.runs.directory import RunDir
 from helpers import REPO
+
+pytestmark = pytest.mark.slow  # fresh TensorFlow processes, one of them training
 
 # Trains the smoke restoration net (PIL JPEG through py_function in its pipeline) in a fresh process:
 # logical devices must be configured before TensorFlow initialises them.

@@ -309,6 +309,7 @@ np.savez(out_path, **results)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("network", ["proposed", "ens_cla", "cla_org", "seq_res"])
 def test_session_loader_runs_both_signatures(tiny_run, tmp_path, network):
     import subprocess

@@ -7,7 +7,6 @@ from PIL import Image
 
 from keras_irdi.reporting.plots import DPI, FIGSIZE, make_figures
 from keras_irdi.reporting.sweep_files import NoSweepError
-from helpers import run_script
 from sweep_csv import gaussian_row, jpeg_row, write_sweep
 
 KINDS = ("accuracy", "intervals", "cpsnr", "level_estimate", "weights")
@@ -69,10 +68,3 @@ def test_missing_columns_skip_figures(tmp_path):
 def test_no_sweep_raises(tmp_path):
     with pytest.raises(NoSweepError):
         make_figures(tmp_path)
-
-
-def test_cli_no_sweep_exits_2(tmp_path):
-    proc = run_script("figures/make_figures.py", "--run-dir", tmp_path)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
-    assert "run evaluate/sweep.py --run-dir" in proc.stderr

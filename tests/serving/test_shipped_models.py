@@ -14,7 +14,7 @@ from keras_irdi.degradations import degrade
 from keras_irdi.models.composites import build_composite
 from keras_irdi.runs.config import RunConfig
 
-MODELS = Path(__file__).resolve().parents[1] / "models"
+MODELS = Path(__file__).resolve().parents[2] / "models"
 SHIPPED = [("small_jpeg_cifar10", "jpeg", 30), ("small_gaussian_cifar10", "gaussian", 20),
            ("small_blur_cifar10", "blur", 1)]
 

@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,12 +10,11 @@ from keras_irdi.reporting import paper_results
 from keras_irdi.reporting.claims import claim_verdicts
 from keras_irdi.reporting.rendering import to_csv, to_markdown
 from keras_irdi.reporting.sweep_files import COLUMNS, NoSweepError, find_sweeps, read_sweep
-from keras_irdi.reporting.tables import (cifar_c_table, comparison_table, interval_table, mechanism_table, psnr_table,
-                               write_all_tables)
-
+from keras_irdi.reporting.tables import (cifar_c_table, comparison_table, interval_table, mechanism_table,
+                                         psnr_table, write_all_tables)
 from sweep_csv import gaussian_row, jpeg_row, write_sweep
 
-REPO = Path(__file__).resolve().parents[1]
+
 @pytest.fixture
 def jpeg_csv(tmp_path):
     rows = [jpeg_row(q) for q in range(100, 0, -1)]  # deliberately unsorted
@@ -285,23 +281,6 @@ def test_find_sweeps_names(tmp_path):
     assert (sf.degradation, sf.dataset) == ("jpeg", "cifar100")
     with pytest.raises(NoSweepError, match="run evaluate/sweep.py --run-dir"):
         find_sweeps(tmp_path / "nothing")
-
-
-def test_cli_no_sweep_exits_2(tmp_path):
-    (tmp_path / "eval").mkdir()
-    proc = subprocess.run([sys.executable, "evaluate/tables.py", "--run-dir", str(tmp_path)], cwd=REPO,
-                          capture_output=True, text=True)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
-    assert f"run evaluate/sweep.py --run-dir {tmp_path} first" in proc.stderr
-
-
-def test_cli_writes_tables(jpeg_csv, tmp_path):
-    proc = subprocess.run([sys.executable, "evaluate/tables.py", "--run-dir", str(tmp_path)], cwd=REPO,
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == f"wrote 13 files into {tmp_path / 'tables'}"
-    assert (tmp_path / "tables" / "jpeg_cifar10_claims.md").is_file()
 
 
 def test_mechanism_table_levels_weights_and_selection_bound(jpeg_csv, tmp_path):
