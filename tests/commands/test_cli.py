@@ -1,8 +1,15 @@
 """The command-line scripts (train/, evaluate/, figures/) over keras_irdi.commands.cli: options and user
 errors end in one line and exit status 2, before any work. In-process (helpers.call_cli): no interpreter or
 TensorFlow start-up per check."""
+import errno
+import io
+import os
+
 import pytest
 
+from keras_irdi.runs import directory
+from keras_irdi.runs.directory import RunDir
+from keras_irdi.training import stages
 from helpers import call_cli
 from sweep_csv import jpeg_row, write_sweep
 
@@ -85,6 +92,44 @@ def test_bad_path_fails_before_any_work_and_leaves_no_run(tmp_path, capsys):
     assert call_cli("train/all.py", "--preset", "smoke", "--run-dir", tmp_path / "R",
                     "--cifar-dir", tmp_path / "none") == 2
     assert "none" in _one_line_error(capsys) and not (tmp_path / "R").exists()
+
+
+# -- an unwritable run directory: fails before any training ----------------------------------------------
+class _FullDiskFile(io.BytesIO):
+    def write(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize("where", ["open", "write"])
+def test_disk_full_fails_before_training(tmp_path, monkeypatch, where, capsys):
+    def full_open(path, mode="r", *args, **kwargs):
+        if where == "open":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return _FullDiskFile()
+
+    monkeypatch.setattr(directory, "open", full_open, raising=False)  # shadows the builtin there only
+    with pytest.raises(PermissionError, match=r"run directory .* is not writable \(No space left on device\); "
+                                              r"choose another --run-dir or free disk space"):
+        RunDir(tmp_path / "a").ensure_writable()
+
+    started = []
+    monkeypatch.setattr(stages, "train_restoration", lambda *a: started.append(a))
+    code = call_cli("train/restoration.py", "--run-dir", tmp_path / "b", "--preset", "smoke")
+    err = capsys.readouterr().err
+    assert code == 2 and not started
+    assert err.strip().splitlines() == [f"error: run directory {tmp_path / 'b'} is not writable (No space left "
+                                        "on device); choose another --run-dir or free disk space"]
+    assert not (tmp_path / "b" / "manifest.json").exists()
+
+
+def test_run_dir_below_a_file_fails_before_training(tmp_path, monkeypatch, capsys):
+    started = []
+    monkeypatch.setattr(stages, "train_classifier", lambda *a, **kw: started.append(a))
+    (tmp_path / "file").write_text("a file, not a folder")
+    code = call_cli("train/classifier.py", "--run-dir", tmp_path / "file" / "run", "--data", "clean",
+                    "--preset", "smoke")
+    assert code == 2 and "is not writable (Not a directory)" in capsys.readouterr().err
+    assert not started
 
 
 # -- the evaluation and report CLIs -----------------------------------------------------------------------

@@ -1,12 +1,7 @@
-"""The training stages and the train/ CLIs: end to end on real data, determinism, options and their errors,
-resuming after a crash, a kill or a cut checkpoint, and failing before any work when the run dir is unwritable."""
+"""keras_irdi.training.stages: end to end through train/all.py on real data, determinism, what each stage trains
+with and records, reuse and warm start, resuming after a crash, SIGTERM or SIGKILL."""
 import csv
-import errno
-import importlib.util
-import io
 import json
-import logging
-import os
 import signal
 import subprocess
 import sys
@@ -18,16 +13,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras_irdi.training.stages as training
-from keras_irdi.runs import directory as artifacts
-from keras_irdi.runs.directory import BASE_STAGE, STAGES, RunDir
-from keras_irdi.errors import main_wrapper
-from keras_irdi.presets import StageConfig, get_preset
-from keras_irdi.training.fitting import fit_stage
-from keras_irdi.runs.config import RunConfig, RuntimeConfig, open_run
 from keras_irdi.models.composites import proposed_tail
-from keras_irdi.training.stages import ensemble_inputs, expected_stage_config, train_classifier
-from helpers import REPO, random_stages, run_script as cli, tiny_model
+from keras_irdi.presets import FINETUNED_STAGES, FinetuneConfig, Preset, StageConfig, get_preset
+from keras_irdi.runs.config import RunConfig, RuntimeConfig, open_run
+from keras_irdi.runs.directory import BASE_STAGE, STAGES, RunDir, as_json
+from keras_irdi.training.stages import (ensemble_inputs, expected_stage_config, reuse_stage, train_classifier,
+                                        training_stages)
+from helpers import REPO, random_stages, run_script as cli
+from old_runs import FLAT_SMALL
 
 
 def _check_stage_outputs(stage, model, num_classes):
@@ -199,65 +192,7 @@ def test_manifest_records_epoch_seconds_and_load(smoke_run):
     assert "[cla_org] epoch 1:" in proc.stdout and "load average" in proc.stdout
 
 
-def test_run_config_names_list_the_choices():
-    """The API says the valid names too (the preset's and load_cifar's: test_recipe.py, test_cifar.py)."""
-    with pytest.raises(ValueError, match="unknown dataset 'mnist'; choose one of: cifar10, cifar100"):
-        RunConfig(dataset="mnist").validate()
-    with pytest.raises(ValueError, match="unknown degradation 'motion'; choose one of: jpeg, gaussian, blur"):
-        RunConfig(degradation="motion").validate()
-
-
-# -- interrupted training: resume, checkpoints cut by a kill, SIGTERM --------------------------------
-def _fit_tiny(run, epochs, callbacks=()):
-    """Fit a one-layer stage "tiny" through fit_stage; return the epochs its CSV log lists, in order."""
-    x = np.random.default_rng(0).random((64, 3)).astype(np.float32)
-    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(64) % 2)).batch(16)
-    model = tiny_model()
-    fit_stage(run, "tiny", model, lambda e: ds.repeat(e[1] - e[0]), ds, StageConfig(epochs=epochs, batch_size=16),
-              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-              extra_callbacks=callbacks)
-    return [int(r["epoch"]) for r in csv.DictReader(open(run.log_dir() / "tiny.csv"))]
-
-
-def _fit_tiny_interrupted(run, epochs, after_epoch):
-    """Fit the tiny stage and stop it with Ctrl-C at the end of ``after_epoch`` (checkpoints written)."""
-    class Interrupt(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == after_epoch:
-                raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        _fit_tiny(run, epochs, [Interrupt()])
-
-
-def test_checkpoint_cut_by_a_kill_does_not_block_the_rerun(tmp_path, caplog):
-    """The latest checkpoint is cut: the rerun falls back to the previous one (end of epoch 0), losing one
-    more epoch, not the stage. The log tells the cases apart: a restart would read 0, 1, 0, 1, 2, 3."""
-    run = RunDir(tmp_path / "run")
-    _fit_tiny_interrupted(run, 4, after_epoch=1)
-    weights = run.backup_dir("tiny") / "latest.weights.h5"
-    data = weights.read_bytes()
-    weights.write_bytes(data[: len(data) // 2])  # what a kill in the middle of save_weights leaves
-    with caplog.at_level(logging.WARNING, logger="keras_irdi"):
-        epochs = _fit_tiny(run, 4)
-    assert epochs == [0, 1, 1, 2, 3], epochs  # epoch 1 redone from the previous checkpoint
-    assert "restarting this stage from epoch 0" not in caplog.text
-
-
-def test_unreadable_single_checkpoint_restarts_the_stage(tmp_path, caplog):
-    """No good copy left at all: the stage restarts from epoch 0 (warned) instead of failing forever.
-    A resume would log 0, 1, 2; the restart logs epoch 0 twice."""
-    run = RunDir(tmp_path / "run")
-    _fit_tiny_interrupted(run, 3, after_epoch=0)
-    backup = run.backup_dir("tiny")
-    for f in backup.glob("*.h5*"):
-        f.write_bytes(b"garbage")
-    with caplog.at_level(logging.WARNING, logger="keras_irdi"):
-        epochs = _fit_tiny(run, 3)
-    assert epochs == [0, 0, 1, 2], epochs
-    assert "is unreadable" in caplog.text and "restarting this stage from epoch 0" in caplog.text
-
-
+# -- interrupted training through the CLI: SIGTERM, SIGKILL -----------------------------------------
 def _poll_rows(path: Path, proc, timeout: float) -> int:
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
@@ -351,46 +286,188 @@ def test_sigkill_mid_epoch_then_resume_is_exact(tmp_path, cifar_dir):
     assert {k: round(v, 4) for k, v in ma.items()} == {k: round(v, 4) for k, v in mb.items()}
 
 
-# -- unwritable run directory: fails before any training ----------------------------------------------
-def _load_script(name):
-    spec = importlib.util.spec_from_file_location(f"_script_{name}", REPO / "train" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# -- the recipe: what each stage trains with and records, when a change retrains it, reuse, warm start ----
+def test_stage_configs_of_older_runs_still_count_as_trained(tmp_path):
+    """A stage's config.json from before session 7 holds a flat preset: with the same settings it must match
+    today's config (no retraining), with other settings it must not."""
+    from keras_irdi.presets import FLAT_FIELDS, upgrade_stage_config
+
+    config = RunConfig(degradation="jpeg")
+    config.preset.finetune.augmentation = None  # what they fine-tuned with (session 9 gave Cla(org) its own)
+    flat_fields = {  # what each stage recorded then
+        "restoration": ("train_limit", "val_fraction", "patch_size", "patch_stride", "max_patches", "patch_source",
+                        "restoration_filters", "restoration_loss", "restoration_psnr_cap_db", "restoration"),
+        "cla_org": ("train_limit", "val_fraction", "classifier_filters", "classifier_dense", "classifier_dropout",
+                    "classifier_augmentation", "classifier", "warm_start", "classifier_finetune"),
+        "weight_net": ("train_limit", "val_fraction", "classifier_augmentation", "weight_hidden",
+                       "weight_train_images", "weight_net")}
+    for stage, fields in flat_fields.items():
+        expected = expected_stage_config(config, stage)
+        old = dict(expected, preset={k: FLAT_SMALL[k] for k in fields})
+        if stage == "weight_net":  # its inputs' configs were flat too
+            old["input_restoration"] = dict(old["input_restoration"],
+                                            preset={k: FLAT_SMALL[k] for k in flat_fields["restoration"]})
+        assert as_json(upgrade_stage_config(old, expected)) == as_json(expected), stage
+        run = RunDir(tmp_path / stage)
+        run.save_stage(stage, keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]), old, export=False)
+        assert run.has_stage(stage, expected)
+        other = RunConfig(degradation="jpeg")
+        other.preset.classifier.dense = 128
+        other.preset.restoration.filters = 16
+        assert not run.has_stage(stage, expected_stage_config(other, stage))
+    assert set(FLAT_FIELDS) | {"name", "warm_start", "classifier_finetune", "restored_copies"} == set(FLAT_SMALL)
 
 
-class _FullDiskFile(io.BytesIO):
-    def write(self, data):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+def test_psnr_cap_per_degradation_is_what_the_stage_trains_with_and_records():
+    from keras_irdi.training.stages import PATCH_NETS
+
+    def cap(config):
+        return expected_stage_config(config, "restoration")["preset"]["restoration"]["psnr_cap_db"]
+
+    assert {d: cap(RunConfig(degradation=d)) for d in ("jpeg", "gaussian", "blur")} == \
+        {"jpeg": 30.0, "gaussian": 40.0, "blur": 30.0}
+    loss = PATCH_NETS["restoration"].loss(get_preset("small").for_degradation("gaussian").restoration)
+    assert loss.cap_db == 40.0
+    one_cap = RunConfig(degradation="jpeg")
+    one_cap.preset.restoration.psnr_cap_db = 30.0  # the JPEG runs trained before caps per degradation
+    assert expected_stage_config(one_cap, "restoration") == expected_stage_config(RunConfig(), "restoration")
+    assert expected_stage_config(one_cap, "cla_res") == expected_stage_config(RunConfig(), "cla_res")
+    missing = RunConfig(degradation="jpeg")
+    missing.preset.restoration.psnr_cap_db = {"gaussian": 40.0}
+    with pytest.raises(ValueError, match="psnr_cap_db has no value for 'jpeg'"):
+        expected_stage_config(missing, "restoration")
 
 
-@pytest.mark.parametrize("where", ["open", "write"])
-def test_disk_full_fails_before_training(tmp_path, monkeypatch, where, restore_signals, capsys):
-    def full_open(path, mode="r", *args, **kwargs):
-        if where == "open":
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        return _FullDiskFile()
+def test_restoration_schedule_per_degradation_is_what_the_stage_trains_with_and_records():
+    import dataclasses
 
-    monkeypatch.setattr(artifacts, "open", full_open, raising=False)  # shadows the builtin in artifacts only
-    with pytest.raises(PermissionError, match=r"run directory .* is not writable \(No space left on device\); "
-                                              r"choose another --run-dir or free disk space"):
-        RunDir(tmp_path / "a").ensure_writable()
+    def epochs(config):
+        return expected_stage_config(config, "restoration")["preset"]["restoration"]["train"]["epochs"]
 
-    started = []
-    monkeypatch.setattr(training, "train_restoration", lambda *a: started.append(a))
-    code = main_wrapper(_load_script("restoration").main, ["--run-dir", str(tmp_path / "b"), "--preset", "smoke"])
-    err = capsys.readouterr().err
-    assert code == 2 and not started
-    assert err.strip().splitlines() == [f"error: run directory {tmp_path / 'b'} is not writable (No space left "
-                                        "on device); choose another --run-dir or free disk space"]
-    assert not (tmp_path / "b" / "manifest.json").exists()
+    assert {d: epochs(RunConfig(degradation=d)) for d in ("jpeg", "gaussian", "blur")} == \
+        {"jpeg": 6, "gaussian": 10, "blur": 6}
+    one = RunConfig(degradation="jpeg")  # the JPEG runs trained before schedules per degradation
+    one.preset.restoration.train = dataclasses.replace(get_preset("small").restoration.train["gaussian"], epochs=6)
+    assert expected_stage_config(one, "cla_res") == expected_stage_config(RunConfig(), "cla_res")
+    small = get_preset("small")
+    assert Preset.from_dict(small.to_dict()) == small  # the manifest's dict reads back per degradation
+    missing = RunConfig(degradation="blur")
+    missing.preset.restoration.train = {"jpeg": small.restoration.train["jpeg"]}
+    with pytest.raises(ValueError, match="restoration.train has no value for 'blur'"):
+        expected_stage_config(missing, "restoration")
 
 
-def test_run_dir_below_a_file_fails_before_training(tmp_path, monkeypatch, restore_signals, capsys):
-    started = []
-    monkeypatch.setattr(training, "train_classifier", lambda *a, **kw: started.append(a))
-    (tmp_path / "file").write_text("a file, not a folder")
-    code = main_wrapper(_load_script("classifier").main,
-                        ["--run-dir", str(tmp_path / "file" / "run"), "--data", "clean", "--preset", "smoke"])
-    assert code == 2 and "is not writable (Not a directory)" in capsys.readouterr().err
-    assert not started
+def test_finetune_augmentation_applies_to_the_finetuned_classifiers_only():
+    preset = get_preset("small")
+    preset.finetune.augmentation = None
+    assert preset.classifier_augmentation("cla_deg") == preset.classifier_augmentation("cla_base") == "flip_shift"
+    preset.finetune.augmentation = "flip"
+    assert [preset.classifier_augmentation(s) for s in ("cla_base", *FINETUNED_STAGES)] == [
+        "flip_shift", "flip", "flip", "flip"]
+    preset.finetune.augmentation = {"cla_org": "flip_small_shift", "cla_deg": None, "cla_res": "flip"}
+    assert [preset.classifier_augmentation(s) for s in ("cla_base", *FINETUNED_STAGES)] == [
+        "flip_shift", "flip_small_shift", "flip_shift", "flip"]
+    assert get_preset("paper").classifier_augmentation("cla_org") == "paper"  # from scratch: the classifiers' own
+    with pytest.raises(ValueError, match="unknown finetune.augmentation 'mirror'"):
+        Preset.from_dict(dict(preset.to_dict(), finetune={"augmentation": "mirror", "train": {"epochs": 1,
+                                                                                           "batch_size": 8}}))
+    with pytest.raises(ValueError, match="unknown finetune.augmentation 'mirror'"):
+        FinetuneConfig(augmentation={"cla_org": "mirror"})
+    with pytest.raises(ValueError, match="keyed by stage .*got cla_base"):
+        FinetuneConfig(augmentation={"cla_base": "flip"})
+    partial = RunConfig(degradation="jpeg")
+    partial.preset.finetune.augmentation = {"cla_org": "flip"}
+    with pytest.raises(ValueError, match="finetune.augmentation has no value for 'cla_deg'"):
+        expected_stage_config(partial, "cla_deg")
+
+
+def test_finetuned_stages_are_the_warm_started_classifiers():
+    from keras_irdi.training.stages import CLASSIFIER_STAGES
+
+    assert set(FINETUNED_STAGES) == set(CLASSIFIER_STAGES.values())
+
+
+def test_every_preset_section_is_read_by_a_stage_or_the_sweep():
+    """STAGE_SECTIONS says which stages a section retrains: a section no stage lists would change training
+    without ever retraining anything."""
+    from keras_irdi.presets import SECTIONS
+    from keras_irdi.training.stages import STAGE_SECTIONS
+
+    assert set(SECTIONS) - {"evaluation"} == set().union(*STAGE_SECTIONS.values())
+
+
+@pytest.mark.parametrize("path, value, retrained", [
+    ("estimator.filters", 16, ["estimator", "weight_net"]),
+    ("restoration.psnr_cap_db", 40.0, ["restoration", "cla_res", "weight_net"]),
+    ("classifier.dense", 128, ["cla_base", "cla_org", "cla_deg", "cla_res", "weight_net"]),
+    ("finetune.train", StageConfig(epochs=4, batch_size=128), ["cla_org", "cla_deg", "cla_res", "weight_net"]),
+    ("finetune.augmentation", "flip", ["cla_org", "cla_deg", "cla_res", "weight_net"]),
+    ("weight_net.hidden", (8,), ["weight_net"]),
+    ("evaluation.sweep_step", 5, []),
+])
+def test_a_field_change_retrains_the_stages_built_on_it(path, value, retrained):
+    base, changed = RunConfig(degradation="jpeg"), RunConfig(degradation="jpeg")
+    section, name = path.split(".")
+    setattr(getattr(changed.preset, section), name, value)
+    assert [s for s in training_stages(base)
+            if expected_stage_config(base, s) != expected_stage_config(changed, s)] == retrained
+
+
+@pytest.mark.parametrize("stage", FINETUNED_STAGES)
+def test_a_per_stage_augmentation_retrains_only_that_classifier(stage):
+    base, changed = RunConfig(degradation="jpeg"), RunConfig(degradation="jpeg")
+    per_stage = {s: base.preset.finetune.for_stage(s).augmentation for s in FINETUNED_STAGES}
+    changed.preset.finetune.augmentation = dict(per_stage)
+    assert all(expected_stage_config(base, s) == expected_stage_config(changed, s) for s in training_stages(base))
+    changed.preset.finetune.augmentation[stage] = "flip"
+    built_on = ["weight_net"] if stage in ("cla_org", "cla_res") else []  # the weight net reads Cla(org), Cla(res)
+    assert [s for s in training_stages(base)
+            if expected_stage_config(base, s) != expected_stage_config(changed, s)] == [stage, *built_on]
+
+
+def test_cla_org_config_does_not_depend_on_the_degradation():
+    jpeg, gauss = RunConfig(degradation="jpeg"), RunConfig(degradation="gaussian")
+    assert expected_stage_config(jpeg, "cla_org") == expected_stage_config(gauss, "cla_org")
+    assert expected_stage_config(jpeg, "cla_deg") != expected_stage_config(gauss, "cla_deg")
+    assert expected_stage_config(jpeg, "cla_base") == expected_stage_config(gauss, "cla_base")
+    # Warm-started classifiers depend on the base they start from; the paper's train from scratch.
+    for stage in ("cla_org", "cla_deg", "cla_res"):
+        assert "input_cla_base" in expected_stage_config(jpeg, stage)
+        assert "input_cla_base" not in expected_stage_config(RunConfig(preset=get_preset("paper")), stage)
+    assert training_stages(jpeg).index("cla_base") < training_stages(jpeg).index("cla_org")
+    assert "cla_base" not in training_stages(RunConfig(preset=get_preset("paper")))
+
+
+def test_reuse_copies_only_an_identical_stage(tiny_run, tmp_path):
+    target = RunDir(tmp_path / "other")
+    target.path.mkdir()
+    assert not reuse_stage(target, tiny_run, "cla_org", {"some": "other config"})
+    assert not target.has_stage("cla_org")
+    assert reuse_stage(target, tiny_run, "cla_org", {})  # tiny_run's stages were saved with config {}
+    a = RunDir(tiny_run).load_stage("cla_org").get_weights()
+    b = target.load_stage("cla_org").get_weights()
+    assert len(a) == len(b) > 0 and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert target.manifest()["stages"]["cla_org"]["reused_from"] == str(RunDir(tiny_run).path.resolve())
+
+
+class _FirstWeights(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.weights = [w.copy() for w in self.model.get_weights()]
+
+
+def test_warm_start_begins_from_the_base(tmp_path, cifar_dir):
+    preset = get_preset("smoke")
+    preset.data.train_limit, preset.classifier.train.epochs = 300, 1
+    run, config = open_run(tmp_path / "run", RunConfig(degradation="jpeg", preset=preset, seed=1),
+                           cifar_dir=str(cifar_dir))
+    train_classifier(run, config, "clean", base=True)
+    base = run.load_stage("cla_base").get_weights()
+    for data, stage in (("clean", "cla_org"), ("degraded", "cla_deg")):
+        first = _FirstWeights()
+        train_classifier(run, config, data, callbacks=[first])
+        assert len(first.weights) == len(base) and all(np.array_equal(a, b) for a, b in zip(first.weights, base))
+        tuned = run.load_stage(stage).get_weights()
+        assert not all(np.array_equal(a, b) for a, b in zip(tuned, base))  # and then it trained
+    with pytest.raises(ValueError, match="from scratch"):
+        paper = RunConfig(degradation="jpeg", preset=get_preset("paper"), runtime=RuntimeConfig(str(cifar_dir)))
+        train_classifier(run, paper, "clean", base=True)
