@@ -1,5 +1,5 @@
-"""main_wrapper (keras_irdi.errors, used through keras_irdi.commands.cli): the one error boundary of every command,
-and how Ctrl-C and SIGTERM end one."""
+"""keras_irdi.errors: main_wrapper, the one error boundary of every command, and how Ctrl-C and SIGTERM
+end one."""
 import os
 import signal
 import time
@@ -16,13 +16,12 @@ def _raising(exc):
     return body
 
 
-@pytest.mark.parametrize("exc", [InputError("bad level 300\nuse 1..100"), MissingError("no CIFAR in /x"),
-                                 AccessError("cannot write /y")])
-def test_user_errors_are_one_line_and_exit_2(exc, capsys):
+@pytest.mark.parametrize("exc, line", [(InputError("bad level 300\nuse 1..100"), "error: bad level 300 use 1..100"),
+                                       (MissingError("no CIFAR in /x"), "error: no CIFAR in /x"),
+                                       (AccessError("cannot write /y"), "error: cannot write /y")])
+def test_user_errors_are_one_line_and_exit_2(exc, line, capsys):
     assert main_wrapper(_raising(exc), []) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
-    assert isinstance(exc, UserError)
+    assert capsys.readouterr().err == line + "\n"
 
 
 @pytest.mark.parametrize("exc", [RuntimeError("a bug"), OSError("disk on fire"), ValueError("a shape bug"),

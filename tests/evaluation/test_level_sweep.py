@@ -1,11 +1,14 @@
-"""The level sweep on the smoke run: columns, sharing of sub-model work, errors."""
+"""keras_irdi.evaluation.level_sweep on the tiny run: columns, accuracies, sharing of sub-model work."""
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 from keras_irdi.evaluation.level_sweep import COLUMNS, run_sweep, sweep_levels
+from keras_irdi.network_ids import NETWORKS, ORACLE
+from keras_irdi.reporting.confidence import PerImage, correct_path
 
 
 def test_sweep_levels():
@@ -18,10 +21,10 @@ def test_sweep_levels():
         sweep_levels("jpeg", levels=[0, 5])
 
 
-@pytest.mark.slow
-def test_sweep_shares_work_and_writes_columns(smoke_run):
-    run, _ = smoke_run
-    result = run_sweep(run, limit=30, levels=[5, 60, 100], batch_size=20, verbose=False)
+def test_sweep_shares_work_and_writes_columns(tiny_run, cifar_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)  # the shared tiny run is read-only
+    result = run_sweep(run, limit=30, levels=[10, 60, 100], batch_size=20, verbose=False, cifar_dir=cifar_dir)
     batches, levels = 2, 3  # 30 images in batches of 20
     calls = result["calls"]
     assert calls["restoration"] == calls["estimator"] == levels * batches
@@ -29,14 +32,23 @@ def test_sweep_shares_work_and_writes_columns(smoke_run):
     assert calls["cla_org"] == 2 * levels * batches  # degraded input (Cla(org)) and restored (Seq(org))
     assert calls["cla_deg"] == calls["cla_res"] == levels * batches
     rows = list(csv.DictReader(open(run / "eval" / "jpeg_cifar10.csv")))
-    assert tuple(rows[0]) == COLUMNS and [float(r["level"]) for r in rows] == [5, 60, 100]
-    for r in rows:
-        assert all(0 <= float(r[c]) <= 1 for c in COLUMNS if c.startswith("acc_"))
+    assert tuple(rows[0]) == COLUMNS and [float(r["level"]) for r in rows] == [10, 60, 100]
+    # Each accuracy is its network's share of right answers among the 30 images, as stored per image for
+    # the bootstrap intervals (both written from the same predictions: a wrong denominator or a network
+    # scored on another's output disagrees).
+    per_image = PerImage.read(correct_path(run / "eval" / "jpeg_cifar10.csv"))
+    assert per_image.levels.tolist() == [10, 60, 100]
+    for i, r in enumerate(rows):
+        for net in (*NETWORKS, ORACLE):
+            right = per_image.correct[net][i]
+            assert right.shape == (30,)
+            assert float(r[f"acc_{net}"]) == pytest.approx(right.mean(), abs=1e-6), (net, r["level"])
         assert float(r["w_org"]) + float(r["w_res"]) == pytest.approx(1, abs=1e-5)
-    assert float(rows[0]["psnr_degraded"]) < float(rows[-1]["psnr_degraded"])  # QF 5 worse than QF 100
+    assert float(rows[0]["psnr_degraded"]) < float(rows[-1]["psnr_degraded"])  # QF 10 worse than QF 100
     saved = json.loads((run / "eval" / "jpeg_cifar10.json").read_text())
     assert saved["n_images"] == 30 and len(saved["rows"]) == 3
     ex = np.load(run / "eval" / "jpeg_cifar10_examples.npz")
+    assert ex["levels"].tolist() == [10]  # of the sweep's levels, only QF 10 is an example level
     assert ex["clean"].dtype == np.uint8 and ex["degraded"].shape[1:] == ex["clean"].shape
 
 

@@ -6,6 +6,7 @@ import csv
 import numpy as np
 import pytest
 
+from keras_irdi.degradations import get_degradation
 from keras_irdi.reporting import paper_results
 from keras_irdi.reporting.claims import claim_verdicts
 from keras_irdi.reporting.rendering import to_csv, to_markdown
@@ -93,20 +94,36 @@ def test_comparison_without_paper_table(jpeg_csv):
     assert "reports no interval table" in table.to_markdown()
 
 
-def test_paper_numbers_transcribed():
-    t3 = paper_results.interval_table("jpeg", "cifar10")
-    assert t3["values"][(1, 20)] == (0.431, 0.724, 0.569, 0.736, 0.677, 0.737)
-    assert t3["values"][(1, 100)][-1] == 0.850
-    assert paper_results.interval_table("jpeg", "cifar100")["values"][(81, 100)] == (
-        0.582, 0.591, 0.628, 0.592, 0.616, 0.637)
-    assert paper_results.interval_table("gaussian", "cifar10")["values"][(0, 50)] == (
-        0.304, 0.824, 0.835, 0.835, 0.406, 0.860)
-    assert paper_results.cpsnr_table("jpeg", "cifar10")["restored"] == (24.29, 27.91, 29.45, 31.00, 34.51)
-    assert paper_results.cpsnr_table("gaussian", "cifar10")["degraded"] == (28.13, 22.11, 18.59, 16.09, 14.15)
-    ref = paper_results.cifar_c_reference("jpeg")["models"]
-    assert ref["Standard WRN-28-10"] == (0.864, 0.797, 0.780, 0.742, 0.697)
-    assert ref["AugMix WRN-40-2"] == (0.913, 0.891, 0.879, 0.869, 0.853)
-    assert all(v is None for v in paper_results.cifar_c_reference("gaussian")["models"]["RobustBench reference"])
+@pytest.mark.parametrize("degradation, dataset", sorted(paper_results.INTERVAL_TABLES))
+def test_paper_interval_tables_add_up(degradation, dataset):
+    """A mistyped number shows: the paper's whole-range row is the level-weighted mean of its sub-interval
+    rows (every value printed to 3 decimals, so within 0.001), and the rows are the registry's intervals."""
+    deg = get_degradation(degradation)
+    values = paper_results.interval_table(degradation, dataset)["values"]
+    assert list(values) == list(deg.intervals)
+    assert all(len(row) == 6 and all(0 < v < 1 for v in row) for row in values.values())
+    counts = np.array([hi - lo + 1 for lo, hi in deg.sub_intervals])  # integer levels in the paper's tables
+    weighted = counts @ np.array([values[iv] for iv in deg.sub_intervals]) / counts.sum()
+    np.testing.assert_allclose(weighted, values[deg.full_interval], atol=0.001)
+
+
+@pytest.mark.parametrize("degradation, dataset", sorted(paper_results.CPSNR_TABLES))
+def test_paper_cpsnr_tables_are_ordered(degradation, dataset):
+    """Restoration gains at every level, and the degraded images get worse as the degradation gets stronger."""
+    deg = get_degradation(degradation)
+    table = paper_results.cpsnr_table(degradation, dataset)
+    assert table["levels"] == deg.psnr_levels
+    degraded, restored = np.array(table["degraded"]), np.array(table["restored"])
+    assert np.all(restored > degraded)
+    assert np.all(np.diff(degraded) > 0) if deg.quality_rises else np.all(np.diff(degraded) < 0)
+
+
+def test_cifar_c_references_fall_with_severity():
+    for degradation in ("jpeg", "gaussian"):
+        for accuracies in paper_results.cifar_c_reference(degradation)["models"].values():
+            known = [a for a in accuracies if a is not None]
+            assert len(accuracies) == 5 and all(0 < a < 1 for a in known)
+            assert known == sorted(known, reverse=True)
 
 
 def test_claim_verdicts_crafted(jpeg_csv):
