@@ -99,6 +99,17 @@ def apply_stage_overrides(cfg, args) -> None:
         cfg.batch_size = args.batch_size
 
 
+def stage_main(argv, description: str, train: str, schedule) -> None:
+    """A one-stage training CLI: the run options, the run, --epochs/--batch-size applied to the stage's
+    schedule (``schedule(config)``, a StageConfig), then ``keras_irdi.training.stages.<train>(run, config)``."""
+    args = run_parser(description).parse_args(argv)
+    run, config = open_run_from_args(args)
+    apply_stage_overrides(schedule(config), args)
+    from keras_irdi.training import stages
+
+    getattr(stages, train)(run, config)
+
+
 
 
 def report_main(argv, doc: str, default_out: str, write) -> None:
