@@ -87,6 +87,7 @@ def _one_step_lowers_loss(model, x, y, loss, lr=0.002):
     assert after < before, (before, after)
 
 
+@pytest.mark.slow
 def test_one_step_on_real_data_lowers_loss(cifar_dir, clean_dir):
     keras.utils.set_random_seed(0)
     data = load_cifar("cifar10", cifar_dir=str(cifar_dir), limit_train=64, limit_test=1)

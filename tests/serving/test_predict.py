@@ -110,6 +110,7 @@ def test_bad_model_dir_is_usage_error(tmp_path, files, capsys):
     assert exc.value.code == 2
 
 
+@pytest.mark.slow
 def test_subprocess_exit_code(exported, files):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-m", "keras_irdi.serving.predict", str(exported), str(files["good"]),
@@ -167,6 +168,7 @@ def test_predict_cli_every_odd_file(tiny_run, odd_files, capsys):
     assert len(captured.err.splitlines()) == len(PREDICT_ERRORS)
 
 
+@pytest.mark.slow
 def test_predict_cli_only_bad_files_subprocess(tiny_run, odd_files):
     """As a user runs it: one `error:` line per file, exit status 1, no Python/TensorFlow traceback."""
     bad = [odd_files[n] for n in ("zero_byte", "bomb", "missing", "truncated_jpeg")]

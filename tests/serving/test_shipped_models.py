@@ -35,6 +35,7 @@ def test_shipped_run_classifies_real_images(name, degradation, level, cifar_dir)
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_predict_cli_on_shipped_models(tmp_path, cifar_dir):
     image = load_cifar("cifar10", cifar_dir=cifar_dir)["x_test"][1]  # a ship
     path = tmp_path / "ship.png"

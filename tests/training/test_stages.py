@@ -105,6 +105,7 @@ class FailAt(keras.callbacks.Callback):
             raise RuntimeError("killed")
 
 
+@pytest.mark.slow
 def test_interrupted_stage_resumes_losing_at_most_one_epoch(tmp_path, cifar_dir):
     run, config = open_run(tmp_path / "run", _tiny_config(cifar_dir))
     with pytest.raises(RuntimeError, match="killed"):
@@ -119,6 +120,7 @@ def test_interrupted_stage_resumes_losing_at_most_one_epoch(tmp_path, cifar_dir)
     assert not run.backup_dir("cla_org").exists()
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics(tmp_path, cifar_dir):
     results = []
     for name in ("a", "b"):
@@ -455,6 +457,7 @@ class _FirstWeights(keras.callbacks.Callback):
         self.weights = [w.copy() for w in self.model.get_weights()]
 
 
+@pytest.mark.slow
 def test_warm_start_begins_from_the_base(tmp_path, cifar_dir):
     preset = get_preset("smoke")
     preset.data.train_limit, preset.classifier.train.epochs = 300, 1
