@@ -50,11 +50,13 @@ def test_augmentation_changes_images_and_is_seeded(cifar):
         keras.utils.set_random_seed(3)
         runs.append(np.concatenate([b.numpy() for b, _ in classification_batches(x, y, 32, augment=True, shuffle=False,
                                                                                 kind="jpeg", seed=3)]))
-    a1, a2 = runs[0][:32], runs[1][:32]
+    a1 = runs[0][:32]
     np.testing.assert_array_equal(runs[0], runs[1])  # every batch, with JPEG
     np.testing.assert_array_equal(plain, x[:32] / np.float32(255))  # clean, unaugmented: exact
     assert np.abs(a1 - plain).mean() > 0.01
-    np.testing.assert_array_equal(a1, a2)
+    keras.utils.set_random_seed(3)
+    other = next(iter(classification_batches(x, y, 32, augment=True, shuffle=False, kind="jpeg", seed=4)))[0].numpy()
+    assert np.abs(other - a1).mean() > 0.01  # the pipeline's seed decides the draws, not only the global one
 
 
 def test_restored_float_images_pass_through(cifar):
