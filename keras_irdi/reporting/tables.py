@@ -194,7 +194,7 @@ def _add_claims_to_sweep_json(csv_path, verdicts) -> None:
         return
     data = json.loads(json_path.read_text())
     data["claims"] = [c._asdict() for c in verdicts]
-    tmp = json_path.with_suffix(".json.tmp")  # not artifacts.write_json: this module stays TensorFlow-free
+    tmp = json_path.with_suffix(".json.tmp")  # not runs.directory.write_json: reporting stays TensorFlow-free
     tmp.write_text(json.dumps(data, indent=2, allow_nan=False))
     tmp.replace(json_path)
 

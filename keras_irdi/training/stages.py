@@ -275,7 +275,7 @@ def ensemble_inputs(stages: dict, images_uint8: np.ndarray, batch_size: int = 25
 
     Training the weight net on these cached outputs is exactly training it inside the Proposed
     composite with every other weight frozen (same forward pass, same gradients), without running
-    four frozen networks again every epoch (tests/test_training.py checks the equivalence).
+    four frozen networks again every epoch (tests/training/test_stages.py checks the equivalence).
     """
     from keras_irdi.models.forward import SharedForward
 
