@@ -1,14 +1,16 @@
 """Helpers every benchmark script shares: machine description, random-weight stage models, a timer.
 
 The scripts run as ``python bench/<name>.py``, so this directory is on ``sys.path`` and they import it
-as ``_common``. The tests build their tiny stages with ``random_stages`` too (tests/helpers.py loads
-this file by path), so the six stages are assembled in one place.
+as ``_common``. The random-weight stages come from ``keras_irdi.models.random_stages``, the builder the tests
+use too.
 """
 import os
 import platform
 import time
 
 import numpy as np
+
+from keras_irdi.models.random_stages import random_stages
 
 
 def machine_info() -> dict:
@@ -19,25 +21,6 @@ def machine_info() -> dict:
     return {"cpu_count": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)),
             "platform": platform.platform(), "python": platform.python_version(), "tensorflow": tf.__version__,
             "numpy": np.__version__, "pillow": PIL.__version__, "load_avg_at_start": os.getloadavg()}
-
-
-def random_stages(degradation: str = "jpeg", num_classes: int = 10, seed: int = 0, *,
-                  restoration_filters: int = 4, estimator_filters: int = 4, weight_hidden=(4,),
-                  classifier_filters=(4, 8, 8), classifier_dense: int = 8, classifier_dropout: float = 0.5) -> dict:
-    """The six stages as random-weight models, built in one order from one seed, so a seed means one set
-    of weights. The defaults are tiny (seconds to build): the tests' stages and their `tiny_run`."""
-    import keras
-
-    from keras_irdi.degradations import get_degradation
-    from keras_irdi.models import build_classifier, build_level_estimator, build_restoration_net, build_weight_net
-
-    keras.utils.set_random_seed(seed)
-    classifier = dict(num_classes=num_classes, filters=classifier_filters, dense_units=classifier_dense,
-                      dropout=classifier_dropout)
-    return {"restoration": build_restoration_net(restoration_filters),
-            "estimator": build_level_estimator(estimator_filters),
-            "weight_net": build_weight_net(unit=get_degradation(degradation).unit, hidden=weight_hidden),
-            **{name: build_classifier(name=name, **classifier) for name in ("cla_org", "cla_deg", "cla_res")}}
 
 
 def build_stages(preset_name: str, num_classes: int = 10, seed: int = 0) -> dict:

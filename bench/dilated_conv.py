@@ -58,7 +58,7 @@ def main(argv=None) -> None:
     tf = load_tensorflow()
     import numpy as np
 
-    from keras_irdi.artifacts import write_json
+    from keras_irdi.runs.directory import write_json
 
     info = machine_info()
     models = {kind: build(kind, args.filters) for kind in ("keras", "direct", "undilated")}

@@ -43,7 +43,7 @@ def run_variant(train, val, preset, optimizer, lr, checkpoints, seed, schedule="
 
     from keras_irdi.models import build_level_estimator
     from keras_irdi.presets import StageConfig
-    from keras_irdi.fitting import make_optimizer
+    from keras_irdi.training.fitting import make_optimizer
 
     keras.utils.set_random_seed(seed)
     cfg = StageConfig(epochs=1, batch_size=preset.estimator.train.batch_size, learning_rate=lr,
@@ -90,7 +90,7 @@ def main(argv=None):
         raise SystemExit("the photos domain needs --clean-dir (e.g. ../shared/data/clean/T91), or use --domains cifar")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the CLIs (keras_irdi.tfenv)
-    from keras_irdi.artifacts import write_json
+    from keras_irdi.runs.directory import write_json
     from keras_irdi.data.cifar import load_cifar
     from keras_irdi.data.images import extract_patches, load_image_folder
     from keras_irdi.presets import get_preset

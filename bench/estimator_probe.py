@@ -79,7 +79,7 @@ def main(argv=None):
     if args.n < 2 * VAL or args.steps < 1:
         ap.error(f"--n must be >= {2 * VAL} and --steps >= 1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from keras_irdi.artifacts import write_json
+    from keras_irdi.runs.directory import write_json
     from keras_irdi.data.images import extract_patches, load_image_folder
     from keras_irdi.presets import get_preset
 

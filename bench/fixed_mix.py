@@ -28,10 +28,10 @@ def main(argv=None):
     from keras_irdi.tfenv import load_tensorflow
 
     load_tensorflow()
-    from keras_irdi.artifacts import RunDir, write_json
+    from keras_irdi.runs.directory import RunDir, write_json
     from keras_irdi.data.cifar import load_cifar
     from keras_irdi.degradations import degrade, get_degradation
-    from keras_irdi.runs import RunConfig
+    from keras_irdi.runs.config import RunConfig
 
     run = RunDir(args.run_dir)
     config = RunConfig.from_dict(run.manifest()["config"])

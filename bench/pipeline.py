@@ -85,7 +85,7 @@ def main(argv=None):
     require_positive(ap, args, "n", "batch_size", "repeats")
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from keras_irdi.artifacts import write_json
+    from keras_irdi.runs.directory import write_json
     from keras_irdi.data.cifar import load_cifar
     from keras_irdi.data.pipelines import classification_batches
 

@@ -2,7 +2,7 @@
 """Throughput of the exported Proposed SavedModel against its sub-models: writes bench/results/serving.json.
 
 Random-weight stages at the 'small' preset's widths (timing does not depend on the weights) are saved as a
-run, exported with keras_irdi.export (the TF Serving artefact users deploy), loaded back with
+run, exported with keras_irdi.serving.export (the TF Serving artefact users deploy), loaded back with
 tf.saved_model.load, and timed on the first --n real CIFAR-10 test images (JPEG QF 30), in batches:
   serving  the SavedModel's serving_default signature (uint8 in, dict out)
   sum      each sub-model Proposed needs, run once on the same batch: restoration, estimator, weight net,
@@ -36,10 +36,10 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from keras_irdi.artifacts import RunDir, write_json
+    from keras_irdi.runs.directory import RunDir, write_json
     from keras_irdi.data.cifar import load_cifar
     from keras_irdi.degradations import degrade
-    from keras_irdi.export import export_serving
+    from keras_irdi.serving.export import export_serving
 
     info = machine_info()
     data = load_cifar("cifar10", cifar_dir=args.cifar_dir, limit_test=args.n)

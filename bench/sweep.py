@@ -5,7 +5,7 @@ bench/results/sweep.json.
 Random-weight stage models at the 'small' preset's widths (timing does not depend on the weights), the
 first --n real CIFAR-10 test images, --levels JPEG quality factors. The images are degraded once up front
 (that time is reported separately and excluded below); then, over the same degraded batches:
-  shared  keras_irdi.forward.SharedForward, as the sweep runs it (each sub-model once per batch)
+  shared  keras_irdi.models.forward.SharedForward, as the sweep runs it (each sub-model once per batch)
   sum     each sub-model's own predict_on_batch time on the same inputs, summed: restoration, estimator,
           weight net once, cla_org twice (degraded and restored input), cla_deg and cla_res once
   naive   the six composites of keras_irdi.models.composites.build_composite, each run separately
@@ -55,11 +55,11 @@ def main(argv=None):
     require_positive(ap, args, "n", "batch_size", "repeats")
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from keras_irdi.artifacts import write_json
+    from keras_irdi.runs.directory import write_json
     from keras_irdi.data.cifar import load_cifar
     from keras_irdi.degradations import degrade
-    from keras_irdi.evaluation import sweep_levels
-    from keras_irdi.forward import SharedForward
+    from keras_irdi.evaluation.level_sweep import sweep_levels
+    from keras_irdi.models.forward import SharedForward
     from keras_irdi.models.composites import NETWORKS, build_composite, required_stages
 
     info = machine_info()

@@ -6,7 +6,7 @@ variants of one epoch of the `small` half-width classifier over the same --image
 (batch 128, flip + shift augmentation, op determinism on, as in training):
   bare_clean  model.fit on keras_irdi's classification_batches, clean images, no callbacks, no validation
   bare_jpeg   the same with JPEG (PIL through py_function, a random QF per image) in the pipeline
-  stage_clean keras_irdi.fitting.fit_stage: the stage's own fit with BackupAndRestore, CSV and TensorBoard
+  stage_clean keras_irdi.training.fitting.fit_stage: the stage's own fit with BackupAndRestore, CSV and TensorBoard
               logging and a validation pass each epoch (validation images in the runs' proportion to the
               training set, 2250 : 42750)
 Each variant trains a fresh model for 1 + --repeats epochs; the first (tracing, warm-up) is dropped and
@@ -27,12 +27,12 @@ VAL_PER_TRAIN = 2250 / 42750  # the `small` runs' validation : training split
 
 
 def epoch_times(variant, x, y, x_val, y_val, repeats, seed):
-    from keras_irdi.artifacts import RunDir
+    from keras_irdi.runs.directory import RunDir
     from keras_irdi.data.pipelines import classification_batches
     from keras_irdi.models import build_classifier
     from keras_irdi.presets import get_preset
-    from keras_irdi.fitting import EpochClock, fit_stage, make_optimizer
-    from keras_irdi.runs import setup_determinism
+    from keras_irdi.training.fitting import EpochClock, fit_stage, make_optimizer
+    from keras_irdi.runs.config import setup_determinism
 
     setup_determinism(seed)
     p = get_preset("small")
@@ -69,7 +69,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the CLIs (keras_irdi.tfenv)
-    from keras_irdi.artifacts import write_json
+    from keras_irdi.runs.directory import write_json
     from keras_irdi.data.cifar import load_cifar
 
     info = machine_info()

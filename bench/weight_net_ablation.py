@@ -158,7 +158,7 @@ def _ci(t):
 
 def markdown(doc) -> str:
     """One table per degradation, one row per variant, one column group per seed."""
-    from keras_irdi.networks import display_names, NETWORKS
+    from keras_irdi.network_ids import display_names, NETWORKS
 
     out = ["# Weight-net ablation", "", f"Made by `{doc['command']}` (caches by `bench/weight_net_cache.py`).", "",
            "Pool: the run's validation split (no stage trained on it) + its test images, every 3rd level of the "

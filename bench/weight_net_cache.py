@@ -31,11 +31,11 @@ def main():
     ap.add_argument("--batch-size", type=int, default=500)
     args = ap.parse_args()
 
-    from keras_irdi.artifacts import RunDir
+    from keras_irdi.runs.directory import RunDir
     from keras_irdi.data.cifar import load_cifar
     from keras_irdi.degradations import degrade, get_degradation
-    from keras_irdi.forward import SharedForward
-    from keras_irdi.runs import RunConfig
+    from keras_irdi.models.forward import SharedForward
+    from keras_irdi.runs.config import RunConfig
 
     run = RunDir(args.run_dir)
     config = RunConfig.from_dict(run.manifest()["config"])

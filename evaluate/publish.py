@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from keras_irdi.cli import ArgumentParser, main_wrapper
+from keras_irdi.commands.cli import ArgumentParser, main_wrapper
 from keras_irdi.errors import MissingError
 
 PATTERNS = ("tables/*.md", "tables/*.csv", "figures/*.png", "eval/*.csv", "eval/*.json", "eval/*_correct.npz",
@@ -23,8 +23,8 @@ def ship_models(run: Path, out: Path) -> list:
     ``out/<stage>/config.json`` and ``out/manifest.json`` without the machine-specific data paths."""
     import json
 
-    from keras_irdi.artifacts import STAGES, RunDir, write_json
-    from keras_irdi.runs import RunConfig
+    from keras_irdi.runs.directory import STAGES, RunDir, write_json
+    from keras_irdi.runs.config import RunConfig
 
     src = RunDir(run)
     src.require(*STAGES)

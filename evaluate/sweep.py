@@ -4,7 +4,7 @@ ensemble weights): writes RUN/eval/<degradation>_<dataset>.csv and .json."""
 import argparse
 import sys
 
-from keras_irdi.cli import ArgumentParser, main_wrapper
+from keras_irdi.commands.cli import ArgumentParser, main_wrapper
 
 
 def main(argv=None):
@@ -18,7 +18,7 @@ def main(argv=None):
                     help="local CIFAR copy; default: the run's (shipped models: IRDI_CIFAR_DIR or keras.datasets)")
     args = ap.parse_args(argv)
     levels = [float(v) for v in args.levels.split(",")] if args.levels else None
-    from keras_irdi.evaluation import run_sweep
+    from keras_irdi.evaluation.level_sweep import run_sweep
     result = run_sweep(args.run_dir, limit=args.limit, levels=levels, step=args.step, batch_size=args.batch_size,
                        cifar_dir=args.cifar_dir)
     print(f"sweep: {len(result['rows'])} levels x {result['n_images']} images in {result['seconds']} s -> "

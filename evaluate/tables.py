@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from keras_irdi.cli import main_wrapper, report_main
-from keras_irdi.tables import write_all_tables
+from keras_irdi.commands.cli import main_wrapper, report_main
+from keras_irdi.reporting.tables import write_all_tables
 
 
 def main(argv=None) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from keras_irdi.cli import main_wrapper, report_main
-from keras_irdi.plots import make_figures
+from keras_irdi.commands.cli import main_wrapper, report_main
+from keras_irdi.reporting.plots import make_figures
 
 
 def main(argv=None) -> None:

@@ -155,7 +155,7 @@ class WeightNetConfig:
     train: StageConfig = _stage(epochs=30, batch_size=128, learning_rate=0.002)
 
     def __post_init__(self):
-        from keras_irdi.networks import WEIGHT_FEATURES, WEIGHT_MEMBERS
+        from keras_irdi.network_ids import WEIGHT_FEATURES, WEIGHT_MEMBERS
 
         _check_choice("weight_net.augmentation", self.augmentation, AUGMENTATIONS)
         _check_choice("weight_net.features", self.features, WEIGHT_FEATURES)

@@ -62,7 +62,7 @@ def shared_clean_dir():
 
 def make_tiny_run(path, degradation="jpeg", class_names=None, seed=0):
     """A run directory with all six stages as tiny random-weight models (seconds to build, no training)."""
-    from keras_irdi.artifacts import RunDir
+    from keras_irdi.runs.directory import RunDir
     from keras_irdi.data.cifar import CLASS_NAMES
 
     class_names = list(class_names or CLASS_NAMES["cifar10"])

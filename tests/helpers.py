@@ -1,11 +1,14 @@
 """Plain helpers the test files share; fixtures live in conftest.py, hand-made inputs in sweep_csv.py and
 odd_images.py. Import them as ``from helpers import ...`` (never from conftest, which pytest owns)."""
-import importlib.util
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+
+# The one builder of the six stages as random-weight models (tiny by default); the benchmarks use it too.
+from keras_irdi.models.random_stages import random_stages  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -16,16 +19,18 @@ def run_script(script, *args, timeout=900):
                           text=True, cwd=REPO, timeout=timeout)
 
 
-def _bench_common():
-    """bench/_common.py, loaded by path: the benchmarks run as scripts, so bench/ is not a package."""
-    spec = importlib.util.spec_from_file_location("bench_common", REPO / "bench" / "_common.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def call_cli(script, *args) -> int:
+    """Run one of the repository's CLI scripts in this process, through its ``main`` and the error boundary
+    (``main_wrapper``) as ``python script`` does, and return the exit status; read stderr with ``capsys``.
+    For option and error checks: no interpreter or TensorFlow start-up. Use with the ``restore_signals``
+    fixture (main_wrapper installs signal handlers)."""
+    from keras_irdi.errors import main_wrapper
 
-
-# The one builder of the six stages as random-weight models (tiny by default); the benchmarks use it too.
-random_stages = _bench_common().random_stages
+    main = runpy.run_path(str(REPO / script))["main"]
+    try:
+        return main_wrapper(main, [str(a) for a in args])
+    except SystemExit as exc:  # argparse's usage errors
+        return exc.code
 
 
 def steep_stages(degradation="jpeg", level_bias=None) -> dict:

@@ -1,11 +1,12 @@
-"""Hand-made sweep CSVs shared by the table and figure tests (no TensorFlow: keras_irdi.sweeps is TF-free)."""
+"""Hand-made sweep CSVs shared by the table and figure tests (no TensorFlow:
+keras_irdi.reporting.sweep_files is TF-free)."""
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
 
-from keras_irdi.sweeps import COLUMNS, NETWORK_COLUMNS
+from keras_irdi.reporting.sweep_files import COLUMNS, NETWORK_COLUMNS
 
 
 def jpeg_row(q):

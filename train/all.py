@@ -6,7 +6,7 @@ Stages whose artefacts already exist with the same config are skipped (--force r
 import sys
 from pathlib import Path
 
-from keras_irdi.cli import main_wrapper, open_run_from_args, run_parser
+from keras_irdi.commands.cli import main_wrapper, open_run_from_args, run_parser
 from keras_irdi.errors import MissingError
 
 
@@ -22,7 +22,7 @@ def main(argv=None):
         raise MissingError(f"--reuse-from {args.reuse_from} is not a run directory (no manifest.json)")
     run, config = open_run_from_args(args)
     print(config.preset.describe(), flush=True)
-    from keras_irdi.pipeline import run_everything
+    from keras_irdi.commands.run_everything import run_everything
     run_everything(run, config, force=args.force, evaluate=not args.no_eval, reuse_from=args.reuse_from)
 
 

@@ -7,7 +7,7 @@ then fine-tune it, each on its own data (--epochs etc. then set the fine-tune sc
 """
 import sys
 
-from keras_irdi.cli import apply_stage_overrides, main_wrapper, open_run_from_args, run_parser
+from keras_irdi.commands.cli import apply_stage_overrides, main_wrapper, open_run_from_args, run_parser
 
 
 def main(argv=None):
@@ -19,7 +19,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     run, config = open_run_from_args(args)
     apply_stage_overrides(config.preset.classifier_schedule(base=args.base), args)
-    from keras_irdi.training import train_classifier
+    from keras_irdi.training.stages import train_classifier
     train_classifier(run, config, args.data, base=args.base)
 
 

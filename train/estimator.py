@@ -2,15 +2,11 @@
 """Stage 2: train the degradation-level estimator (MSE on the normalised level, Adamax)."""
 import sys
 
-from keras_irdi.cli import apply_stage_overrides, main_wrapper, open_run_from_args, run_parser
+from keras_irdi.commands.cli import main_wrapper, stage_main
 
 
 def main(argv=None):
-    args = run_parser(__doc__).parse_args(argv)
-    run, config = open_run_from_args(args)
-    apply_stage_overrides(config.preset.estimator.train, args)
-    from keras_irdi.training import train_estimator
-    train_estimator(run, config)
+    stage_main(argv, __doc__, "train_estimator", lambda config: config.preset.estimator.train)
 
 
 if __name__ == "__main__":

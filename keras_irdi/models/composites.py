@@ -15,7 +15,7 @@ from keras import layers, ops
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError
 from keras_irdi.models.weights import needs_member_probs, weight_net_members
-from keras_irdi.networks import NETWORKS
+from keras_irdi.network_ids import NETWORKS
 
 
 @keras.saving.register_keras_serializable(package="keras_irdi")
@@ -115,7 +115,7 @@ def proposed_tail(weight_net) -> keras.Model:
 
 
 def build_composite(name: str, stages: dict, degradation: str, input_shape=(32, 32, 3)) -> keras.Model:
-    """One of NETWORKS from a dict of loaded stage models (keys as in keras_irdi.artifacts.STAGES)."""
+    """One of NETWORKS from a dict of loaded stage models (keys as in keras_irdi.runs.directory.STAGES)."""
     s = stages
     builders = {
         "cla_org": lambda: classifier_alone(s["cla_org"], "cla_org", input_shape),

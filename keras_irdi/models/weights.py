@@ -9,7 +9,7 @@ every tool that loads it knows what to feed it.
 import keras
 from keras import layers, ops
 
-from keras_irdi.networks import WEIGHT_FEATURES
+from keras_irdi.network_ids import WEIGHT_FEATURES
 
 PAPER_MEMBERS = ("seq_org", "seq_res")  # Proposed's two classifiers on the restored image (Fig. 1-(d))
 

@@ -1,0 +1,123 @@
+"""Shared command-line plumbing for train/, evaluate/ and figures/: options, errors, logging.
+
+User mistakes (bad option values, missing data, missing stages, unwritable run dir) end in one line
+``error: ...`` and exit status 2 -- never a TensorFlow stack trace.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+from keras_irdi.degradations import DEGRADATIONS
+from keras_irdi.errors import InputError, main_wrapper  # noqa: F401 (the CLIs import it from here)
+from keras_irdi.presets import PRESETS
+from keras_irdi.tfenv import ArgumentParser
+
+
+def positive_int(text: str) -> int:
+    """argparse type of counts (--epochs, --batch-size): a bad one fails in parsing, before TF loads."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def run_parser(description: str, stage_options: bool = True, schedule_options: bool = True
+               ) -> argparse.ArgumentParser:
+    """The options every training stage shares; ``schedule_options``: --epochs/--batch-size, which only
+    single-stage commands take (train/all.py trains every stage with its preset's schedules)."""
+    ap = ArgumentParser(description=description)
+    ap.add_argument("--run-dir", required=True, help="run directory (created if needed)")
+    if stage_options:
+        ap.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help="size preset; default: the run's, or 'small' for a new run")
+        ap.add_argument("--degradation", choices=sorted(DEGRADATIONS), default=None,
+                        help="degradation; default: the run's, or 'jpeg'")
+        ap.add_argument("--dataset", choices=("cifar10", "cifar100"), default=None,
+                        help="classification data set; default: the run's, or 'cifar10'")
+        ap.add_argument("--cifar-dir", default=None,
+                        help="local CIFAR copy (python-pickle layout or .npz); env IRDI_CIFAR_DIR; "
+                             "default: keras.datasets download cache (smoke preset: the bundled subset)")
+        ap.add_argument("--clean-dir", nargs="+", default=None, metavar="DIR",
+                        help="folders of clean photos for the restoration net and level estimator "
+                             "(e.g. T91 Urban100); default: scikit-image's bundled photos")
+        if schedule_options:
+            ap.add_argument("--epochs", type=positive_int, default=None,
+                            help="override the preset's epochs for this stage")
+            ap.add_argument("--batch-size", type=positive_int, default=None, help="override the preset's batch size")
+        ap.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+        ap.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default=None,
+                        help="tf.distribute strategy, for several GPUs or hosts")
+    ap.add_argument("--verbose", action="store_true", help="keep TensorFlow's own log lines on stderr")
+    return ap
+
+
+def open_run_from_args(args):
+    """Create or reopen the run that the options describe."""
+    from keras_irdi.presets import get_preset
+    from keras_irdi.runs.config import RunConfig, open_run
+
+    from keras_irdi.runs.directory import RunDir
+
+    if args.strategy:  # fail before any work if the strategy cannot train here
+        from keras_irdi.runs.config import get_strategy
+
+        get_strategy(args.strategy)
+    exists = "config" in RunDir(args.run_dir).manifest()
+    config = None
+    if not exists or args.preset or args.degradation or args.dataset or args.seed is not None:
+        stored = RunDir(args.run_dir).manifest().get("config", {})
+        config = RunConfig(
+            degradation=args.degradation or stored.get("degradation", "jpeg"),
+            dataset=args.dataset or stored.get("dataset", "cifar10"),
+            preset=get_preset(args.preset or stored.get("preset", {}).get("name", "small")),
+            seed=args.seed if args.seed is not None else stored.get("seed", 0))
+    clean_dirs = [os.path.abspath(d) for d in args.clean_dir] if args.clean_dir else None
+    cifar_dir = os.path.abspath(args.cifar_dir) if args.cifar_dir else None
+    preset_name = config.preset.name if config is not None else None
+    if cifar_dir is None and not os.environ.get("IRDI_CIFAR_DIR") and preset_name == "smoke" and \
+            (config.dataset == "cifar10"):
+        from keras_irdi.data.cifar import BUNDLED_CIFAR10
+
+        cifar_dir = str(BUNDLED_CIFAR10)  # offline on a fresh clone: the smoke run needs only 1400 images
+        print(f"smoke preset without --cifar-dir: using the bundled CIFAR-10 subset ({BUNDLED_CIFAR10.name})",
+              flush=True)
+    run, config = open_run(args.run_dir, config, cifar_dir=cifar_dir, clean_dirs=clean_dirs,
+                           strategy=args.strategy)
+    return run, config
+
+
+def apply_stage_overrides(cfg, args) -> None:
+    """--epochs / --batch-size apply to the schedule (a StageConfig) of the stage being run, not to the
+    run's stored preset."""
+    if args.epochs is not None:
+        cfg.epochs = args.epochs
+    if args.batch_size is not None:
+        cfg.batch_size = args.batch_size
+
+
+def stage_main(argv, description: str, train: str, schedule) -> None:
+    """A one-stage training CLI: the run options, the run, --epochs/--batch-size applied to the stage's
+    schedule (``schedule(config)``, a StageConfig), then ``keras_irdi.training.stages.<train>(run, config)``."""
+    args = run_parser(description).parse_args(argv)
+    run, config = open_run_from_args(args)
+    apply_stage_overrides(schedule(config), args)
+    from keras_irdi.training import stages
+
+    getattr(stages, train)(run, config)
+
+
+
+
+def report_main(argv, doc: str, default_out: str, write) -> None:
+    """The report CLIs (tables, figures): --run-dir and --out, then ``write(run_dir, out)`` -> files written."""
+    ap = ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--run-dir", required=True, help="run directory holding eval/<deg>_<dataset>.csv")
+    ap.add_argument("--out", default=None, help=f"output directory (default: {default_out})")
+    args = ap.parse_args(argv)
+    written = write(args.run_dir, args.out)
+    folder = written[0].parent if written else args.out
+    print(f"wrote {len(written)} files into {folder}")

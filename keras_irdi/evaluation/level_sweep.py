@@ -1,0 +1,131 @@
+"""The level sweep: accuracy of the six networks at every degradation level, with shared work (forward.py).
+
+Beside the six, an oracle: Proposed (true level), the same weight net fed the true level instead of the
+estimate. Not a competitor (no deployed model knows the level); its gap to Proposed is what a perfect
+level estimator would buy.
+
+Per level and batch each sub-model runs exactly once: the restored batch feeds Seq(org), Seq(res)
+and Proposed; Ens(Cla) and Proposed reuse the probabilities already computed, combined by the same
+mixing layers the composite models use. ``calls`` in the result counts sub-model invocations so
+tests (and the benchmark) can check the sharing.
+"""
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from keras_irdi.runs.directory import RunDir, write_json
+from keras_irdi.reporting.confidence import correct_path, write_correct
+from keras_irdi.degradations import degrade, get_degradation
+from keras_irdi.errors import InputError, MissingError
+from keras_irdi.models.forward import SharedForward
+from keras_irdi.metrics import accuracy, mean_cpsnr
+from keras_irdi.network_ids import NETWORKS, ORACLE
+from keras_irdi.reporting.sweep_files import COLUMNS
+SWEEP_STAGES = ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_net")
+
+
+def sweep_levels(degradation: str, step: int = 1, levels=None) -> list:
+    """The paper's integer levels (plus the CIFAR-10-C levels, which the side table needs)."""
+    deg = get_degradation(degradation)
+    if levels is not None:
+        return sorted({float(v) for v in deg.check(levels).tolist()})
+    chosen = set(deg.sweep_levels(step).tolist()) | set(deg.cifar_c_levels)
+    return sorted(float(v) for v in chosen)
+
+
+def evaluate_level(forward: SharedForward, x_clean, y, degradation: str, level: float, seed: int,
+                   batch_size: int = 500) -> tuple[dict, np.ndarray, np.ndarray, dict]:
+    deg = get_degradation(degradation)
+    degraded = degrade(x_clean, degradation, level, seed=seed)
+    true_level = np.full(len(degraded), deg.normalize(level), np.float32)
+    parts = [forward(degraded[i:i + batch_size], true_level[i:i + batch_size])
+             for i in range(0, len(degraded), batch_size)]
+    cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    restored8 = np.clip(np.round(cat["restored"] * 255), 0, 255).astype(np.uint8)
+    est = deg.denormalize(cat["level"])
+    row = {"level": level}
+    correct = {}
+    for net in (*NETWORKS, ORACLE):
+        row[f"acc_{net}"] = accuracy(cat[net], y)
+        correct[net] = np.argmax(cat[net], axis=-1) == np.asarray(y).reshape(-1)
+    row.update(psnr_degraded=mean_cpsnr(x_clean, degraded), psnr_restored=mean_cpsnr(x_clean, restored8),
+               level_mae=float(np.mean(np.abs(est - level))), level_bias=float(np.mean(est - level)),
+               level_est_mean=float(np.mean(est)), level_est_std=float(np.std(est)),
+               **{col: float(np.mean(cat["weights"][:, i])) if i is not None else 0.0
+                  for col, i in forward.weight_columns().items()})
+    return row, degraded, restored8, correct
+
+
+def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None = None,
+              batch_size: int = 500, examples: int = 8, verbose: bool = True, cifar_dir=None) -> dict:
+    """Sweep the run's test set over the levels; writes RUN/eval/<degradation>_<dataset>.{csv,json}.
+
+    ``cifar_dir`` overrides the run's CIFAR location (e.g. for shipped models trained elsewhere)."""
+    import keras
+
+    from keras_irdi.data.cifar import load_cifar
+    from keras_irdi.runs.config import RunConfig
+
+    run = RunDir(run_dir)
+    manifest = run.manifest()
+    if "config" not in manifest:
+        raise MissingError(f"{run.path} is not a run directory (no manifest.json); "
+                                "train one with: python train/all.py --run-dir RUN")
+    config = RunConfig.from_dict(manifest["config"])
+    run.require(*SWEEP_STAGES)
+    stages = run.load_stages(*SWEEP_STAGES)
+    data = load_cifar(config.dataset, cifar_dir=cifar_dir or config.runtime.cifar_dir,
+                      limit_test=config.preset.evaluation.test_limit)
+    x, y = data["x_test"], data["y_test"]
+    if limit is not None:
+        if limit < 1:
+            raise InputError(f"--limit must be >= 1, got {limit}")
+        x, y = x[:limit], y[:limit]
+    lv = sweep_levels(config.degradation, step or config.preset.evaluation.sweep_step, levels)
+    deg = get_degradation(config.degradation)
+    example_levels = set(deg.psnr_levels[::2]) | {deg.psnr_levels[0]}
+    forward = SharedForward(stages)
+    rows, ex = [], {"levels": [], "degraded": [], "restored": []}
+    correct = {}
+    # A progress bar on a terminal; in a redirected log its ANSI redraws are noise, so nothing per level.
+    bar = keras.utils.Progbar(len(lv), unit_name="level") if verbose and sys.stdout.isatty() else None
+    start = time.time()
+    for i, level in enumerate(lv):
+        row, degraded, restored, right = evaluate_level(forward, x, y, config.degradation, level,
+                                                        seed=config.seed * 100003 + i, batch_size=batch_size)
+        rows.append(row)
+        for net, r in right.items():
+            correct.setdefault(net, []).append(r)
+        if level in example_levels:
+            ex["levels"].append(level)
+            ex["degraded"].append(degraded[:examples])
+            ex["restored"].append(restored[:examples])
+        if bar:
+            bar.update(i + 1, values=[("proposed", row["acc_proposed"])])
+    seconds = time.time() - start
+    out_dir = run.path / "eval"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{config.degradation}_{config.dataset}"
+    with open(f"{stem}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    result = {"degradation": config.degradation, "dataset": config.dataset, "n_images": int(len(x)),
+              "rows": rows, "calls": dict(forward.calls), "seconds": round(seconds, 1),
+              "run": {"preset": config.preset.name, "seed": config.seed, "run_dir": str(run.path)}}
+    write_json(Path(f"{stem}.json"), result)
+    # Per-image correctness: what the claims' bootstrap confidence intervals resample (keras_irdi.reporting.confidence).
+    write_correct(correct_path(f"{stem}.csv"), [r["level"] for r in rows],
+                  {net: np.stack(r) for net, r in correct.items()})
+    if ex["levels"]:
+        np.savez_compressed(f"{stem}_examples.npz", clean=x[:examples], levels=np.array(ex["levels"]),
+                            degraded=np.stack(ex["degraded"]), restored=np.stack(ex["restored"]))
+    run.update_manifest(eval={f"{config.degradation}_{config.dataset}": {
+        "seconds": round(seconds, 1), "levels": len(lv), "n_images": int(len(x))}})
+    return result

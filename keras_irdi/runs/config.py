@@ -1,0 +1,222 @@
+"""A run: its config (stored in the manifest), its strategy and determinism, and the data its stages read.
+
+Everything here happens before a stage trains: ``open_run`` checks every path and option of the command
+first, so a typo fails in seconds and leaves no run directory behind.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from keras_irdi.runs.directory import RunDir
+from keras_irdi.degradations import get_degradation
+from keras_irdi.errors import InputError, MissingError
+from keras_irdi.presets import Preset, get_preset
+
+DATASETS = ("cifar10", "cifar100")
+
+
+@dataclass
+class RuntimeConfig:
+    """Where this machine keeps the data and how it trains. Not part of the experiment: no stage records
+    it, so a run reopened elsewhere (other paths, another strategy) keeps every trained stage."""
+
+    cifar_dir: str | None = None
+    clean_dirs: list | None = None
+    strategy: str = "default"
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run -- the experiment (degradation, dataset, preset, seed) and the
+    runtime; stored in the manifest so every later step reads it back."""
+
+    degradation: str = "jpeg"
+    dataset: str = "cifar10"
+    preset: Preset = field(default_factory=lambda: get_preset("small"))
+    seed: int = 0
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        """The config a manifest stored; before session 7 the runtime fields sat beside the experiment's."""
+        d = dict(d)
+        legacy = {f.name: d.pop(f.name) for f in dataclasses.fields(RuntimeConfig) if f.name in d}
+        preset, runtime = Preset.from_dict(d.pop("preset")), RuntimeConfig(**d.pop("runtime", legacy))
+        return cls(**d, preset=preset, runtime=runtime)
+
+    def validate(self) -> None:
+        get_degradation(self.degradation)
+        if self.dataset not in DATASETS:
+            raise InputError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Run setup
+# ----------------------------------------------------------------------------------------------
+def setup_determinism(seed: int) -> None:
+    """Same seed + preset on CPU gives the same metrics: seeded Python/NumPy/TF and deterministic ops."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+_STRATEGIES: dict = {}
+# Keras 3's fit() cannot train under MultiWorkerMirroredStrategy: it averages every scalar log with
+# strategy.reduce("MEAN", v, axis=0), which fails on scalars, and its symbolic build reduces a PerReplica
+# batch in eager mode (keras-team/keras#20585; docs/DECISIONS.md has the 20-line reproduction).
+MULTIWORKER_BLOCKED = ("--strategy multiworker cannot train with Keras {version}: its fit() fails under "
+                       "MultiWorkerMirroredStrategy (keras-team/keras#20585); use --strategy mirrored for "
+                       "several devices of one machine")
+
+
+def get_strategy(name: str):
+    """The process's tf.distribute strategy, created once (a strategy per call would give variables and
+    optimizer different owners). ``mirrored`` spans the GPUs or, on a machine without any, every logical
+    CPU device."""
+    import keras
+    import tensorflow as tf
+
+    if name not in ("default", "mirrored", "multiworker"):
+        raise InputError(f"unknown strategy {name!r}; choose one of: default, mirrored, multiworker")
+    if name == "multiworker":
+        raise InputError(MULTIWORKER_BLOCKED.format(version=keras.__version__))
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name not in _STRATEGIES:
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        _STRATEGIES[name] = tf.distribute.MirroredStrategy([d.name for d in devices])
+    return _STRATEGIES[name]
+
+
+def open_run(run_dir, config: RunConfig | None = None, **runtime) -> tuple[RunDir, RunConfig]:
+    """Create a run (config given) or reopen one (config read from its manifest).
+
+    Reopening with another degradation or dataset is refused: every stage would be invalid. A new
+    preset or seed is accepted and recorded; `train/all.py` then retrains the stages it affects.
+    ``runtime`` (cifar_dir, clean_dirs, strategy) replaces the run's runtime fields that are given.
+    """
+    run = RunDir(run_dir)
+    created = not run.path.exists()
+    stored = run.manifest().get("config")
+    if stored is not None:
+        stored_cfg = RunConfig.from_dict(stored)
+        if config is not None:
+            new = config.to_dict()
+            for key in ("degradation", "dataset"):
+                if new[key] != stored[key]:
+                    raise InputError(
+                        f"{run.path} was created with {key}={json.dumps(stored[key])[:200]}, not "
+                        f"{json.dumps(new[key])[:200]}; use another --run-dir, or the same options")
+        if config is None:
+            config = stored_cfg
+        else:  # a new experiment on the same machine: the run's data locations unless the config has its own
+            config.runtime = _replace_given(stored_cfg.runtime, dataclasses.asdict(config.runtime))
+    elif config is None:
+        config = RunConfig()
+    config.runtime = _replace_given(config.runtime, runtime)
+    # Everything the command needs is checked before anything is written: a typo in a path fails in
+    # seconds and leaves no run directory behind (or an existing one untouched).
+    config.validate()
+    check_sources(config)
+    try:
+        run.ensure_writable()
+    except PermissionError:
+        if created:
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
+    import keras
+    import tensorflow as tf
+
+    run.update_manifest(config=config.to_dict(), versions={
+        "keras_irdi": __import__("keras_irdi").__version__, "tensorflow": tf.__version__,
+        "keras": keras.__version__, "numpy": np.__version__, "python": platform.python_version()})
+    return run, config
+
+
+def _replace_given(runtime: RuntimeConfig, values: dict) -> RuntimeConfig:
+    return dataclasses.replace(runtime, **{k: v for k, v in values.items() if v is not None})
+
+
+def check_sources(config: RunConfig) -> None:
+    """Fail now, not after an hour of training, if the CIFAR source or a clean-photo folder is unusable.
+
+    Loads CIFAR once (seconds; downloads through keras.datasets only when no local copy is configured, as
+    the first stage would) and checks that every --clean-dir folder exists and holds image files.
+    """
+    from keras_irdi.data.cifar import load_cifar
+    from keras_irdi.data.images import IMAGE_EXTENSIONS
+
+    load_cifar(config.dataset, cifar_dir=config.runtime.cifar_dir, limit_train=1, limit_test=1)
+    for folder in map(Path, config.runtime.clean_dirs or ()):
+        if not folder.is_dir():
+            raise MissingError(f"--clean-dir {folder} is not a folder; pass folders of clean photos")
+        if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir() if p.is_file()):
+            raise MissingError(f"--clean-dir {folder} holds no image files "
+                                    f"({', '.join(sorted(IMAGE_EXTENSIONS))})")
+
+
+def _array_hash(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def load_classification_data(run: RunDir, config: RunConfig) -> dict:
+    """CIFAR train/val/test split for this run; records source and hash in the manifest."""
+    from keras_irdi.data.cifar import load_cifar
+
+    p = config.preset
+    data = load_cifar(config.dataset, cifar_dir=config.runtime.cifar_dir, limit_train=p.data.train_limit,
+                      limit_test=p.evaluation.test_limit)
+    n_val = max(1, int(round(len(data["x_train"]) * p.data.val_fraction)))
+    out = {"x_train": data["x_train"][:-n_val], "y_train": data["y_train"][:-n_val],
+           "x_val": data["x_train"][-n_val:], "y_val": data["y_train"][-n_val:],
+           "x_test": data["x_test"], "y_test": data["y_test"], "class_names": list(data["class_names"])}
+    run.update_manifest(class_names=out["class_names"], input_size=int(out["x_train"].shape[1]),
+                        data={"cifar_source": data["source"], "cifar_sha256": data["sha256"],
+                              "train": len(out["x_train"]), "val": n_val, "test": len(out["x_test"])})
+    return out
+
+
+def load_patches(run: RunDir, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Uint8 patches (train, val) for the restoration net and the level estimator.
+
+    ``preset.patches.source``: clean-photo patches (the paper), the run's CIFAR training images (the domain the
+    two nets are evaluated on; validation on the CIFAR validation split), or both concatenated.
+    """
+    from keras_irdi.data.images import default_clean_images, extract_patches, load_image_folder
+
+    p, clean_dirs = config.preset.patches, config.runtime.clean_dirs
+    train, val = [], []
+    if p.source in ("photos", "both"):
+        images = load_image_folder(clean_dirs) if clean_dirs else default_clean_images()
+        patches = extract_patches(images, size=p.size, stride=p.stride, augment=True,
+                                  max_patches=p.max_patches, seed=config.seed)
+        n_val = max(1, len(patches) // 20)
+        train.append(patches[:-n_val])
+        val.append(patches[-n_val:])
+        run.update_manifest(data={"clean_dirs": clean_dirs or "scikit-image bundled photos",
+                                  "clean_images": len(images), "patches": len(patches),
+                                  "patches_sha256": _array_hash(patches)})
+    if p.source in ("cifar", "both"):
+        d = load_classification_data(run, config)
+        if d["x_train"].shape[1] != p.size and p.source == "both":
+            raise InputError(f"patches.source 'both' needs patches.size {d['x_train'].shape[1]} (the CIFAR "
+                             f"image size), got {p.size}")
+        train.append(d["x_train"])
+        val.append(d["x_val"])
+    return np.concatenate(train), np.concatenate(val)

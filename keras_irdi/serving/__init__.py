@@ -1,0 +1,1 @@
+"""Serving: the TF Serving export (export.py, irdi-export) and the predict CLI (predict.py, irdi-predict)."""

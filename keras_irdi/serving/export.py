@@ -1,0 +1,379 @@
+"""Export a trained network as a TensorFlow Serving SavedModel (and the shared input rules of `predict`).
+
+Layout written (TF Serving's model base path is ``DIR/<model>``)::
+
+    DIR/<model>/<version>/saved_model.pb, variables/       the SavedModel
+    DIR/<model>/<version>/assets.extra/irdi.json           class names, degradation, input size, conventions
+
+The version folder is written under a hidden temporary name and renamed into place when complete, so a
+TF Serving instance watching ``DIR/<model>`` never loads half a model.
+
+Two signatures, both returning the same dict:
+
+``serving_default(images: uint8 [None, S, S, 3])`` (S = the run's ``input_size``) and
+``serve_bytes(image_bytes: string [None])`` (encoded JPEG or PNG files) ->
+
+- ``probabilities``   float32 [None, C]
+- ``class_id``        int64   [None]
+- ``class_name``      string  [None]
+- ``estimated_level`` float32 [None]  in the degradation's units (JPEG quality factor or noise sigma on
+  the 0..255 scale). Every network reports it when the run has a trained level estimator (for networks
+  other than Proposed the estimator runs beside the classifier and does not affect its decision);
+  -1 when the run has no estimator.
+- ``weights``         float32 [None, M]  the share of each member in the decision, columns named in
+  ``assets.extra/irdi.json`` (``weights_columns``). Proposed: the weight net's output, one column per
+  member (the paper's: w_org, w_res; a three-member net adds w_deg, Cla(deg) on the degraded image).
+  Other networks, (w_org, w_res): Cla(org), Seq(org): [1, 0]. Cla(deg), Seq(res): [0, 1]. Ens(Cla):
+  one-hot of the classifier whose (more confident) prediction was taken.
+
+Input rules of ``serve_bytes`` (``decode_to_rgb`` then ``fit_to_input``; ``keras_irdi.serving.predict`` applies
+the same ``fit_to_input`` to files it reads with PIL):
+
+- accepted formats: JPEG and PNG only (by magic number); anything else is an InvalidArgumentError;
+- at most ``MAX_BYTES`` per image, and the width and height declared in the file header (read without
+  decoding: ``tf.image.extract_jpeg_shape`` / the PNG IHDR chunk) must be within 1..``MAX_SIDE``; the
+  check runs before the decoder, so a header claiming 60000x60000 never allocates the pixel buffer;
+- grayscale is expanded to RGB; transparency (PNG alpha, palette transparency) is composited onto white;
+  JPEG is decoded with the accurate integer IDCT, bit-identical to PIL (which made the training data);
+- resize rule: an image of exactly S x S is used untouched; any other size is centre-cropped to a square
+  (side = the shorter side) and resized to S x S with antialiased bilinear interpolation
+  (``tf.image.resize(..., "bilinear", antialias=True)``), then rounded and cast to uint8.
+
+Malformed input makes the request fail with ``tf.errors.InvalidArgumentError``; there is no
+``tf.py_function`` in either signature, so the SavedModel runs in TF Serving as is.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from keras_irdi.errors import AccessError, ExistsError, InputError, MissingError  # noqa: E402
+from keras_irdi.tfenv import load_tensorflow  # noqa: E402
+
+tf = load_tensorflow("--verbose" in sys.argv)  # before anything else loads it: no C++ chatter on stderr
+
+MAX_SIDE = 4096  # pixels per side accepted by serve_bytes
+MAX_BYTES = 32 * 1024 * 1024  # encoded size accepted by serve_bytes
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+# Column 0 = classifier trained on original images, column 1 = trained on degraded / restored images.
+FIXED_WEIGHTS = {"cla_org": (1.0, 0.0), "seq_org": (1.0, 0.0), "cla_deg": (0.0, 1.0), "seq_res": (0.0, 1.0)}
+
+
+# -- input rules (shared with keras_irdi.serving.predict) ---------------------------------------------------
+def fit_to_input(image, size: int) -> tf.Tensor:
+    """uint8 RGB (H, W, 3) -> uint8 (size, size, 3): untouched if already size x size, else centre-crop
+    to a square and resize with antialiased bilinear interpolation, rounding to the nearest integer."""
+    image = tf.convert_to_tensor(image, tf.uint8)
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+
+    def crop_and_resize():
+        side = tf.minimum(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        square = image[top:top + side, left:left + side, :]
+        resized = tf.image.resize(square, [size, size], method="bilinear", antialias=True)
+        return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+
+    same = tf.logical_and(tf.equal(height, size), tf.equal(width, size))
+    out = tf.cond(same, lambda: tf.identity(image), crop_and_resize)
+    out.set_shape([size, size, 3])
+    return out
+
+
+def _after(checks, tensor):
+    """``tensor``, but only once every check passed (stateless ops are otherwise free to run first)."""
+    with tf.control_dependencies([c for c in checks if c is not None]):  # None when run eagerly
+        return tf.identity(tensor)
+
+
+def _require(condition, message, *values):
+    """InvalidArgumentError "assertion failed: [message] [values...]" unless condition holds.
+
+    Only our own text and numbers go into the message, never the input bytes (a message that is not
+    valid UTF-8 turns into a UnicodeDecodeError in Python clients instead of a TF error)."""
+    return tf.debugging.Assert(condition, [message, *values])
+
+
+def _png_declared_size(data):
+    """(height, width) from the IHDR chunk, which PNG requires to come first (bytes 16..23, big-endian)."""
+    # Padded so that no substr can fail on short input.
+    head = tf.strings.substr(tf.strings.join([data, b"\0" * 24]), 0, 24)
+    head = _after([_require(tf.strings.length(data) >= 24, "truncated PNG header"),
+                   _require(tf.equal(tf.strings.substr(head, 12, 4), "IHDR"), "PNG without IHDR chunk")], head)
+    raw = tf.cast(tf.io.decode_raw(tf.strings.substr(head, 16, 8), tf.uint8), tf.int64)
+    be32 = lambda b: ((b[0] * 256 + b[1]) * 256 + b[2]) * 256 + b[3]  # noqa: E731
+    return tf.stack([be32(raw[4:8]), be32(raw[0:4])])
+
+
+def _jpeg_declared_size(data):
+    return tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int64)
+
+
+def decode_to_rgb(data) -> tf.Tensor:
+    """One encoded JPEG/PNG (scalar string) -> uint8 (H, W, 3), refusing oversized or unknown input
+    before anything large is allocated (see the module docstring)."""
+    data = tf.convert_to_tensor(data, tf.string)
+    length = tf.strings.length(data)
+    data = _after([_require(length <= MAX_BYTES, f"encoded image larger than {MAX_BYTES} bytes:", length)], data)
+    is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG_MAGIC)
+    is_png = tf.equal(tf.strings.substr(data, 0, 8), _PNG_MAGIC)
+    data = _after([_require(tf.logical_or(is_jpeg, is_png),
+                            "not a JPEG or PNG image (serve_bytes accepts only these)")], data)
+    declared = tf.cond(is_jpeg, lambda: _jpeg_declared_size(data), lambda: _png_declared_size(data))
+    # The decoders below only run once the declared size passed.
+    data = _after([_require(tf.reduce_min(declared) >= 1, "image has a zero dimension:", declared),
+                   _require(tf.reduce_max(declared) <= MAX_SIDE,
+                            f"image larger than {MAX_SIDE} pixels per side: height, width =", declared)], data)
+    # INTEGER_ACCURATE: bit-identical to PIL's decoding, which made every JPEG the networks were trained
+    # on (TF's default IDCT differs by up to ~7 levels).
+    decoded = tf.cond(is_jpeg, lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
+                      lambda: _png_to_rgb(tf.io.decode_png(data, channels=0)))
+    decoded.set_shape([None, None, 3])
+    return decoded
+
+
+def _png_to_rgb(image):
+    """1..4 channel uint8 image -> RGB; gray expanded, alpha composited onto white (as predict's PIL path)."""
+    channels = tf.shape(image)[-1]
+    color = tf.cond(channels >= 3, lambda: image[..., :3], lambda: tf.tile(image[..., :1], [1, 1, 3]))
+
+    def on_white():
+        alpha = tf.cast(image[..., -1:], tf.float32) / 255.0
+        out = tf.cast(color, tf.float32) * alpha + 255.0 * (1.0 - alpha)
+        return tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8)
+
+    has_alpha = tf.logical_or(tf.equal(channels, 2), tf.equal(channels, 4))
+    return tf.cond(has_alpha, on_white, lambda: color)
+
+
+# -- the serving module --------------------------------------------------------------------------
+class ServingModule(tf.Module):
+    """A composite plus post-processing, with ``serving_default`` and ``serve_bytes`` tf.functions.
+
+    Used by `export_serving` (saved) and by `keras_irdi.serving.predict` on a run directory (in process), so a
+    run directory and its export give the same answers.
+    """
+
+    def __init__(self, network: str, composite, class_names, degradation: str, input_size: int,
+                 estimator=None, taps=None):
+        super().__init__(name=f"irdi_{network}")
+        from keras_irdi.degradations import get_degradation
+
+        self.network = network
+        self.composite = composite  # keras model: float32 0..255 -> probabilities (or Proposed's dict)
+        self.estimator = estimator  # keras model 0..1 -> normalised level, or None
+        self.taps = taps  # Ens(Cla): keras model -> Cla(org)'s probabilities inside the composite
+        self.class_names = tf.constant(list(class_names), tf.string)
+        self.level_scale = float(get_degradation(degradation).scale)
+        self.input_size = int(input_size)
+        s = self.input_size
+
+        def serving_default(images):
+            return self._run(images)
+
+        def serve_bytes(image_bytes):
+            images = tf.map_fn(lambda b: fit_to_input(decode_to_rgb(b), s), image_bytes,
+                               fn_output_signature=tf.TensorSpec([s, s, 3], tf.uint8),
+                               parallel_iterations=1)  # one decoded image in memory at a time
+            return self._run(images)
+
+        self.serving_default = tf.function(
+            serving_default, input_signature=[tf.TensorSpec([None, s, s, 3], tf.uint8, name="images")])
+        self.serve_bytes = tf.function(
+            serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+
+    def _run(self, images):
+        x = tf.cast(images, tf.float32)
+        batch = tf.shape(x)[0]
+        # An empty batch trips TF's dilated convolutions ("input depth must be evenly divisible"):
+        # run one blank image instead and return zero rows.
+        x = tf.cond(batch > 0, lambda: x, lambda: tf.zeros([1, self.input_size, self.input_size, 3]))
+        result = self._forward(x)
+        return {k: v[:batch] for k, v in result.items()}
+
+    def _forward(self, x):
+        batch = tf.shape(x)[0]
+        out = self.composite(x, training=False)
+        if isinstance(out, dict):  # Proposed
+            probs, level, weights = out["probabilities"], tf.reshape(out["level"], [-1]), out["weights"]
+        else:
+            probs = out
+            if self.estimator is not None:
+                level = tf.reshape(self.estimator(x / 255.0, training=False), [-1]) * self.level_scale
+            else:
+                level = tf.fill([batch], tf.constant(-1.0, tf.float32))
+            if self.taps is not None:  # Ens(Cla): which classifier's vector was taken
+                took_org = tf.reduce_all(tf.equal(probs, self.taps(x, training=False)), axis=-1)
+                w_org = tf.cast(took_org, tf.float32)
+                weights = tf.stack([w_org, 1.0 - w_org], axis=-1)
+            else:
+                weights = tf.tile(tf.constant([FIXED_WEIGHTS[self.network]], tf.float32), [batch, 1])
+        probs = tf.cast(probs, tf.float32)
+        class_id = tf.argmax(probs, axis=-1, output_type=tf.int64)
+        return {"probabilities": probs, "class_id": class_id,
+                "class_name": tf.gather(self.class_names, class_id),
+                "estimated_level": tf.cast(level, tf.float32), "weights": tf.cast(weights, tf.float32)}
+
+    def signatures(self) -> dict:
+        return {"serving_default": self.serving_default.get_concrete_function(),
+                "serve_bytes": self.serve_bytes.get_concrete_function()}
+
+    def keras_models(self) -> list:
+        """Every Keras model the signatures call (what the export archive must track)."""
+        return [m for m in (self.composite, self.estimator, self.taps) if m is not None]
+
+    def write_saved_model(self, path) -> None:
+        """Write both signatures as a SavedModel that TF Serving's session loader can run.
+
+        Through ``keras.export.ExportArchive``: a plain ``tf.saved_model.save`` of this module loads in
+        ``tf.saved_model.load`` but not in TF Serving's (and ``saved_model_cli``'s) session-based loader,
+        which restores variables through the MetaGraph's saver and does not find Keras 3's variables
+        ("Could not find variable ..."); the archive tracks them the way that loader needs.
+        """
+        import keras
+
+        archive = keras.export.ExportArchive()
+        for model in self.keras_models():
+            archive.track(model)
+        archive.add_endpoint("serving_default", self.serving_default)
+        archive.add_endpoint("serve_bytes", self.serve_bytes)
+        archive.write_out(str(path), verbose=False)
+
+
+def run_info(run_dir) -> dict:
+    """Degradation, class names and input size of a run (from its manifest)."""
+    from keras_irdi.runs.directory import RunDir
+
+    run = RunDir(run_dir)
+    if not run.manifest_path.exists():
+        raise MissingError(f"{run.path} is not a run directory (no manifest.json); "
+                                "train one first, e.g. python train/all.py --run-dir RUN")
+    manifest = run.manifest()
+    config = manifest.get("config") or {}
+    degradation = config.get("degradation")
+    if not degradation:
+        raise InputError(f"{run.manifest_path} has no config.degradation")
+    return {"degradation": degradation, "dataset": config.get("dataset"),
+            "class_names": manifest.get("class_names"), "input_size": int(manifest.get("input_size", 32))}
+
+
+def build_serving_module(run_dir, model: str = "proposed") -> ServingModule:
+    """Load a run's stages and wrap the requested network (one of networks.NETWORKS)."""
+    import keras
+
+    from keras_irdi.runs.directory import RunDir
+    from keras_irdi.models.composites import build_composite, required_stages
+    from keras_irdi.models.weights import PAPER_MEMBERS, weight_net_members
+    from keras_irdi.network_ids import NETWORKS, weight_columns
+
+    if model not in NETWORKS:
+        raise InputError(f"unknown network {model!r}; choose one of: {', '.join(NETWORKS)}")
+    info = run_info(run_dir)
+    run = RunDir(run_dir)
+    needed = required_stages(model)
+    stages = run.load_stages(*needed)
+    size = info["input_size"]
+    composite = build_composite(model, stages, info["degradation"], input_shape=(size, size, 3))
+    estimator = None
+    if model != "proposed" and run.has_stage("estimator"):
+        estimator = run.load_stage("estimator")
+        estimator.trainable = False
+    taps = None
+    if model == "ens_cla":
+        p_org, _ = composite.get_layer("max_confidence").input
+        taps = keras.Model(composite.inputs, p_org, name="ens_cla_org_tap")
+    class_names = info["class_names"]
+    classifier = next(stages[k] for k in ("cla_org", "cla_deg", "cla_res") if k in stages)
+    n_classes = int(classifier.output_shape[-1])
+    if not class_names:
+        class_names = [f"class_{i}" for i in range(n_classes)]
+    if len(class_names) != n_classes:
+        raise InputError(f"{run.manifest_path}: {len(class_names)} class names for a {n_classes}-class model")
+    module = ServingModule(model, composite, class_names, info["degradation"], size, estimator, taps)
+    members = weight_net_members(stages["weight_net"]) if model == "proposed" else PAPER_MEMBERS
+    module.info = dict(info, class_names=list(class_names), network=model, weights_columns=weight_columns(members),
+                       estimated_level="estimator" if (model == "proposed" or estimator is not None) else "none")
+    return module
+
+
+def next_version(base: Path) -> int:
+    """1 + the highest integer-named folder in ``base`` (TF Serving's version folders), else 1."""
+    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()] if base.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def _check_writable(path: Path) -> None:
+    """PermissionError unless ``path`` could be created and written; creates nothing (a temporary file in
+    the nearest existing ancestor is written and removed)."""
+    import tempfile
+
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is not a directory")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise AccessError(f"cannot write into {path} ({exc.strerror or exc}); choose another --out") from None
+
+
+def export_serving(run_dir, out_dir, model: str = "proposed", version: int | None = None) -> Path:
+    """Export ``model`` of the run as ``out_dir/<model>/<version>/``; returns that version folder."""
+    from keras_irdi.degradations import get_degradation
+
+    base = Path(out_dir) / model
+    _check_writable(base)  # before the (slow) build, so an unwritable --out fails in a second
+    module = build_serving_module(run_dir, model)
+    base.mkdir(parents=True, exist_ok=True)
+    version = next_version(base) if version is None else int(version)
+    if version < 1:
+        raise InputError(f"--version must be a positive integer, got {version}")
+    final = base / str(version)
+    if final.exists():
+        raise ExistsError(f"{final} already exists; choose another --version or omit it for the next one")
+    tmp = base / f".tmp-{version}-{os.getpid()}"  # not an integer name: TF Serving ignores it
+    shutil.rmtree(tmp, ignore_errors=True)
+    module.write_saved_model(tmp)
+    deg = get_degradation(module.info["degradation"])
+    extra = dict(module.info, level_unit=deg.unit_name, level_range=[deg.low, deg.high], version=version,
+                 max_side=MAX_SIDE, max_bytes=MAX_BYTES, run_dir=str(Path(run_dir).resolve()),
+                 resize_rule="exactly SxS: untouched; else centre-crop to a square, antialiased bilinear "
+                             "resize to SxS, round to uint8")
+    (tmp / "assets.extra").mkdir(exist_ok=True)
+    with open(tmp / "assets.extra" / "irdi.json", "w") as f:
+        json.dump(extra, f, indent=2)
+    os.replace(tmp, final)
+    return final
+
+
+def main(argv=None) -> int:
+    from keras_irdi.errors import main_wrapper
+
+    return main_wrapper(_main, argv, interrupted="interrupted")
+
+
+def _main(argv) -> None:
+    from keras_irdi.network_ids import NETWORKS
+
+    parser = argparse.ArgumentParser(prog="irdi-export", description=(
+        "Export a trained network of a run directory as a TF Serving SavedModel DIR/<model>/<version>/ "
+        "with signatures serving_default (uint8 images) and serve_bytes (JPEG/PNG bytes)."))
+    parser.add_argument("--run-dir", required=True, help="run directory written by train/")
+    parser.add_argument("--out", required=True, help="model base directory (TF Serving's model_base_path parent)")
+    parser.add_argument("--model", default="proposed", choices=NETWORKS, help="network to export (default proposed)")
+    parser.add_argument("--verbose", action="store_true", help="keep TensorFlow's own log lines on stderr")
+    parser.add_argument("--version", type=int, default=None,
+                        help="version folder (default: 1 + the highest existing one, else 1)")
+    args = parser.parse_args(argv)
+    print(export_serving(args.run_dir, args.out, model=args.model, version=args.version))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Training: the paper's four stages (stages.py) over one shared fit loop (fitting.py)."""

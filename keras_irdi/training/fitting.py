@@ -1,0 +1,183 @@
+"""The fit loop every stage shares: optimizer and schedule, resumable checkpoints, logs, timing.
+
+A stage passes a function that builds its training stream for a range of epochs; ``fit_stage`` restores the
+last checkpoint first and asks for the epochs left, so a resumed stage replays exactly what an uninterrupted
+one would have seen (docs/RELIABILITY.md, "exact resume").
+"""
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import shutil
+import sys
+import time
+
+from keras_irdi.runs.directory import RunDir
+
+log = logging.getLogger("keras_irdi")
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class Summary:
+    """Collects what every stage reports: one line on stdout and an entry in the manifest."""
+
+    def __init__(self, run: RunDir, stage: str):
+        self.run, self.stage, self.start = run, stage, time.time()
+        self.clock = EpochClock(stage)
+
+    def done(self, metrics: dict) -> dict:
+        seconds = time.time() - self.start
+        entry = {"seconds": round(seconds, 1), "peak_rss_mb": round(_peak_rss_mb(), 1),
+                 "metrics": {k: float(v) for k, v in metrics.items()},
+                 "epoch_seconds": self.clock.seconds, "load_avg_1min": self.clock.load}
+        self.run.update_manifest(stages={self.stage: entry})
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in entry["metrics"].items())
+        print(f"[{self.stage}] done in {seconds / 60:.1f} min: {shown}", flush=True)
+        return entry
+
+
+def EpochClock(stage: str):
+    """A callback recording each epoch's wall time and the 1-minute load average at its end.
+
+    A load average well above the number of training threads' cores means something else shared the
+    machine, so a slow epoch says why (docs/DECISIONS.md: the first runs lost about half their time).
+    """
+    import keras
+
+    class _EpochClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds, self.load, self._start = [], [], None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(round(time.perf_counter() - self._start, 1))
+            self.load.append(round(os.getloadavg()[0], 2))
+            print(f"[{stage}] epoch {epoch + 1}: {self.seconds[-1]:.0f} s, load average {self.load[-1]:.2f}",
+                  flush=True)
+
+    return _EpochClock()
+
+
+def _backup_callback(backup_dir, stage: str):
+    """BackupAndRestore keeping the previous checkpoint too (a kill during a save leaves one good copy);
+    if no readable checkpoint is left, the stage restarts with a warning instead of failing forever.
+
+    ``restore()`` runs before ``fit`` (not in ``on_train_begin``) because the training stream is built
+    from the epoch the checkpoint reached: epoch e's data is a function of (seed, e), so the resumed
+    stage sees exactly what an uninterrupted one would have."""
+    import keras
+
+    class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
+        def restore(self, model) -> int:
+            """Load the last checkpoint into ``model``; returns the number of epochs it completed."""
+            self.set_model(model)
+            try:
+                super().on_train_begin()
+            except OSError as exc:
+                log.warning("backup in %s is unreadable (%s); restarting this stage from epoch 0",
+                            backup_dir, exc)
+                shutil.rmtree(backup_dir, ignore_errors=True)
+                self._current_epoch = 0
+                model._initial_epoch = 0
+            done = getattr(model, "_initial_epoch", 0) or 0  # set by the restore: epochs completed
+            self._current_epoch = done
+            if done:
+                print(f"[{stage}] resuming from epoch {done + 1} (checkpoint in {backup_dir})", flush=True)
+            return done
+
+        def on_train_begin(self, logs=None):
+            pass  # restored before fit
+
+    return SafeBackupAndRestore(str(backup_dir), save_freq="epoch", double_checkpoint=True,
+                                delete_checkpoint=True)
+
+
+def _epoch_seeds(seed: int):
+    """Reseed the model's own random layers (dropout) from (seed, epoch) at every epoch start: their
+    generator state is not in the checkpoint, so without this a resumed epoch would draw new masks."""
+    import keras
+
+    from keras_irdi.data.pipelines import seed_random_layers
+
+    class _EpochSeeds(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seed_random_layers(self.model, [seed, epoch])
+
+    return _EpochSeeds()
+
+
+def make_optimizer(stage_cfg, steps_per_epoch: int):
+    """The stage's optimizer (Adamax, the paper's, unless the preset says otherwise) and its schedule."""
+    import keras
+
+    lr = stage_cfg.learning_rate
+    if stage_cfg.schedule == "warmup_cosine":
+        total = stage_cfg.epochs * steps_per_epoch
+        warmup = min(int(round(stage_cfg.warmup_epochs * steps_per_epoch)), total - 1)
+        lr = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=lr * stage_cfg.warmup_start if warmup else lr,
+            decay_steps=max(1, total - warmup), alpha=0.0,
+            warmup_target=lr if warmup else None, warmup_steps=warmup)
+    optimizer = {"adamax": keras.optimizers.Adamax, "adam": keras.optimizers.Adam}[stage_cfg.optimizer]
+    return optimizer(learning_rate=lr)
+
+
+def fit_stage(run: RunDir, stage: str, model, train_epochs, val_ds, stage_cfg, loss, metrics=(),
+              extra_callbacks=(), clock=None, seed: int = 0):
+    """Compile (Adamax by default) and fit, resumable (BackupAndRestore) and logged (CSV + TensorBoard).
+
+    ``train_epochs(epochs)`` builds the training stream for the epochs ``(first, stop)``: a resumed
+    stage asks for the epochs left, so it replays the interrupted epoch exactly.
+    """
+    import keras
+
+    from keras_irdi.data.pipelines import batches_per_epoch
+
+    total = (0, stage_cfg.epochs)
+    # Built once for the whole schedule (its length sets the learning-rate schedule); rebuilt only when a
+    # resume starts later. Each build converts the stage's arrays to tensors (525 MB for Cla(res)'s restored
+    # images); building it twice raised Cla(res)'s peak memory from 2956 to 3483 MB (the JPEG manifests).
+    stream = train_epochs(total)
+    steps = batches_per_epoch(stream, total)
+    run.log_dir().mkdir(parents=True, exist_ok=True)
+    backup = run.backup_dir(stage)
+    append = backup.exists()  # an interrupted attempt: its epochs stay in the log
+    backup_cb = _backup_callback(backup, stage)
+    with model.distribute_strategy.scope():  # the optimizer's variables live where the model's do
+        model.compile(optimizer=make_optimizer(stage_cfg, steps), loss=loss, metrics=list(metrics))
+        first = backup_cb.restore(model)
+    csv_path = run.log_dir() / f"{stage}.csv"
+    callbacks = [
+        backup_cb,
+        _epoch_seeds(seed),
+        keras.callbacks.CSVLogger(str(csv_path), append=append),
+        keras.callbacks.TensorBoard(str(run.log_dir() / "tb" / stage), write_graph=False,
+                                    profile_batch=0),
+        *([clock] if clock is not None else []),
+        *extra_callbacks,
+    ]
+    if first >= stage_cfg.epochs:  # killed after the last checkpoint, before the stage was saved
+        shutil.rmtree(backup, ignore_errors=True)
+        return _last_logged(csv_path)
+    if first:
+        del stream
+        stream = train_epochs((first, stage_cfg.epochs))
+    history = model.fit(stream, validation_data=val_ds,
+                        epochs=stage_cfg.epochs, initial_epoch=first, steps_per_epoch=steps,
+                        callbacks=callbacks, verbose=2 if not sys.stdout.isatty() else 1)
+    return {k: v[-1] for k, v in history.history.items() if v}
+
+
+def _last_logged(csv_path) -> dict:
+    """The last epoch's metrics from the stage's CSV log."""
+    import csv
+
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: float(v) for k, v in rows[-1].items() if k != "epoch"}

@@ -1,0 +1,408 @@
+"""The paper's four training stages (section 3.2) and the one-command pipeline.
+
+Each stage reads the run's resolved config from the manifest, trains one network with Adamax, and
+saves it atomically into the run directory. Later stages load earlier ones frozen. The scripts in
+``train/`` are thin CLIs over the functions here; the run setup is in ``runs/config.py``, the shared fit loop in
+``fitting.py``.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from keras_irdi.runs.directory import BASE_STAGE, STAGES, RunDir, as_json
+from keras_irdi.degradations import get_degradation
+from keras_irdi.errors import InputError
+from keras_irdi.training.fitting import Summary, fit_stage
+from keras_irdi.presets import Preset
+from keras_irdi.runs.config import RunConfig, get_strategy, load_classification_data, load_patches, setup_determinism
+
+log = logging.getLogger("keras_irdi")
+
+# What each classifier trains on; the warm-start base is the clean one's start.
+TRAINED_ON = {BASE_STAGE: "clean", "cla_org": "clean", "cla_deg": "degraded", "cla_res": "restored"}
+CLASSIFIER_STAGES = {data: stage for stage, data in TRAINED_ON.items() if stage != BASE_STAGE}
+
+
+# The preset sections each stage reads: changing a section retrains the stages that read it (and,
+# through the stage configs they record, the stages trained on top of them).
+_FINETUNED = ("data", "classifier", "finetune")
+STAGE_SECTIONS = {"restoration": ("data", "patches", "restoration"), "estimator": ("data", "patches", "estimator"),
+                  "cla_base": ("data", "classifier"), "cla_org": _FINETUNED, "cla_deg": _FINETUNED,
+                  "cla_res": _FINETUNED, "weight_net": ("data", "weight_net")}
+STAGE_INPUTS = {"cla_res": ("restoration",), "weight_net": ("restoration", "estimator", "cla_org", "cla_res")}
+
+
+def stage_inputs(config: RunConfig, stage: str) -> tuple:
+    """The trained stages a stage is built on (warm-started classifiers also start from the base; a weight
+    net that mixes Cla(deg) is built on it too)."""
+    warm = (BASE_STAGE,) if config.preset.warm_start and stage in CLASSIFIER_STAGES.values() else ()
+    extra = ("cla_deg",) if stage == "weight_net" and "cla_deg" in config.preset.weight_net.members else ()
+    return warm + STAGE_INPUTS.get(stage, ()) + extra
+
+
+def training_stages(config: RunConfig) -> tuple:
+    """The stages a run trains, in order: the six delivered ones, plus the shared base of warm starts."""
+    if not config.preset.warm_start:
+        return STAGES
+    i = STAGES.index("cla_org")
+    return STAGES[:i] + (BASE_STAGE,) + STAGES[i:]
+
+
+def expected_stage_config(config: RunConfig, stage: str) -> dict:
+    """What a stage's artefact depends on; `train/all.py` retrains it when this changes.
+
+    Includes the configs of the frozen stages it was trained on, so retraining the restoration net
+    also invalidates Cla(res) and the weight net.
+    """
+    preset = config.preset.for_degradation(config.degradation).for_stage(stage).to_dict()
+    out = {"stage": stage, "degradation": config.degradation, "dataset": config.dataset, "seed": config.seed,
+           "preset": {k: preset[k] for k in STAGE_SECTIONS[stage]}}
+    if stage in TRAINED_ON:
+        out["data"] = TRAINED_ON[stage]
+    if stage in ("cla_base", "cla_org"):  # never see a degradation: one serves runs of every degradation
+        del out["degradation"]
+    for upstream in stage_inputs(config, stage):
+        out[f"input_{upstream}"] = expected_stage_config(config, upstream)
+    return as_json(out)
+
+
+@contextlib.contextmanager
+def _scope(config: RunConfig):
+    with get_strategy(config.runtime.strategy).scope():
+        yield
+
+
+# ----------------------------------------------------------------------------------------------
+# Stages
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PatchNetSpec:
+    """What differs between the two patch nets; ``_train_patch_net`` is the same loop for both."""
+
+    stage: str
+    target: str                                  # what patch_pairs pairs the degraded patch with
+    section: Callable[[Preset], object]          # the preset's section for this net (width, loss, schedule)
+    build: Callable[[object], object]            # the network, from its section
+    loss: Callable[[object], object]
+    metrics: tuple
+    report: Callable[..., dict]                  # (model, val_ds, fit's last logs, config) -> extra metrics
+
+
+def _psnr_or_mse(section):
+    from keras_irdi.models import PSNRLoss
+
+    return PSNRLoss(section.psnr_cap_db) if section.loss == "psnr" else "mse"
+
+
+def _build_restoration(section):
+    from keras_irdi.models import build_restoration_net
+
+    return build_restoration_net(section.filters)
+
+
+def _build_estimator(section):
+    from keras_irdi.models import build_level_estimator
+
+    return build_level_estimator(section.filters)
+
+
+PATCH_NETS = {
+    "restoration": PatchNetSpec(
+        "restoration", target="clean", section=lambda p: p.restoration, build=_build_restoration,
+        loss=_psnr_or_mse, metrics=(),
+        report=lambda model, val_ds, final, config: _restoration_gain(model, val_ds)),
+    "estimator": PatchNetSpec(
+        "estimator", target="level", section=lambda p: p.estimator, build=_build_estimator,
+        loss=lambda p: "mse", metrics=("mae",),
+        report=lambda model, val_ds, final, config: {
+            "val_level_mae": final["val_mae"] * get_degradation(config.degradation).scale}),
+}
+
+
+def train_restoration(run: RunDir, config: RunConfig) -> dict:
+    """Stage 1: restoration net on patches, MSE (paper) or capped-PSNR loss to the clean patch."""
+    return _train_patch_net(run, config, PATCH_NETS["restoration"])
+
+
+def train_estimator(run: RunDir, config: RunConfig) -> dict:
+    """Stage 2: level estimator, MSE on the normalised level (QF/100, sigma/255)."""
+    return _train_patch_net(run, config, PATCH_NETS["estimator"])
+
+
+def _train_patch_net(run: RunDir, config: RunConfig, spec: PatchNetSpec) -> dict:
+    from keras_irdi.data.pipelines import patch_pairs
+
+    summary = Summary(run, spec.stage)
+    setup_determinism(config.seed)
+    section = spec.section(config.preset.for_degradation(config.degradation))
+    cfg = section.train
+    if not cfg.steps_per_epoch:
+        raise InputError(f"the preset's {spec.stage}.train config needs steps_per_epoch (patches are drawn as a "
+                         "stream)")
+    train_patches, val_patches = load_patches(run, config)
+
+    def train_epochs(epochs):
+        return patch_pairs(train_patches, config.degradation, cfg.batch_size, spec.target, seed=config.seed,
+                           epochs=epochs, steps=cfg.steps_per_epoch)
+
+    # Validation: one fixed degraded copy (fixed seed, one pass) so epochs are comparable.
+    val_ds = patch_pairs(val_patches, config.degradation, cfg.batch_size, spec.target, seed=config.seed + 1,
+                         shuffle=False).cache()
+    with _scope(config):
+        model = spec.build(section)
+    final = fit_stage(run, spec.stage, model, train_epochs, val_ds, cfg, loss=spec.loss(section), clock=summary.clock,
+                      seed=config.seed, metrics=list(spec.metrics))
+    metrics = {"loss": final["loss"], "val_loss": final["val_loss"], **spec.report(model, val_ds, final, config)}
+    run.save_stage(spec.stage, model, expected_stage_config(config, spec.stage))
+    return summary.done(metrics)
+
+
+def _restoration_gain(model, val_ds) -> dict:
+    """CPSNR of degraded vs restored validation patches: the restoration gain, in dB."""
+    from keras_irdi.metrics import mean_cpsnr
+
+    deg, res, clean = [], [], []
+    for x, y in val_ds:
+        deg.append(x.numpy())
+        # A direct call, not predict_on_batch: under a MirroredStrategy that would feed the whole batch to
+        # every replica and return it once per replica.
+        res.append(np.asarray(model(x, training=False)))
+        clean.append(y.numpy())
+    to8 = lambda a: np.round(np.concatenate(a) * 255)  # noqa: E731
+    clean, deg, res = to8(clean), to8(deg), to8(res)
+    # Patches the degradation left untouched (sigma ~ 0) have an infinite PSNR and would make both means
+    # inf; the gain is measured on the patches that were actually degraded.
+    changed = np.any(clean != deg, axis=(1, 2, 3))
+    if not changed.any():
+        return {"val_psnr_degraded": float("inf"), "val_psnr_restored": mean_cpsnr(clean, res),
+                "val_psnr_patches": 0}
+    return {"val_psnr_degraded": mean_cpsnr(clean[changed], deg[changed]),
+            "val_psnr_restored": mean_cpsnr(clean[changed], res[changed]),
+            "val_psnr_patches": int(changed.sum())}
+
+
+def restore_array(restoration, images_uint8: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Frozen restoration of a uint8 array -> float32 [0,1] (what Seq(res) and Proposed feed on)."""
+    out = np.empty(images_uint8.shape, np.float32)
+    for i in range(0, len(images_uint8), batch_size):
+        x = images_uint8[i:i + batch_size].astype(np.float32) / 255.0
+        out[i:i + batch_size] = restoration.predict_on_batch(x)
+    return out
+
+
+def _clean_images(run: RunDir, config: RunConfig, d: dict):
+    return d["x_train"], None, d["x_val"]
+
+
+def _degraded_images(run: RunDir, config: RunConfig, d: dict):
+    """Degraded afresh in the pipeline every epoch; validation is one fixed degraded copy."""
+    from keras_irdi.data.pipelines import degrade_array
+
+    return d["x_train"], config.degradation, degrade_array(d["x_val"], config.degradation, config.seed + 1)[0]
+
+
+def _restored_images(run: RunDir, config: RunConfig, d: dict):
+    """One degraded copy of each image (a random level each), restored once by the frozen net."""
+    from keras_irdi.data.pipelines import degrade_array
+
+    restoration = run.load_stage("restoration")
+    return (restore_array(restoration, degrade_array(d["x_train"], config.degradation, config.seed)[0]), None,
+            restore_array(restoration, degrade_array(d["x_val"], config.degradation, config.seed + 1)[0]))
+
+
+# --data -> (training images, the degradation the pipeline applies to them, validation images)
+CLASSIFIER_DATA = {"clean": _clean_images, "degraded": _degraded_images, "restored": _restored_images}
+
+
+def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), base: bool = False) -> dict:
+    """Stage 3: the VGG-like classifier on clean, degraded or restored CIFAR (cross-entropy).
+
+    With a ``finetune`` schedule (small) the three classifiers share one start: a base trained on clean
+    images (``base=True``, with ``classifier.train``), then each fine-tunes it on its own data with
+    ``finetune`` -- Cla(org) on clean images too, so it is not trained less than the two
+    it competes with (docs/DECISIONS.md: fine-tuned from a finished Cla(org), Cla(jpg) beat it even
+    at QF 100). Without it (paper) each trains from scratch with ``classifier.train``.
+
+    Restored images are precomputed once per run (one random level per image, then the frozen
+    restoration net) rather than restored inside the pipeline: restoring costs about as much as a
+    classifier step, and would be repeated every epoch. Geometric augmentation is then applied to the
+    restored images each epoch (docs/DECISIONS.md).
+    """
+    from keras_irdi.data.pipelines import classification_batches
+    from keras_irdi.models import build_classifier
+
+    if data not in CLASSIFIER_STAGES:
+        raise InputError(f"--data must be one of {', '.join(CLASSIFIER_STAGES)}, got {data!r}")
+    p = config.preset
+    if base and (data != "clean" or not p.warm_start):
+        raise InputError(f"--base trains the clean-image base of warm-start presets; preset {p.name} "
+                         f"{'trains every classifier from scratch' if not p.warm_start else 'needs --data clean'}")
+    stage = BASE_STAGE if base else CLASSIFIER_STAGES[data]
+    run.require(*stage_inputs(config, stage))
+    summary = Summary(run, stage)
+    setup_determinism(config.seed)
+    warm = p.warm_start and not base
+    net, cfg = p.classifier, p.classifier_schedule(base)
+    d = load_classification_data(run, config)
+    x_train, kind, x_val = CLASSIFIER_DATA[data](run, config, d)
+
+    def train_epochs(epochs):
+        return classification_batches(x_train, d["y_train"], cfg.batch_size, kind=kind,
+                                      augment=p.classifier_augmentation(stage), seed=config.seed, epochs=epochs)
+
+    val_ds = classification_batches(x_val, d["y_val"], 256, augment=False, shuffle=False).cache()
+    with _scope(config):
+        model = build_classifier(num_classes=len(d["class_names"]), filters=net.filters,
+                                 dense_units=net.dense, dropout=net.dropout,
+                                 input_shape=d["x_train"].shape[1:], name=stage)
+        if warm:  # same architecture, so the base's weights load as they are
+            model.set_weights(run.load_stage(BASE_STAGE).get_weights())
+    final = fit_stage(run, stage, model, train_epochs, val_ds, cfg, loss="sparse_categorical_crossentropy",
+                      clock=summary.clock, seed=config.seed,
+                      metrics=["accuracy"], extra_callbacks=callbacks)
+    run.save_stage(stage, model, expected_stage_config(config, stage), export=not base)
+    return summary.done({"loss": final["loss"], "accuracy": final["accuracy"],
+                         "val_loss": final["val_loss"], "val_accuracy": final["val_accuracy"]})
+
+
+def ensemble_inputs(stages: dict, images_uint8: np.ndarray, members, batch_size: int = 256) -> dict:
+    """What the frozen part of Proposed computes, once: the estimated level and the members' probabilities.
+
+    Training the weight net on these cached outputs is exactly training it inside the Proposed
+    composite with every other weight frozen (same forward pass, same gradients), without running
+    four frozen networks again every epoch (tests/training/test_stages.py checks the equivalence).
+    """
+    from keras_irdi.models.forward import SharedForward
+
+    forward = SharedForward(stages)
+    parts = [forward.member_inputs(images_uint8[i:i + batch_size].astype(np.float32) / 255.0, members)
+             for i in range(0, len(images_uint8), batch_size)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in ("level", "member_probs")}
+
+
+def weight_net_images(config: RunConfig, d: dict) -> tuple:
+    """(train images, train labels, monitor images, monitor labels), degraded with a random level each.
+
+    ``train_split="train"`` (the paper, section 4.1): ``train_images`` of the classifiers' training images,
+    augmented, one level each, monitored on the validation split. ``"validation"``: the held-out validation
+    split, ``levels_per_image`` copies of each image at independent random levels; its last fifth (by image)
+    monitors the fit."""
+    from keras_irdi.data.pipelines import degrade_array
+
+    net = config.preset.weight_net
+    if net.train_split == "train":
+        rng = np.random.default_rng(config.seed)
+        idx = rng.choice(len(d["x_train"]), size=min(net.train_images, len(d["x_train"])), replace=False)
+        x_train, _ = degrade_array(d["x_train"][idx], config.degradation, config.seed + 2, augment=net.augmentation)
+        x_val, _ = degrade_array(d["x_val"], config.degradation, config.seed + 1)
+        return x_train, d["y_train"][idx], x_val, d["y_val"]
+    n_fit = len(d["x_val"]) - max(1, len(d["x_val"]) // 5)
+    if n_fit < 1:
+        raise InputError(f"weight_net.train_split='validation' needs a validation split of 2 or more images, "
+                         f"got {len(d['x_val'])}; raise data.val_fraction")
+    copies = [degrade_array(d["x_val"][:n_fit], config.degradation, config.seed + 2 + k)[0]
+              for k in range(net.levels_per_image)]
+    x_val, _ = degrade_array(d["x_val"][n_fit:], config.degradation, config.seed + 1)
+    return (np.concatenate(copies), np.tile(d["y_val"][:n_fit], net.levels_per_image), x_val,
+            d["y_val"][n_fit:])
+
+
+def train_weight_net(run: RunDir, config: RunConfig) -> dict:
+    """Stage 4: the weight net, cross-entropy of the weighted probability, all other weights frozen."""
+    from keras_irdi.data.pipelines import keyed_batches
+    from keras_irdi.models import build_weight_net
+    from keras_irdi.models.composites import proposed_tail
+
+    needed = stage_inputs(config, "weight_net")
+    run.require(*needed)
+    summary = Summary(run, "weight_net")
+    setup_determinism(config.seed)
+    net = config.preset.weight_net
+    cfg = net.train
+    d = load_classification_data(run, config)
+    stages = run.load_stages(*needed)
+    x_train, y_train, x_val, y_val = weight_net_images(config, d)
+    tr, va = (ensemble_inputs(stages, x, net.members) for x in (x_train, x_val))
+
+    def as_ds(inputs, labels, shuffle, epochs=(0, 1)):
+        ds = keyed_batches((inputs["level"], inputs["member_probs"]), labels, cfg.batch_size, config.seed,
+                           shuffle=shuffle, drop_remainder=False, epochs=epochs)
+        return ds.map(lambda batch, key: batch)
+
+    with _scope(config):
+        weight_net = build_weight_net(unit=get_degradation(config.degradation).unit, hidden=net.hidden,
+                                      members=net.members, features=net.features,
+                                      num_classes=len(d["class_names"]))
+        model = proposed_tail(weight_net)
+    final = fit_stage(run, "weight_net", model, lambda epochs: as_ds(tr, y_train, True, epochs),
+                      as_ds(va, y_val, False), cfg, loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"], clock=summary.clock, seed=config.seed)
+    run.save_stage("weight_net", weight_net, expected_stage_config(config, "weight_net"))
+    return summary.done({"loss": final["loss"], "accuracy": final["accuracy"],
+                         "val_accuracy": final["val_accuracy"]})
+
+
+# ----------------------------------------------------------------------------------------------
+# All stages
+# ----------------------------------------------------------------------------------------------
+STAGE_FUNCTIONS = {
+    "restoration": lambda run, cfg: train_restoration(run, cfg),
+    "estimator": lambda run, cfg: train_estimator(run, cfg),
+    "cla_base": lambda run, cfg: train_classifier(run, cfg, "clean", base=True),
+    "cla_org": lambda run, cfg: train_classifier(run, cfg, "clean"),
+    "cla_deg": lambda run, cfg: train_classifier(run, cfg, "degraded"),
+    "cla_res": lambda run, cfg: train_classifier(run, cfg, "restored"),
+    "weight_net": lambda run, cfg: train_weight_net(run, cfg),
+}
+
+
+def reuse_stage(run: RunDir, source, stage: str, expected: dict) -> bool:
+    """Copy ``stage`` from another run directory if it was trained with exactly ``expected`` config.
+
+    Cla(org) does not depend on the degradation, so a second run (another degradation, same data, preset
+    and seed) can take it from the first instead of spending the longest stage again. The manifest
+    records where it came from and what it cost there.
+    """
+    other = RunDir(source)
+    if not other.has_stage(stage, expected):
+        return False
+    tmp = run.path / f"{stage}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(other.stage_dir(stage), tmp)
+    shutil.rmtree(run.stage_dir(stage), ignore_errors=True)
+    tmp.replace(run.stage_dir(stage))
+    entry = dict(other.manifest().get("stages", {}).get(stage, {}), reused_from=str(other.path.resolve()))
+    run.update_manifest(stages={stage: entry})
+    print(f"[{stage}] reused from {other.path} (same config; trained there in {entry.get('seconds', '?')} s)",
+          flush=True)
+    return True
+
+
+def train_all(run: RunDir, config: RunConfig, force: bool = False, stages=None, reuse_from=None) -> dict:
+    """Every stage in dependency order; a stage whose artefact exists with the same config is skipped,
+    one trained with the same config in the run ``reuse_from`` is copied from there."""
+    start = time.time()
+    done = {}
+    for stage in stages or training_stages(config):
+        expected = expected_stage_config(config, stage)
+        if not force and run.has_stage(stage, expected):
+            print(f"[{stage}] up to date, skipped (use --force to retrain)", flush=True)
+            continue
+        if reuse_from is not None and reuse_stage(run, reuse_from, stage, expected):
+            continue
+        if force:  # a forced retrain must not resume an old interrupted attempt
+            shutil.rmtree(run.backup_dir(stage), ignore_errors=True)
+        done[stage] = STAGE_FUNCTIONS[stage](run, config)
+    stages_run = run.manifest().get("stages", {})
+    # What training this run cost, stage by stage, wherever each stage was trained (a reused stage counts
+    # what it took in its source run), so resumed, reused and re-evaluated runs report the same budget.
+    run.update_manifest(training_seconds=round(sum(s.get("seconds", 0) for s in stages_run.values()), 1),
+                        command_training_seconds=round(time.time() - start, 1))
+    return done
