@@ -1,7 +1,10 @@
 """Weight-net variants on one run's frozen sub-models: which one earns Proposed a significant lead?
 
-    python bench/weight_net_cache.py --run-dir models/small_jpeg_cifar10 --cifar-dir DATA --out CACHE/jpeg.npz
-    python bench/weight_net_ablation.py CACHE/jpeg.npz CACHE/gaussian.npz CACHE/blur.npz
+    python bench/weight_net_ablation.py --cifar-dir DATA --cache-dir CACHE [--degradations jpeg gaussian blur]
+
+For each degradation it first caches every frozen sub-model's output on the held-out images over the level
+grid (``CACHE/<degradation>.npz``, from the shipped ``models/small_<degradation>_cifar10``; a few minutes,
+skipped when the file exists), then trains and scores the variants on the cache.
 
 Variants (the issue's a-d): (a) the run's own weight net (the paper's: level only, trained on the
 classifiers' training images); the others are trained on held-out images at every grid level:
@@ -13,7 +16,8 @@ cross-fitted: the validation split is cut in two folds; a net trained on one fol
 images and the test images (a test image's score is the mean of the two folds' nets), so every image of
 the pool is scored by nets that never saw it, and the comparison rests on validation + test images
 instead of the test images alone. Each network's full-range mean is the mean over the level grid
-(every 3rd level of the sweep grid); the lead over every single network gets a 95 % paired bootstrap CI
+(``GRID_STEP``: every 3rd level of the sweep grid; every level for noise, where each level is a fresh noise
+draw per image, so more levels shrink the interval); the lead over every single network gets a 95 % paired bootstrap CI
 over images (keras_irdi.confidence's rule).
 """
 import argparse
@@ -29,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from keras_irdi import tfenv  # noqa: E402,F401  (quiet TensorFlow import)
 
 SINGLES = ("cla_org", "cla_deg", "seq_org", "seq_res", "ens_cla")
+CACHED = ("cla_org", "cla_deg", "seq_org", "seq_res", "proposed")
+GRID_STEP = {"jpeg": 3, "gaussian": 1, "blur": 3}
 VARIANTS = {  # name -> (members, features)
     "b_level": (("seq_org", "seq_res"), "level"),
     "c_confidence": (("seq_org", "seq_res"), "confidence"),
@@ -37,6 +43,40 @@ VARIANTS = {  # name -> (members, features)
     "d_confidence": (("seq_org", "seq_res", "cla_deg"), "confidence"),
 }
 N_RESAMPLES = 2000
+
+
+def cache_outputs(run_dir, cifar_dir, out, step, batch_size=500):
+    """Every sub-model's output on the run's validation + test images at every ``step``-th grid level."""
+    from keras_irdi.data.cifar import load_cifar
+    from keras_irdi.degradations import degrade, get_degradation
+    from keras_irdi.models.forward import SharedForward
+    from keras_irdi.runs.config import RunConfig
+    from keras_irdi.runs.directory import RunDir
+
+    run = RunDir(run_dir)
+    config = RunConfig.from_dict(run.manifest()["config"])
+    deg = get_degradation(config.degradation)
+    data = load_cifar(config.dataset, cifar_dir=cifar_dir)
+    n_val = int(round(len(data["x_train"]) * config.preset.data.val_fraction))
+    x = np.concatenate([data["x_train"][-n_val:], data["x_test"]])
+    y = np.concatenate([data["y_train"][-n_val:], data["y_test"]]).reshape(-1)
+    split = np.array(["val"] * n_val + ["test"] * len(data["x_test"]))
+    forward = SharedForward(run.load_stages("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_net"))
+    levels = deg.sweep_levels(step).astype(np.float64)
+    probs = {m: np.empty((len(levels), len(x), 10), np.float16) for m in CACHED}
+    est = np.empty((len(levels), len(x)), np.float32)
+    start = time.time()
+    for i, level in enumerate(levels):
+        degraded = degrade(x, config.degradation, level, seed=1000 + i)
+        for b in range(0, len(x), batch_size):
+            outputs = forward(degraded[b:b + batch_size])
+            for m in CACHED:
+                probs[m][i, b:b + batch_size] = outputs[m]
+            est[i, b:b + batch_size] = outputs["level"]
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, levels=levels, y=y, split=split, level_est=est, degradation=config.degradation,
+                        seconds=time.time() - start, **{f"p_{m}": probs[m] for m in CACHED})
+    print(f"cached {out} in {(time.time() - start) / 60:.1f} min", flush=True)
 
 
 def paired_ci(a, b, seed=0):
@@ -77,7 +117,7 @@ def ablate(cache_path, seed, epochs):
     deg = get_degradation(str(c["degradation"]))
     levels, y, split = c["levels"], c["y"].astype(np.int64), c["split"]
     L, n = c["level_est"].shape
-    p = {m: c[f"p_{m}"].astype(np.float32) for m in ("cla_org", "cla_deg", "seq_org", "seq_res", "proposed")}
+    p = {m: c[f"p_{m}"].astype(np.float32) for m in CACHED}
     a_wins = p["cla_org"].max(-1, keepdims=True) >= p["cla_deg"].max(-1, keepdims=True)
     p["ens_cla"] = np.where(a_wins, p["cla_org"], p["cla_deg"])
     correct = {k: (v.argmax(-1) == y[None, :]) for k, v in p.items()}  # (L, n)
@@ -160,9 +200,9 @@ def markdown(doc) -> str:
     """One table per degradation, one row per variant, one column group per seed."""
     from keras_irdi.network_ids import display_names, NETWORKS
 
-    out = ["# Weight-net ablation", "", f"Made by `{doc['command']}` (caches by `bench/weight_net_cache.py`).", "",
+    out = ["# Weight-net ablation", "", f"Made by `{doc['command']}` (the last degradations run; the others by the same command with theirs).", "",
            "Pool: the run's validation split (no stage trained on it) + its test images, every 3rd level of the "
-           "sweep grid; variants (b)-(d) cross-fitted on two folds of the validation split (each image scored by "
+           "sweep grid (every level for noise); variants (b)-(d) cross-fitted on two folds of the validation split (each image scored by "
            "nets that never saw it). Lead: full-range mean minus the network's, 95 % paired bootstrap CI over "
            "images (2000 resamples). 'vs every single' holds when each of the five single networks' CI lower bound "
            "is above 0. Seed: the fold split and the weight nets' initialisation; the frozen sub-models are the "
@@ -199,17 +239,33 @@ def markdown(doc) -> str:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("caches", nargs="+")
+    ap.add_argument("--cifar-dir", required=True, help="CIFAR-10 copy (the runs' validation and test images)")
+    ap.add_argument("--cache-dir", required=True, help="where the sub-models' outputs are cached")
+    ap.add_argument("--models", default="models", help="folder of the shipped small_<degradation>_cifar10 runs")
+    ap.add_argument("--degradations", nargs="+", default=list(GRID_STEP), choices=list(GRID_STEP))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--out", default="bench/results/weight_net_ablation.json")
     args = ap.parse_args()
-    results = [ablate(path, seed, args.epochs) for path in args.caches for seed in args.seeds]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    doc = {"command": " ".join(["python", *sys.argv]), "results": results}
-    Path(args.out).write_text(json.dumps(doc, indent=1))
-    Path(args.out).with_suffix(".md").write_text(markdown(doc) + "\n")
-    print(f"wrote {args.out} and its .md")
+    out = Path(args.out)
+    # One file for every degradation: rerunning some replaces theirs and keeps the others.
+    kept = [r for r in (json.loads(out.read_text())["results"] if out.is_file() else [])
+            if r["degradation"] not in args.degradations]
+    results = []
+    for deg in args.degradations:
+        cache = Path(args.cache_dir) / f"{deg}.npz"
+        if not cache.is_file():
+            cache_outputs(Path(args.models) / f"small_{deg}_cifar10", args.cifar_dir, cache, GRID_STEP[deg])
+        results += [ablate(cache, seed, args.epochs) for seed in args.seeds]
+    order = {d: i for i, d in enumerate(GRID_STEP)}
+    results = sorted(kept + results, key=lambda r: (order[r["degradation"]], r["seed"]))
+    command = ("python bench/weight_net_ablation.py --cifar-dir DATA --cache-dir CACHE --degradations "
+               f"{' '.join(args.degradations)} --seeds {' '.join(map(str, args.seeds))} --epochs {args.epochs}")
+    doc = {"command": command, "results": results}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1))
+    out.with_suffix(".md").write_text(markdown(doc) + "\n")
+    print(f"wrote {out} and its .md")
 
 
 if __name__ == "__main__":
