@@ -162,6 +162,7 @@ def test_cifar_offline_download_error_is_short(monkeypatch):
     assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
+@pytest.mark.slow  # unpacks the 45,000-image development copy
 def test_real_cifar10_copy(shared_cifar_dir):
     data = load_cifar("cifar10", cifar_dir=shared_cifar_dir)
     assert data["x_train"].shape == (45000, 32, 32, 3) and data["x_train"].dtype == np.uint8
