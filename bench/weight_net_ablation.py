@@ -213,8 +213,6 @@ def markdown(doc) -> str:
     for deg, runs in by_deg.items():
         names = dict(zip(NETWORKS, display_names(deg)))
         first = runs[0]
-        iv = next(k for k in first["variants"][0]["interval_means"] if k == max(
-            first["variants"][0]["interval_means"], key=lambda k: float(k.split("-")[1]) - float(k.split("-")[0])))
         out += [f"## {deg} ({first['n_val']} validation + {first['n_test']} test images, levels "
                 f"{first['levels'][0]:g}..{first['levels'][-1]:g}, {len(first['levels'])} grid levels)", "",
                 "Single networks, full-range mean: " + ", ".join(

@@ -1,7 +1,6 @@
 #!/usr/bin/env python
 """Accuracy of the six networks at every degradation level of a trained run (plus CPSNR, level error,
 ensemble weights): writes RUN/eval/<degradation>_<dataset>.csv and .json."""
-import argparse
 import sys
 
 from keras_irdi.commands.cli import ArgumentParser, main_wrapper

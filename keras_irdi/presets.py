@@ -78,9 +78,8 @@ class RestorationConfig:
     """The restoration net: width, loss and schedule.
 
     ``loss``: "mse" (the paper) or "psnr" (mean per-image log MSE, models/restoration.py), each image's
-    PSNR capped at ``psnr_cap_db`` (50 dB: the runs made before the cap was a field). The cap may be one
-    number or one per degradation: it bounds the weight of the images a degradation barely touched, and
-    how many of those it draws differs (blur: many, noise: few; docs/DECISIONS.md, session 7)."""
+    PSNR capped at ``psnr_cap_db``, one number or one per degradation: the cap bounds the weight of the images
+    a degradation barely touched, and how many of those it draws differs (blur: many, noise: few)."""
 
     filters: int = 64
     loss: str = "mse"
@@ -182,10 +181,8 @@ class FinetuneConfig:
     """How Cla(org), Cla(deg) and Cla(res) continue from the shared base: schedule and augmentation.
 
     ``augmentation``: None keeps the base's (``classifier.augmentation``); one name for all three, or a dict
-    keyed by stage (``FINETUNED_STAGES``). Cla(org) is the one that gains from weaker shifts than its base
-    saw: "flip" lifts it most (0.798 -> 0.809 validation) but makes it too sharp for restored images, and
-    the JPEG ensemble weights go flat (results/small_jpeg_cifar10_finetune_flip/); 2-pixel shifts give
-    0.802 and keep it robust (docs/DECISIONS.md, sessions 8 and 9)."""
+    keyed by stage (``FINETUNED_STAGES``): Cla(org) gains from weaker shifts than its base saw, as long as
+    it stays robust enough for restored images (docs/DECISIONS.md, "The `small` recipe")."""
 
     augmentation: str | dict | None = None
     train: StageConfig = _stage(epochs=3, batch_size=128)
@@ -262,8 +259,7 @@ class Preset:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Preset":
-        """A preset from its dict: the nested form, or the flat one of runs made before session 7."""
-        d = upgrade_flat_preset(d) if is_flat_preset(d) else d
+        """A preset from its nested dict (a flat one of an older run: ``runs.older_runs.upgrade_flat_preset``)."""
         return cls(name=d["name"], **{key: section_from_dict(key, d[key]) for key in SECTIONS if key in d})
 
     def describe(self) -> str:
@@ -283,7 +279,7 @@ def section_from_dict(key: str, d: dict | None):
         return None
     cls = SECTIONS[key]
     d = dict(d)
-    if cls is FinetuneConfig and "train" not in d:  # before session 8 the fine-tune was a bare schedule
+    if cls is FinetuneConfig and "train" not in d:  # older runs stored the fine-tune as a bare schedule
         d = {"train": d}
     if "train" in d:
         train = d["train"]
@@ -294,44 +290,6 @@ def section_from_dict(key: str, d: dict | None):
         if isinstance(d.get(name), list):
             d[name] = tuple(d[name])
     return cls(**d)
-
-
-# ----------------------------------------------------------------------------------------------
-# Runs made before session 7 stored a flat preset, in the manifest and in every stage's config.json.
-# ----------------------------------------------------------------------------------------------
-FLAT_FIELDS = {  # flat name -> (section, field)
-    "train_limit": ("data", "train_limit"), "val_fraction": ("data", "val_fraction"),
-    "patch_source": ("patches", "source"), "patch_size": ("patches", "size"),
-    "patch_stride": ("patches", "stride"), "max_patches": ("patches", "max_patches"),
-    "restoration_filters": ("restoration", "filters"), "restoration_loss": ("restoration", "loss"),
-    "restoration_psnr_cap_db": ("restoration", "psnr_cap_db"), "restoration": ("restoration", "train"),
-    "estimator_filters": ("estimator", "filters"), "estimator": ("estimator", "train"),
-    "classifier_filters": ("classifier", "filters"), "classifier_dense": ("classifier", "dense"),
-    "classifier_dropout": ("classifier", "dropout"), "classifier_augmentation": ("classifier", "augmentation"),
-    "classifier": ("classifier", "train"),
-    "weight_hidden": ("weight_net", "hidden"), "weight_train_images": ("weight_net", "train_images"),
-    "weight_net": ("weight_net", "train"),
-    "test_limit": ("evaluation", "test_limit"), "sweep_step": ("evaluation", "sweep_step"),
-}
-
-
-def is_flat_preset(d: dict) -> bool:
-    return "val_fraction" in d  # every flat preset and every flat stage config has it; nested ones never
-
-
-def upgrade_flat_preset(flat: dict) -> dict:
-    """The nested dict of a flat preset (or of the part of one a stage recorded): sections hold the fields
-    present, unknown flat fields (``restored_copies``) are dropped."""
-    out = {"name": flat["name"]} if "name" in flat else {}
-    for key, value in flat.items():
-        if key in FLAT_FIELDS:
-            section, name = FLAT_FIELDS[key]
-            out.setdefault(section, {})[name] = value
-    if "classifier_augmentation" in flat:  # the weight net augmented its images as the classifiers did
-        out.setdefault("weight_net", {})["augmentation"] = flat["classifier_augmentation"]
-    if "warm_start" in flat:
-        out["finetune"] = flat.get("classifier_finetune") if flat["warm_start"] else None
-    return out
 
 
 def _small_restoration(epochs: int) -> StageConfig:
@@ -356,15 +314,8 @@ PRESETS = {
         weight_net=WeightNetConfig(hidden=(8,), train_images=400, augmentation="flip_shift",
                                    train=StageConfig(epochs=2, batch_size=64)),
         evaluation=EvalConfig(test_limit=200, sweep_step=33)),
-    # The CPU reproduction: full 45k CIFAR train set, 1000 test images, narrower nets, short schedules.
-    # Recipe measured on this 2-core machine (docs/DECISIONS.md, "small recipe"): warm-up + cosine
-    # Adamax, flips + shifts, no dropout, warm-started Cla(deg)/Cla(res); patch nets on CIFAR images
-    # with Adam (Adamax learned half as fast, nothing at all on photo patches in the same steps); the
-    # estimator at 3e-3 for 5000 steps (4000 steps: validation MAE 4.9 QF against 9.2 at 1e-3 for 3000
-    # steps; the fifth thousand is paid for by the faster dilated convolution, DilatedConv2D); the PSNR
-    # loss capped at 30 dB (blur stayed at the identity with 50), 40 dB for noise (+0.5 dB at sigma 10), and
-    # 5000 restoration steps for noise, whose light levels were still gaining after 3000 (session 8); Cla(org)
-    # fine-tuned with 2-pixel shifts (0.798 -> 0.802 validation, and better on restored images; session 9).
+    # The CPU reproduction: full 45k CIFAR train set, 1000 test images, narrower nets, short schedules;
+    # each choice and its measurement in docs/DECISIONS.md, "The `small` recipe".
     "small": Preset(
         name="small",
         patches=PatchConfig(source="cifar", size=32, stride=16, max_patches=100000),
@@ -409,24 +360,6 @@ PRESETS.update({
     "small_heldout_three": _small_with_weight_net("small_heldout_three", members=("seq_org", "seq_res", "cla_deg"),
                                                   **_HELD_OUT),
 })
-
-
-def upgrade_stage_config(stored: dict, expected: dict) -> dict:
-    """A stage's config.json from an earlier session (a flat preset, a section without the fields added
-    since) in today's form, holding the sections ``expected`` records: a stage trained with the same
-    settings then still counts as trained."""
-    out = dict(stored)
-    preset = stored.get("preset")
-    if isinstance(preset, dict):
-        # Flat presets are regrouped; every section is read back, so fields added since take their defaults
-        # and a section's older form (a bare fine-tune schedule) its current one.
-        nested = upgrade_flat_preset(preset) if is_flat_preset(preset) else preset
-        out["preset"] = {key: dataclasses.asdict(section) if (section := section_from_dict(key, nested[key]))
-                         is not None else None for key in expected.get("preset", {}) if key in nested}
-    for key, value in stored.items():  # the configs of the stages it was trained on
-        if key.startswith("input_") and isinstance(value, dict) and isinstance(expected.get(key), dict):
-            out[key] = upgrade_stage_config(value, expected[key])
-    return out
 
 
 def get_preset(name: str) -> Preset:

@@ -29,7 +29,7 @@ import numpy as np
 import keras
 
 from keras_irdi.errors import AccessError, InputError, MissingError
-from keras_irdi.presets import upgrade_stage_config
+from keras_irdi.runs.older_runs import upgrade_stage_config
 
 # Training order: the two cheap patch nets first (a failed recipe shows in minutes, not after the
 # classifiers), then each stage after what it needs (Cla(deg) may warm-start from Cla(org)).

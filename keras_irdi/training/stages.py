@@ -1,13 +1,12 @@
 """The paper's four training stages (section 3.2) and the one-command pipeline.
 
-Each stage reads the run's resolved config from the manifest, trains one network with Adamax, and
+What each stage depends on is in ``stage_configs.py``, the weight net's stage in ``weight_net_stage.py``. Each stage reads the run's resolved config from the manifest, trains one network with Adamax, and
 saves it atomically into the run directory. Later stages load earlier ones frozen. The scripts in
 ``train/`` are thin CLIs over the functions here; the run setup is in ``runs/config.py``, the shared fit loop in
 ``fitting.py``.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 import time
@@ -16,68 +15,17 @@ from typing import Callable
 
 import numpy as np
 
-from keras_irdi.runs.directory import BASE_STAGE, STAGES, RunDir, as_json
+from keras_irdi.runs.directory import BASE_STAGE, RunDir
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError
 from keras_irdi.training.fitting import Summary, fit_stage
 from keras_irdi.presets import Preset
-from keras_irdi.runs.config import RunConfig, get_strategy, load_classification_data, load_patches, setup_determinism
+from keras_irdi.runs.config import RunConfig, load_classification_data, load_patches, setup_determinism
+from keras_irdi.training.stage_configs import (CLASSIFIER_STAGES, expected_stage_config, stage_inputs,
+                                               strategy_scope, training_stages)
+from keras_irdi.training.weight_net_stage import train_weight_net
 
 log = logging.getLogger("keras_irdi")
-
-# What each classifier trains on; the warm-start base is the clean one's start.
-TRAINED_ON = {BASE_STAGE: "clean", "cla_org": "clean", "cla_deg": "degraded", "cla_res": "restored"}
-CLASSIFIER_STAGES = {data: stage for stage, data in TRAINED_ON.items() if stage != BASE_STAGE}
-
-
-# The preset sections each stage reads: changing a section retrains the stages that read it (and,
-# through the stage configs they record, the stages trained on top of them).
-_FINETUNED = ("data", "classifier", "finetune")
-STAGE_SECTIONS = {"restoration": ("data", "patches", "restoration"), "estimator": ("data", "patches", "estimator"),
-                  "cla_base": ("data", "classifier"), "cla_org": _FINETUNED, "cla_deg": _FINETUNED,
-                  "cla_res": _FINETUNED, "weight_net": ("data", "weight_net")}
-STAGE_INPUTS = {"cla_res": ("restoration",), "weight_net": ("restoration", "estimator", "cla_org", "cla_res")}
-
-
-def stage_inputs(config: RunConfig, stage: str) -> tuple:
-    """The trained stages a stage is built on (warm-started classifiers also start from the base; a weight
-    net that mixes Cla(deg) is built on it too)."""
-    warm = (BASE_STAGE,) if config.preset.warm_start and stage in CLASSIFIER_STAGES.values() else ()
-    extra = ("cla_deg",) if stage == "weight_net" and "cla_deg" in config.preset.weight_net.members else ()
-    return warm + STAGE_INPUTS.get(stage, ()) + extra
-
-
-def training_stages(config: RunConfig) -> tuple:
-    """The stages a run trains, in order: the six delivered ones, plus the shared base of warm starts."""
-    if not config.preset.warm_start:
-        return STAGES
-    i = STAGES.index("cla_org")
-    return STAGES[:i] + (BASE_STAGE,) + STAGES[i:]
-
-
-def expected_stage_config(config: RunConfig, stage: str) -> dict:
-    """What a stage's artefact depends on; `train/all.py` retrains it when this changes.
-
-    Includes the configs of the frozen stages it was trained on, so retraining the restoration net
-    also invalidates Cla(res) and the weight net.
-    """
-    preset = config.preset.for_degradation(config.degradation).for_stage(stage).to_dict()
-    out = {"stage": stage, "degradation": config.degradation, "dataset": config.dataset, "seed": config.seed,
-           "preset": {k: preset[k] for k in STAGE_SECTIONS[stage]}}
-    if stage in TRAINED_ON:
-        out["data"] = TRAINED_ON[stage]
-    if stage in ("cla_base", "cla_org"):  # never see a degradation: one serves runs of every degradation
-        del out["degradation"]
-    for upstream in stage_inputs(config, stage):
-        out[f"input_{upstream}"] = expected_stage_config(config, upstream)
-    return as_json(out)
-
-
-@contextlib.contextmanager
-def _scope(config: RunConfig):
-    with get_strategy(config.runtime.strategy).scope():
-        yield
-
 
 # ----------------------------------------------------------------------------------------------
 # Stages
@@ -155,7 +103,7 @@ def _train_patch_net(run: RunDir, config: RunConfig, spec: PatchNetSpec) -> dict
     # Validation: one fixed degraded copy (fixed seed, one pass) so epochs are comparable.
     val_ds = patch_pairs(val_patches, config.degradation, cfg.batch_size, spec.target, seed=config.seed + 1,
                          shuffle=False).cache()
-    with _scope(config):
+    with strategy_scope(config):
         model = spec.build(section)
     final = fit_stage(run, spec.stage, model, train_epochs, val_ds, cfg, loss=spec.loss(section), clock=summary.clock,
                       seed=config.seed, metrics=list(spec.metrics))
@@ -258,7 +206,7 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), ba
                                       augment=p.classifier_augmentation(stage), seed=config.seed, epochs=epochs)
 
     val_ds = classification_batches(x_val, d["y_val"], 256, augment=False, shuffle=False).cache()
-    with _scope(config):
+    with strategy_scope(config):
         model = build_classifier(num_classes=len(d["class_names"]), filters=net.filters,
                                  dense_units=net.dense, dropout=net.dropout,
                                  input_shape=d["x_train"].shape[1:], name=stage)
@@ -270,83 +218,6 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), ba
     run.save_stage(stage, model, expected_stage_config(config, stage), export=not base)
     return summary.done({"loss": final["loss"], "accuracy": final["accuracy"],
                          "val_loss": final["val_loss"], "val_accuracy": final["val_accuracy"]})
-
-
-def ensemble_inputs(stages: dict, images_uint8: np.ndarray, members, batch_size: int = 256) -> dict:
-    """What the frozen part of Proposed computes, once: the estimated level and the members' probabilities.
-
-    Training the weight net on these cached outputs is exactly training it inside the Proposed
-    composite with every other weight frozen (same forward pass, same gradients), without running
-    four frozen networks again every epoch (tests/training/test_stages.py checks the equivalence).
-    """
-    from keras_irdi.models.forward import SharedForward
-
-    forward = SharedForward(stages)
-    parts = [forward.member_inputs(images_uint8[i:i + batch_size].astype(np.float32) / 255.0, members)
-             for i in range(0, len(images_uint8), batch_size)]
-    return {k: np.concatenate([p[k] for p in parts]) for k in ("level", "member_probs")}
-
-
-def weight_net_images(config: RunConfig, d: dict) -> tuple:
-    """(train images, train labels, monitor images, monitor labels), degraded with a random level each.
-
-    ``train_split="train"`` (the paper, section 4.1): ``train_images`` of the classifiers' training images,
-    augmented, one level each, monitored on the validation split. ``"validation"``: the held-out validation
-    split, ``levels_per_image`` copies of each image at independent random levels; its last fifth (by image)
-    monitors the fit."""
-    from keras_irdi.data.pipelines import degrade_array
-
-    net = config.preset.weight_net
-    if net.train_split == "train":
-        rng = np.random.default_rng(config.seed)
-        idx = rng.choice(len(d["x_train"]), size=min(net.train_images, len(d["x_train"])), replace=False)
-        x_train, _ = degrade_array(d["x_train"][idx], config.degradation, config.seed + 2, augment=net.augmentation)
-        x_val, _ = degrade_array(d["x_val"], config.degradation, config.seed + 1)
-        return x_train, d["y_train"][idx], x_val, d["y_val"]
-    n_fit = len(d["x_val"]) - max(1, len(d["x_val"]) // 5)
-    if n_fit < 1:
-        raise InputError(f"weight_net.train_split='validation' needs a validation split of 2 or more images, "
-                         f"got {len(d['x_val'])}; raise data.val_fraction")
-    copies = [degrade_array(d["x_val"][:n_fit], config.degradation, config.seed + 2 + k)[0]
-              for k in range(net.levels_per_image)]
-    x_val, _ = degrade_array(d["x_val"][n_fit:], config.degradation, config.seed + 1)
-    return (np.concatenate(copies), np.tile(d["y_val"][:n_fit], net.levels_per_image), x_val,
-            d["y_val"][n_fit:])
-
-
-def train_weight_net(run: RunDir, config: RunConfig) -> dict:
-    """Stage 4: the weight net, cross-entropy of the weighted probability, all other weights frozen."""
-    from keras_irdi.data.pipelines import keyed_batches
-    from keras_irdi.models import build_weight_net
-    from keras_irdi.models.composites import proposed_tail
-
-    needed = stage_inputs(config, "weight_net")
-    run.require(*needed)
-    summary = Summary(run, "weight_net")
-    setup_determinism(config.seed)
-    net = config.preset.weight_net
-    cfg = net.train
-    d = load_classification_data(run, config)
-    stages = run.load_stages(*needed)
-    x_train, y_train, x_val, y_val = weight_net_images(config, d)
-    tr, va = (ensemble_inputs(stages, x, net.members) for x in (x_train, x_val))
-
-    def as_ds(inputs, labels, shuffle, epochs=(0, 1)):
-        ds = keyed_batches((inputs["level"], inputs["member_probs"]), labels, cfg.batch_size, config.seed,
-                           shuffle=shuffle, drop_remainder=False, epochs=epochs)
-        return ds.map(lambda batch, key: batch)
-
-    with _scope(config):
-        weight_net = build_weight_net(unit=get_degradation(config.degradation).unit, hidden=net.hidden,
-                                      members=net.members, features=net.features,
-                                      num_classes=len(d["class_names"]))
-        model = proposed_tail(weight_net)
-    final = fit_stage(run, "weight_net", model, lambda epochs: as_ds(tr, y_train, True, epochs),
-                      as_ds(va, y_val, False), cfg, loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"], clock=summary.clock, seed=config.seed)
-    run.save_stage("weight_net", weight_net, expected_stage_config(config, "weight_net"))
-    return summary.done({"loss": final["loss"], "accuracy": final["accuracy"],
-                         "val_accuracy": final["val_accuracy"]})
 
 
 # ----------------------------------------------------------------------------------------------

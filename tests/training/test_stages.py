@@ -11,15 +11,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from keras_irdi.models.composites import proposed_tail
 from keras_irdi.presets import FINETUNED_STAGES, FinetuneConfig, Preset, StageConfig, get_preset
 from keras_irdi.runs.config import RunConfig, RuntimeConfig, open_run
 from keras_irdi.runs.directory import BASE_STAGE, STAGES, RunDir, as_json
-from keras_irdi.training.stages import (ensemble_inputs, expected_stage_config, reuse_stage, train_classifier,
-                                        training_stages)
-from helpers import REPO, random_stages, run_script as cli
+from keras_irdi.training.stage_configs import expected_stage_config, training_stages
+from keras_irdi.training.stages import reuse_stage, train_classifier
+from helpers import REPO, run_script as cli
 from old_runs import FLAT_SMALL
 
 
@@ -154,59 +152,6 @@ def test_same_seed_same_metrics(tmp_path, cifar_dir):
         results.append(train_classifier(run, config, "clean")["metrics"])
     assert {"loss", "accuracy"} <= set(results[0])  # two empty dicts would be equal too
     assert results[0] == results[1]
-
-
-@pytest.mark.parametrize("members, features", [(("seq_org", "seq_res"), "level"),
-                                                (("seq_org", "seq_res", "cla_deg"), "confidence"),
-                                                (("seq_org", "seq_res"), "probabilities")])
-def test_weight_net_training_on_cached_outputs_equals_training_inside_proposed(members, features):
-    from keras_irdi.models import build_weight_net
-    from keras_irdi.models.composites import build_composite
-
-    stages = random_stages(classifier_filters=(4, 4, 4), classifier_dense=4, classifier_dropout=0.0)
-    stages["weight_net"] = build_weight_net(hidden=(4,), members=members, features=features)
-    x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3)).astype(np.uint8)
-    y = np.arange(8) % 10
-    loss = keras.losses.SparseCategoricalCrossentropy()
-    proposed = build_composite("proposed", stages, "jpeg")
-    cached = ensemble_inputs(stages, x, members)
-    assert cached["member_probs"].shape == (8, len(members), 10)
-    tail = proposed_tail(stages["weight_net"])
-    with tf.GradientTape(persistent=True) as tape:
-        full = loss(y, proposed(x.astype(np.float32))["probabilities"])
-        short = loss(y, tail([cached["level"], cached["member_probs"]]))
-    np.testing.assert_allclose(float(full), float(short), rtol=1e-5)
-    grads = [(tape.gradient(full, w), tape.gradient(short, w)) for w in stages["weight_net"].trainable_weights]
-    assert any(np.abs(np.asarray(a)).max() > 0 for a, _ in grads)  # equal zeros would prove nothing
-    for a, b in grads:
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-7)
-
-
-@pytest.mark.parametrize("split", ["train", "validation"])
-def test_weight_net_images_come_from_the_split_the_preset_names(split):
-    """'validation': the held-out images only, levels_per_image independent copies each, the last fifth kept
-    to monitor the fit; 'train': the classifiers' training images (the paper). No image is in both sets."""
-    from keras_irdi.training.stages import weight_net_images
-
-    preset = get_preset("smoke")
-    preset.weight_net.train_split, preset.weight_net.levels_per_image, preset.weight_net.train_images = split, 3, 6
-    config = RunConfig(degradation="jpeg", preset=preset, seed=1)
-    rng = np.random.default_rng(0)
-    d = {"x_train": rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8), "y_train": np.arange(12) % 10,
-         "x_val": rng.integers(0, 256, (10, 32, 32, 3), dtype=np.uint8), "y_val": np.arange(10)[::-1]}
-    x_fit, y_fit, x_mon, y_mon = weight_net_images(config, d)
-    if split == "validation":
-        assert len(x_fit) == 8 * 3 and len(x_mon) == 2
-        np.testing.assert_array_equal(y_fit, np.tile(d["y_val"][:8], 3))
-        np.testing.assert_array_equal(y_mon, d["y_val"][8:])
-        copies = x_fit.reshape(3, 8, *x_fit.shape[1:]).astype(int)
-        assert np.abs(copies[0] - copies[1]).mean() > 0  # independent levels, not one copy three times
-        # Each copy is a JPEG of its own validation image (close to it), not of a training image.
-        assert np.abs(copies[0] - d["x_val"][:8].astype(int)).mean() < np.abs(copies[0] - d["x_train"][:8]).mean()
-    else:
-        assert len(x_fit) == 6 and len(x_mon) == 10
-        np.testing.assert_array_equal(y_mon, d["y_val"])
-        assert set(y_fit.tolist()) <= set(d["y_train"].tolist())
 
 
 # -- a run's options and paths: fixed once the run exists --------------------------------------------
@@ -352,7 +297,7 @@ def test_sigkill_mid_epoch_then_resume_is_exact(tmp_path, cifar_dir):
 def test_stage_configs_of_older_runs_still_count_as_trained(tmp_path):
     """A stage's config.json from before session 7 holds a flat preset: with the same settings it must match
     today's config (no retraining), with other settings it must not."""
-    from keras_irdi.presets import FLAT_FIELDS, upgrade_stage_config
+    from keras_irdi.runs.older_runs import FLAT_FIELDS, upgrade_stage_config
 
     config = RunConfig(degradation="jpeg")
     config.preset.finetune.augmentation = None  # what they fine-tuned with (session 9 gave Cla(org) its own)
@@ -444,7 +389,7 @@ def test_finetune_augmentation_applies_to_the_finetuned_classifiers_only():
 
 
 def test_finetuned_stages_are_the_warm_started_classifiers():
-    from keras_irdi.training.stages import CLASSIFIER_STAGES
+    from keras_irdi.training.stage_configs import CLASSIFIER_STAGES
 
     assert set(FINETUNED_STAGES) == set(CLASSIFIER_STAGES.values())
 
@@ -453,7 +398,7 @@ def test_every_preset_section_is_read_by_a_stage_or_the_sweep():
     """STAGE_SECTIONS says which stages a section retrains: a section no stage lists would change training
     without ever retraining anything."""
     from keras_irdi.presets import SECTIONS
-    from keras_irdi.training.stages import STAGE_SECTIONS
+    from keras_irdi.training.stage_configs import STAGE_SECTIONS
 
     assert set(SECTIONS) - {"evaluation"} == set().union(*STAGE_SECTIONS.values())
 
