@@ -1,0 +1,72 @@
+"""One process at a time per run directory (keras_irdi/runlock.py): the second gets one line naming the
+holder, and a killed holder leaves no stuck lock."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers import REPO, run_script
+from keras_irdi.runlock import RunLockedError, holding_run, lock_run, unlock_run
+
+HOLD = ("import sys, time; sys.path.insert(0, sys.argv[2]); from keras_irdi.runlock import lock_run; "
+        "lock_run(sys.argv[1]); print('locked', flush=True); time.sleep(120)")
+
+
+def _holder(path):
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path), str(REPO)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_second_process_is_refused_naming_the_holder_and_a_killed_holder_frees_it(tmp_path):
+    holder = _holder(tmp_path)
+    try:
+        with pytest.raises(RunLockedError, match=rf"in use by pid {holder.pid} .*another --run-dir") as err:
+            lock_run(tmp_path)
+        assert "\n" not in str(err.value)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    lock_run(tmp_path)  # the kernel dropped the dead process's lock: nothing to clean by hand
+    unlock_run(tmp_path)
+
+
+def test_lock_is_reentrant_in_one_process(tmp_path):
+    with holding_run(tmp_path):
+        with holding_run(tmp_path):  # train/all.py's sweep runs in the process holding the run
+            pass
+        lock_run(tmp_path)
+    unlock_run(tmp_path)
+    holder = _holder(tmp_path)  # released: another process can take it
+    holder.kill()
+    holder.wait()
+
+
+def test_two_training_commands_on_one_run_directory(tmp_path):
+    """The issue's case: train/all.py started while another process holds the run -> one line, exit 2, at once."""
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = _holder(run)
+    try:
+        start = time.time()
+        proc = run_script("train/all.py", "--preset", "smoke", "--run-dir", run, "--no-eval")
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        lines = proc.stderr.strip().splitlines()
+        assert lines == [f"error: run directory {run} is in use by pid {holder.pid} "
+                         f"(-c {run} {REPO}); wait for it to finish (or stop it), or use another --run-dir"], lines
+        assert not (run / "manifest.json").exists() and time.time() - start < 120
+    finally:
+        holder.kill()
+        holder.wait()
+    # the sweep takes the lock as well
+    (run / "manifest.json").write_text('{"config": {}}')
+    holder = _holder(run)
+    try:
+        proc = run_script("evaluate/sweep.py", "--run-dir", run)
+        assert proc.returncode == 2 and f"in use by pid {holder.pid}" in proc.stderr and "Traceback" not in proc.stderr
+    finally:
+        holder.kill()
+        holder.wait()
