@@ -56,7 +56,7 @@ def parse_degrade(spec: str):
         value = int(level) if level.strip().lstrip("+-").isdigit() else float(level)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{deg.name} {deg.unit_name} must be a number in {deg.low:g}..{deg.high:g}, got {level!r}") from None
+            f"{deg.level_name} must be a number in {deg.low:g}..{deg.high:g}, got {level!r}") from None
     try:
         checked = deg.check(value)
     except ValueError as err:
