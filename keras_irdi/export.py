@@ -17,7 +17,8 @@ Two signatures, both returning the same dict:
 - ``class_id``        int64   [None]
 - ``class_name``      string  [None]
 - ``estimated_level`` float32 [None]  in the degradation's units (JPEG quality factor or noise sigma on
-  the 0..255 scale). Every network reports it when the run has a trained level estimator (for networks
+  the 0..255 scale), clipped to the degradation's range (QF 1..100, sigma 0..50): the estimator's raw
+  output can leave it, e.g. QF 105 for a grey PNG (the weight net is fed the raw estimate, as in training). Every network reports it when the run has a trained level estimator (for networks
   other than Proposed the estimator runs beside the classifier and does not affect its decision);
   -1 when the run has no estimator.
 - ``weights``         float32 [None, 2]  (w_org, w_res): the share of the classifier trained on original
@@ -169,6 +170,7 @@ class ServingModule(tf.Module):
         self.taps = taps  # Ens(Cla): keras model -> Cla(org)'s probabilities inside the composite
         self.class_names = tf.constant(list(class_names), tf.string)
         self.level_scale = float(get_degradation(degradation).scale)
+        self.level_range = (float(get_degradation(degradation).low), float(get_degradation(degradation).high))
         self.input_size = int(input_size)
         s = self.input_size
 
@@ -212,6 +214,8 @@ class ServingModule(tf.Module):
                 weights = tf.stack([w_org, 1.0 - w_org], axis=-1)
             else:
                 weights = tf.tile(tf.constant([FIXED_WEIGHTS[self.network]], tf.float32), [batch, 1])
+        if isinstance(out, dict) or self.estimator is not None:  # a raw estimate can leave the range (QF 105)
+            level = tf.clip_by_value(tf.cast(level, tf.float32), *self.level_range)
         probs = tf.cast(probs, tf.float32)
         class_id = tf.argmax(probs, axis=-1, output_type=tf.int64)
         return {"probabilities": probs, "class_id": class_id,
