@@ -30,6 +30,7 @@ import keras
 
 from keras_irdi.errors import AccessError, InputError, MissingError
 from keras_irdi.presets import upgrade_stage_config
+from keras_irdi.stage_identity import stage_problem, write_identity
 
 # Training order: the two cheap patch nets first (a failed recipe shows in minutes, not after the
 # classifiers), then each stage after what it needs (Cla(deg) may warm-start from Cla(org)).
@@ -52,6 +53,10 @@ STAGE_COMMANDS = {
 
 class MissingStageError(MissingError):
     """A stage's artefact is not in the run directory; the message names the command to run."""
+
+
+class StaleStageError(InputError):
+    """A stage's artefact is damaged, foreign or trained on stages retrained since (stage_identity.py)."""
 
 
 def _strict(value):
@@ -166,6 +171,8 @@ class RunDir:
         d = self.stage_dir(stage)
         if not (d / "model.keras").exists() or not (d / "config.json").exists():
             return False
+        if self.stage_problem(stage):
+            return False
         if config is None:
             return True
         expected = as_json(config)
@@ -182,6 +189,7 @@ class RunDir:
             if export:
                 model.export(str(tmp / "savedmodel"), format="tf_saved_model", verbose=False)
             write_json(tmp / "config.json", config)
+            write_identity(self, stage, tmp, config)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the user's to fix; a stage is not lost
@@ -196,11 +204,21 @@ class RunDir:
         shutil.rmtree(old, ignore_errors=True)
         return final
 
+    def stage_problem(self, stage: str) -> str | None:
+        """Why the complete-looking ``RUN/<stage>`` is not that stage (damaged, foreign, stale), or None."""
+        return stage_problem(self, stage, STAGES + (BASE_STAGE,))
+
     def require(self, *stages: str) -> None:
-        missing = [s for s in stages if not self.has_stage(s)]
+        missing = [s for s in stages
+                   if not ((self.stage_dir(s) / "model.keras").exists() and (self.stage_dir(s) / "config.json").exists())]
         if missing:
             cmds = "\n  ".join(STAGE_COMMANDS[s].format(run=self.path) for s in missing)
             raise MissingStageError(f"stage(s) {', '.join(missing)} not trained in {self.path}; run first:\n  {cmds}")
+        for s in stages:
+            problem = self.stage_problem(s)
+            if problem:
+                raise StaleStageError(f"{problem}; retrain it: {STAGE_COMMANDS[s].format(run=self.path)} "
+                                      f"(or python train/all.py --run-dir {self.path}, which retrains what is stale)")
 
     def load_stage(self, stage: str) -> keras.Model:
         self.require(stage)

@@ -21,7 +21,7 @@ def test_half_written_stage_is_never_taken_for_finished(tmp_path):
     run.save_stage("cla_org", tiny_model(), {"v": 1}, export=False)
     assert run.has_stage("cla_org") and run.has_stage("cla_org", {"v": 1}) and not run.has_stage("cla_org", {"v": 2})
     full = sorted(p.name for p in run.stage_dir("cla_org").iterdir())
-    assert full == ["config.json", "model.keras"]
+    assert full == ["config.json", "identity.json", "model.keras"]
 
     def missing(stage):
         assert not run.has_stage(stage)

@@ -21,7 +21,7 @@ def test_sweep_levels():
 
 def test_sweep_shares_work_and_writes_columns(smoke_run):
     run, _ = smoke_run
-    result = run_sweep(run, limit=30, levels=[5, 60, 100], batch_size=20, verbose=False)
+    result = run_sweep(run, limit=30, levels=[5, 60, 100], batch_size=20, verbose=False, force=True)
     batches, levels = 2, 3  # 30 images in batches of 20
     calls = result["calls"]
     assert calls["restoration"] == calls["estimator"] == levels * batches
