@@ -26,13 +26,18 @@ Two signatures, both returning the same dict:
   output. Cla(org), Seq(org): [1, 0]. Cla(deg), Seq(res): [0, 1]. Ens(Cla): one-hot of the classifier
   whose (more confident) prediction was taken.
 
-Input rules of ``serve_bytes`` (``decode_to_rgb`` then ``fit_to_input``; ``keras_irdi.predict`` applies
-the same ``fit_to_input`` to files it reads with PIL):
+Input rules of ``serve_bytes`` (``decode_to_rgb`` then ``fit_to_input``); ``keras_irdi.predict`` applies
+the same rules (``keras_irdi.data.input_rules``: one function states them for both) and the same
+``fit_to_input`` to files it reads with PIL:
 
 - accepted formats: JPEG and PNG only (by magic number); anything else is an InvalidArgumentError;
 - at most ``MAX_BYTES`` per image, and the width and height declared in the file header (read without
   decoding: ``tf.image.extract_jpeg_shape`` / the PNG IHDR chunk) must be within 1..``MAX_SIDE``; the
   check runs before the decoder, so a header claiming 60000x60000 never allocates the pixel buffer;
+- an animated PNG (an acTL chunk declaring more than one frame) is refused;
+- EXIF orientation (IFD0 tag 0x0112 of the JPEG's "Exif" APP1 segment or the PNG's eXIf chunk) is applied
+  after decoding, the transposition ``PIL.ImageOps.exif_transpose`` makes, so a phone photo is classified
+  as displayed;
 - grayscale is expanded to RGB; transparency (PNG alpha, palette transparency) is composited onto white;
   JPEG is decoded with the accurate integer IDCT, bit-identical to PIL (which made the training data);
 - resize rule: an image of exactly S x S is used untouched; any other size is centre-cropped to a square
@@ -56,8 +61,8 @@ from keras_irdi.tfenv import load_tensorflow  # noqa: E402
 
 tf = load_tensorflow("--verbose" in sys.argv)  # before anything else loads it: no C++ chatter on stderr
 
-MAX_SIDE = 4096  # pixels per side accepted by serve_bytes
-MAX_BYTES = 32 * 1024 * 1024  # encoded size accepted by serve_bytes
+from keras_irdi.data.input_rules import (MAX_BYTES, MAX_SIDE, apply_orientation, exif_orientation,  # noqa: E402,F401
+                                        input_rules)
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
@@ -114,27 +119,40 @@ def _jpeg_declared_size(data):
     return tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int64)
 
 
+def _checked(rules, tensor):
+    """``tensor`` once every rule of ``data.input_rules.input_rules`` holds (InvalidArgumentError otherwise)."""
+    return _after([_require(holds, message, *values) for holds, message, values in rules], tensor)
+
+
+def _png_frames(data):
+    """Frames of an animated PNG (the acTL chunk, which must come before IDAT), else 1."""
+    position = lambda marker: tf.strings.length(tf.strings.split(data, marker, maxsplit=1)[0])  # noqa: E731
+    actl = position(b"acTL")
+    raw = tf.cast(tf.io.decode_raw(tf.strings.substr(tf.strings.join([data, b"\0" * 8]), actl + 4, 4), tf.uint8),
+                  tf.int64)
+    return tf.where(actl < position(b"IDAT"), ((raw[0] * 256 + raw[1]) * 256 + raw[2]) * 256 + raw[3],
+                    tf.constant(1, tf.int64))
+
+
 def decode_to_rgb(data) -> tf.Tensor:
-    """One encoded JPEG/PNG (scalar string) -> uint8 (H, W, 3), refusing oversized or unknown input
-    before anything large is allocated (see the module docstring)."""
+    """One encoded JPEG/PNG (scalar string) -> uint8 (H, W, 3) as displayed (EXIF orientation applied),
+    refusing what ``data.input_rules.input_rules`` refuses before anything large is allocated (see the
+    module docstring)."""
     data = tf.convert_to_tensor(data, tf.string)
     length = tf.strings.length(data)
-    data = _after([_require(length <= MAX_BYTES, f"encoded image larger than {MAX_BYTES} bytes:", length)], data)
     is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG_MAGIC)
     is_png = tf.equal(tf.strings.substr(data, 0, 8), _PNG_MAGIC)
-    data = _after([_require(tf.logical_or(is_jpeg, is_png),
-                            "not a JPEG or PNG image (serve_bytes accepts only these)")], data)
+    data = _checked(input_rules(length, tf.logical_or(is_jpeg, is_png)), data)
     declared = tf.cond(is_jpeg, lambda: _jpeg_declared_size(data), lambda: _png_declared_size(data))
-    # The decoders below only run once the declared size passed.
-    data = _after([_require(tf.reduce_min(declared) >= 1, "image has a zero dimension:", declared),
-                   _require(tf.reduce_max(declared) <= MAX_SIDE,
-                            f"image larger than {MAX_SIDE} pixels per side: height, width =", declared)], data)
+    frames = tf.cond(is_png, lambda: _png_frames(data), lambda: tf.constant(1, tf.int64))
+    # The decoders below only run once the declared size (and the frame count) passed.
+    data = _checked(input_rules(length, tf.logical_or(is_jpeg, is_png), declared[0], declared[1], frames)[2:], data)
     # INTEGER_ACCURATE: bit-identical to PIL's decoding, which made every JPEG the networks were trained
     # on (TF's default IDCT differs by up to ~7 levels).
     decoded = tf.cond(is_jpeg, lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
                       lambda: _png_to_rgb(tf.io.decode_png(data, channels=0)))
     decoded.set_shape([None, None, 3])
-    return decoded
+    return apply_orientation(decoded, exif_orientation(data, is_jpeg))
 
 
 def _png_to_rgb(image):

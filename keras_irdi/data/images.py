@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from keras_irdi.data.input_rules import as_displayed
 from keras_irdi.errors import InputError, MissingError
 
 logger = logging.getLogger("keras_irdi")
@@ -29,6 +30,7 @@ def load_image(path) -> np.ndarray:
     Conversions (each logged at INFO level):
     - grayscale / bilevel / palette images are expanded to RGB;
     - 16-bit images are scaled to 8 bits (value / 257, rounded), not clipped, so their contrast survives;
+    - the EXIF orientation is applied (``data.input_rules.as_displayed``): a phone photo comes out upright;
     - transparent images are composited onto white, which is how viewers show them; simply dropping alpha
       would expose whatever arbitrary colour the encoder left under transparent pixels.
     PIL's decompression-bomb guard stays on: a file whose header declares more than twice
@@ -39,7 +41,7 @@ def load_image(path) -> np.ndarray:
         with Image.open(path) as image:
             image.load()  # decode now, so truncated files fail here rather than later
             mode = image.mode
-            rgb = _to_rgb(image)
+            rgb = _to_rgb(as_displayed(image))  # EXIF orientation applied, as a viewer shows the photo
     except FileNotFoundError:
         raise
     except Image.DecompressionBombError as err:  # not an OSError/ValueError: would escape unnamed
