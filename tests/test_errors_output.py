@@ -47,8 +47,6 @@ def test_verbose_keeps_the_notes_and_pythons_format(tmp_path, capsys, restore_si
 def test_predict_converting_a_gray_png_prints_nothing_on_stderr(tiny_run, tmp_path):
     gray = tmp_path / "gray.png"
     Image.fromarray(np.full((8, 8), 9, np.uint8)).save(gray)
-    run = lambda *extra: subprocess.run([sys.executable, "-m", "keras_irdi.predict", str(tiny_run), str(gray), *extra],  # noqa: E731
-                                        capture_output=True, text=True, cwd=REPO, timeout=300)
-    quiet, verbose = run(), run("--verbose")
-    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
-    assert verbose.returncode == 0 and "converted L image to 8-bit RGB" in verbose.stderr
+    quiet = subprocess.run([sys.executable, "-m", "keras_irdi.predict", str(tiny_run), str(gray)],
+                           capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr  # the note shows with --verbose (above)
