@@ -141,7 +141,7 @@ class RunDir:
         """Fail before any training if the run directory cannot be written (read-only, disk full)."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            probe = self.path / ".write_probe"
+            probe = self.path / f".write_probe.{os.getpid()}"  # per process: two starts at once must not race
             with open(probe, "wb") as f:
                 f.write(b"x" * 1024 * 1024)  # 1 MiB: catches an almost-full disk too
                 f.flush()

@@ -70,3 +70,27 @@ def test_two_training_commands_on_one_run_directory(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_two_train_all_started_at_once(tmp_path):
+    """Both commands started together on a new run directory: one trains, the other stops at once naming it."""
+    run = tmp_path / "run"
+    command = [sys.executable, str(REPO / "train/all.py"), "--preset", "smoke", "--run-dir", str(run), "--no-eval"]
+    procs = [subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    try:
+        deadline = time.time() + 300
+        while all(p.poll() is None for p in procs) and time.time() < deadline:
+            time.sleep(0.2)
+        loser = next(p for p in procs if p.poll() is not None)
+        winner = next(p for p in procs if p is not loser)
+        err = loser.stderr.read()
+        assert loser.returncode == 2, err[-2000:]
+        assert err.strip().splitlines() == [f"error: run directory {run} is in use by pid {winner.pid} "
+                                            f"({' '.join(command[1:])}); wait for it to finish (or stop it), "
+                                            "or use another --run-dir"], err
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+            p.communicate(timeout=120)
