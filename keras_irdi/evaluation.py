@@ -83,6 +83,8 @@ def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None =
 
 def refuse_smaller_sweep(stem: Path, n_levels: int, n_images: int) -> None:
     """ExistsError if ``stem``.csv holds a fuller sweep (more levels or more images) than the one asked for."""
+    import json
+
     from keras_irdi.errors import ExistsError
 
     csv_path, json_path = Path(f"{stem}.csv"), Path(f"{stem}.json")
@@ -91,8 +93,6 @@ def refuse_smaller_sweep(stem: Path, n_levels: int, n_images: int) -> None:
     with open(csv_path, newline="") as f:
         old_levels = sum(1 for _ in csv.DictReader(f))
     try:
-        import json
-
         old_images = int(json.loads(json_path.read_text()).get("n_images", 0))
     except (OSError, ValueError):
         old_images = 0

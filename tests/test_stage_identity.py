@@ -87,3 +87,20 @@ def test_weight_net_trained_on_an_older_cla_res_is_stale(tmp_path, stages, cifar
     assert proc.stderr.strip().splitlines()[-1].startswith("error: weight_net is stale: it was trained on an older cla_res")
     trained, out = _train_all_with_stub(run, config, monkeypatch, capsys)
     assert trained == ["weight_net"] and f"[weight_net] {problem}; retraining it" in out
+
+
+def test_shipped_stages_keep_their_identity(tmp_path, stages, cifar_dir):
+    """evaluate/publish.py re-saves each model (no optimizer state): its identity follows with the new digest."""
+    import importlib.util
+
+    from helpers import REPO
+
+    spec = importlib.util.spec_from_file_location("publish", REPO / "evaluate" / "publish.py")
+    publish = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(publish)
+    run, _ = _run(tmp_path / "run", stages, cifar_dir)
+    publish.ship_models(run.path, tmp_path / "shipped")
+    shipped = RunDir(tmp_path / "shipped")
+    assert all(shipped.stage_problem(s) is None for s in ORDER)
+    shipped.save_stage("cla_res", stages["cla_res"], {}, export=False)
+    assert shipped.stage_problem("weight_net").startswith("weight_net is stale")
