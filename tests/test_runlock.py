@@ -45,28 +45,19 @@ def test_lock_is_reentrant_in_one_process(tmp_path):
     holder.wait()
 
 
-def test_two_training_commands_on_one_run_directory(tmp_path):
-    """The issue's case: train/all.py started while another process holds the run -> one line, exit 2, at once."""
+def test_a_sweep_on_a_run_in_use_is_one_line(tmp_path):
+    """The sweep takes the lock too: exit 2 at once, naming the holder, nothing written."""
     run = tmp_path / "run"
     run.mkdir()
-    holder = _holder(run)
-    try:
-        start = time.time()
-        proc = run_script("train/all.py", "--preset", "smoke", "--run-dir", run, "--no-eval")
-        assert proc.returncode == 2, proc.stderr[-2000:]
-        lines = proc.stderr.strip().splitlines()
-        assert lines == [f"error: run directory {run} is in use by pid {holder.pid} "
-                         f"(-c {run} {REPO}); wait for it to finish (or stop it), or use another --run-dir"], lines
-        assert not (run / "manifest.json").exists() and time.time() - start < 120
-    finally:
-        holder.kill()
-        holder.wait()
-    # the sweep takes the lock as well
     (run / "manifest.json").write_text('{"config": {}}')
     holder = _holder(run)
     try:
         proc = run_script("evaluate/sweep.py", "--run-dir", run)
-        assert proc.returncode == 2 and f"in use by pid {holder.pid}" in proc.stderr and "Traceback" not in proc.stderr
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert proc.stderr.strip().splitlines() == [
+            f"error: run directory {run} is in use by pid {holder.pid} (-c {run} {REPO}); wait for it to finish "
+            "(or stop it), or use another --run-dir"], proc.stderr
+        assert sorted(p.name for p in run.iterdir()) == [".lock", "manifest.json"]
     finally:
         holder.kill()
         holder.wait()
