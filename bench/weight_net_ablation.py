@@ -18,7 +18,7 @@ the pool is scored by nets that never saw it, and the comparison rests on valida
 instead of the test images alone. Each network's full-range mean is the mean over the level grid
 (``GRID_STEP``: every 3rd level of the sweep grid; every level for noise, where each level is a fresh noise
 draw per image, so more levels shrink the interval); the lead over every single network gets a 95 % paired bootstrap CI
-over images (keras_irdi.confidence's rule).
+over images (keras_irdi.reporting.confidence's rule).
 """
 import argparse
 import json

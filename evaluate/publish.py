@@ -20,11 +20,13 @@ PATTERNS = ("tables/*.md", "tables/*.csv", "figures/*.png", "eval/*.csv", "eval/
 
 def ship_models(run: Path, out: Path) -> list:
     """``out/<stage>/model.keras`` (weights only: the optimizer state is dropped, a third of the size),
-    ``out/<stage>/config.json`` and ``out/manifest.json`` without the machine-specific data paths."""
+    ``out/<stage>/config.json``, ``out/<stage>/identity.json`` (when the stage has one: the same training,
+    the re-saved file's digest) and ``out/manifest.json`` without the machine-specific data paths."""
     import json
 
     from keras_irdi.runs.directory import STAGES, RunDir, write_json
     from keras_irdi.runs.config import RunConfig
+    from keras_irdi.runs.stage_identity import file_sha256, read_identity
 
     src = RunDir(run)
     src.require(*STAGES)
@@ -35,6 +37,11 @@ def ship_models(run: Path, out: Path) -> list:
         model.save(out / stage / "model.keras")
         shutil.copy2(src.stage_dir(stage) / "config.json", out / stage / "config.json")
         written += [out / stage / "model.keras", out / stage / "config.json"]
+        identity = read_identity(src.stage_dir(stage))
+        if identity:  # same training (token, inputs), the re-saved file's digest
+            write_json(out / stage / "identity.json",
+                       dict(identity, model_sha256=file_sha256(out / stage / "model.keras")))
+            written.append(out / stage / "identity.json")
     manifest = json.loads(src.manifest_path.read_text())
     config = RunConfig.from_dict(manifest["config"])
     config.runtime.cifar_dir = config.runtime.clean_dirs = None  # the user's own copies, not ours

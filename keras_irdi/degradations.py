@@ -91,6 +91,11 @@ class Degradation:
             if not getattr(self, name):
                 object.__setattr__(self, name, fallback)  # frozen: set once, here
 
+    @property
+    def level_name(self) -> str:
+        """How messages name the level: "jpeg quality factor", "blur sigma (pixels)" (not "blur blur sigma")."""
+        return self.unit_name if self.unit_name.startswith(self.name) else f"{self.name} {self.unit_name}"
+
     def check(self, levels) -> np.ndarray:
         """Validate levels; the error names the valid range so the caller knows what to pass."""
         arr = np.asarray(levels)
@@ -99,10 +104,10 @@ class Degradation:
         if not np.all(np.isfinite(arr)):
             raise InputError(f"{self.name} levels must be finite, in [{self.low:g}, {self.high:g}]")
         if self.integer and np.any(arr != np.round(arr)):
-            raise InputError(f"{self.name} {self.unit_name} must be an integer in "
+            raise InputError(f"{self.level_name} must be an integer in "
                              f"{self.low:g}..{self.high:g}, got {levels!r}")
         if np.any(arr < self.low) or np.any(arr > self.high):
-            raise InputError(f"{self.name} {self.unit_name} must be in {self.low:g}..{self.high:g}, got {levels!r}")
+            raise InputError(f"{self.level_name} must be in {self.low:g}..{self.high:g}, got {levels!r}")
         return arr.astype(np.int64 if self.integer else np.float64)
 
     @property

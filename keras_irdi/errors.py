@@ -8,6 +8,7 @@ unwritable place). Each also derives from the matching built-in, so callers may 
 import logging
 import signal
 import sys
+import warnings
 
 
 class UserError(Exception):
@@ -58,7 +59,14 @@ def main_wrapper(fn, argv=None, interrupted: str = "interrupted: rerun the same 
     """
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+    verbose = "--verbose" in (sys.argv[1:] if argv is None else list(map(str, argv)))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # Unless --verbose: the library's notes (INFO: "converted L image to 8-bit RGB") stay quiet, and each
+    # Python warning is one line "warning: ...", printed once, without its source line.
+    ours, level, show = logging.getLogger("keras_irdi"), logging.getLogger("keras_irdi").level, warnings.showwarning
+    if not verbose:
+        ours.setLevel(logging.WARNING)
+        warnings.showwarning = _one_line_warning
     try:
         return fn(argv) or 0
     except KeyboardInterrupt:
@@ -67,3 +75,17 @@ def main_wrapper(fn, argv=None, interrupted: str = "interrupted: rerun the same 
     except UserError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
+    finally:
+        ours.setLevel(level)
+        warnings.showwarning = show
+
+
+_WARNED: set = set()
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """warnings.showwarning of the commands: ``warning: <message>`` on one line, each message once."""
+    text = f"warning: {one_line(message)}"
+    if text not in _WARNED:
+        _WARNED.add(text)
+        print(text, file=sys.stderr if file is None else file, flush=True)

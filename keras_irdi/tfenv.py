@@ -2,7 +2,8 @@
 
 TensorFlow prints C++ start-up lines on a CPU machine (``cudart_stub``, ``failed call to cuInit: ... CUDA
 error``) before its own log level applies, and Keras warns about options a tf.data input ignores; a user
-reads them as failures. Unless ``verbose``, the import runs with file descriptor 2 pointed at /dev/null
+reads them as failures. Unless ``verbose``, TF's C++ log level is 3 (whatever ``TF_CPP_MIN_LOG_LEVEL``
+says: the CLIs' knob is ``--verbose``), the import runs with file descriptor 2 pointed at /dev/null
 (a Python exception raised by the import still reaches the user: stderr is restored first), TF's C++ log
 keeps errors only from then on, and TF's Python logger keeps errors.
 
@@ -27,7 +28,9 @@ def load_tensorflow(verbose: bool = False):
         import keras  # noqa: F401
         import tensorflow as tf
         return tf
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # Not setdefault: a TF_CPP_MIN_LOG_LEVEL of 0..2 left in the environment would let the C++ runtime print
+    # "failed call to cuInit: ... CUDA error" on a CPU machine at the first op. --verbose keeps the user's.
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)

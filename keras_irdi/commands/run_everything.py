@@ -11,14 +11,19 @@ def run_everything(run: RunDir, config, force: bool = False, evaluate: bool = Tr
     from keras_irdi.training.stages import train_all
 
     start = time.time()
-    train_all(run, config, force=force, reuse_from=reuse_from)
+    trained = train_all(run, config, force=force, reuse_from=reuse_from)
     if evaluate:
         from keras_irdi.evaluation.level_sweep import run_sweep
         from keras_irdi.reporting.plots import make_figures
         from keras_irdi.reporting.tables import write_all_tables
 
         print("[sweep] evaluating the six networks over every level", flush=True)
-        run_sweep(run.path, limit=sweep_limit)
+        from keras_irdi.errors import ExistsError
+
+        try:  # stages trained now make any older sweep stale; otherwise a fuller one is kept
+            run_sweep(run.path, limit=sweep_limit, force=force or bool(trained))
+        except ExistsError as err:
+            print(f"[sweep] skipped: {err}", flush=True)
         tables = write_all_tables(run.path)
         figures = make_figures(run.path)
         print(f"[report] {len(tables)} table files in {run.path / 'tables'}, "

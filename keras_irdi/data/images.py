@@ -6,12 +6,14 @@ them into patches. Odd files (grayscale, palette, alpha, 16-bit) are converted r
 unreadable ones are skipped with a warning, because real photo folders are rarely perfectly uniform.
 """
 import logging
+import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from keras_irdi.data.input_rules import PIL_FORMATS, as_displayed, input_rules
 from keras_irdi.errors import InputError, MissingError
 
 logger = logging.getLogger("keras_irdi")
@@ -29,6 +31,7 @@ def load_image(path) -> np.ndarray:
     Conversions (each logged at INFO level):
     - grayscale / bilevel / palette images are expanded to RGB;
     - 16-bit images are scaled to 8 bits (value / 257, rounded), not clipped, so their contrast survives;
+    - the EXIF orientation is applied (``data.input_rules.as_displayed``): a phone photo comes out upright;
     - transparent images are composited onto white, which is how viewers show them; simply dropping alpha
       would expose whatever arbitrary colour the encoder left under transparent pixels.
     PIL's decompression-bomb guard stays on: a file whose header declares more than twice
@@ -39,7 +42,7 @@ def load_image(path) -> np.ndarray:
         with Image.open(path) as image:
             image.load()  # decode now, so truncated files fail here rather than later
             mode = image.mode
-            rgb = _to_rgb(image)
+            rgb = _to_rgb(as_displayed(image))  # EXIF orientation applied, as a viewer shows the photo
     except FileNotFoundError:
         raise
     except Image.DecompressionBombError as err:  # not an OSError/ValueError: would escape unnamed
@@ -166,3 +169,24 @@ def extract_patches(images: list[np.ndarray], size: int = 64, stride: int = 64, 
         i, top, left = index[pick // variants]
         patches[out] = _dihedral(images[i][top:top + size, left:left + size], pick % variants)
     return patches
+
+
+def read_input_image(path) -> np.ndarray:
+    """A file to classify -> uint8 (H, W, 3) RGB, as displayed (EXIF orientation applied), or InputError
+    naming the file and the rule it breaks (FileNotFoundError if it does not exist)."""
+    nbytes = os.stat(path).st_size
+    try:
+        with warnings.catch_warnings():  # the header only: the size rule below decides, not PIL's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
+            fmt, (width, height) = image.format, image.size
+            frames = int(getattr(image, "n_frames", 1)) if fmt == "PNG" else 1  # an MPO's 2nd image is not a frame
+    except Exception:  # noqa: BLE001 - load_image raises the one-line error naming the file for each case
+        load_image(path)
+        raise
+    for holds, message, values in input_rules(nbytes, fmt in PIL_FORMATS, height, width, frames):
+        if not holds:
+            shown = f" {', '.join(map(str, values))}" if values else f" (got {fmt})"
+            raise InputError(f"{path}: {message}{shown}")
+    return load_image(path)

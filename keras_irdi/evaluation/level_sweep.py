@@ -62,10 +62,47 @@ def evaluate_level(forward: SharedForward, x_clean, y, degradation: str, level: 
 
 
 def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None = None,
-              batch_size: int = 500, examples: int = 8, verbose: bool = True, cifar_dir=None) -> dict:
+              batch_size: int = 500, examples: int = 8, verbose: bool = True, cifar_dir=None,
+              force: bool = False) -> dict:
     """Sweep the run's test set over the levels; writes RUN/eval/<degradation>_<dataset>.{csv,json}.
 
-    ``cifar_dir`` overrides the run's CIFAR location (e.g. for shipped models trained elsewhere)."""
+    ``cifar_dir`` overrides the run's CIFAR location (e.g. for shipped models trained elsewhere). Every
+    option is checked before anything is loaded or written, and a sweep with fewer levels or fewer images
+    than the one already in RUN/eval is refused unless ``force``. Holds the run directory's lock."""
+    from keras_irdi.runs.lock import holding_run
+
+    for name, value in (("--limit", limit), ("--step", step), ("--batch-size", batch_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                  or value < 1):
+            raise InputError(f"{name} must be a whole number >= 1, got {value!r}")
+    if not RunDir(run_dir).manifest_path.is_file():
+        raise MissingError(f"{run_dir} is not a run directory (no manifest.json); "
+                           "train one with: python train/all.py --run-dir RUN")
+    with holding_run(run_dir):
+        return _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, cifar_dir, force)
+
+
+def refuse_smaller_sweep(stem: Path, n_levels: int, n_images: int) -> None:
+    """ExistsError if ``stem``.csv holds a fuller sweep (more levels or more images) than the one asked for."""
+    import json
+
+    from keras_irdi.errors import ExistsError
+
+    csv_path, json_path = Path(f"{stem}.csv"), Path(f"{stem}.json")
+    if not csv_path.is_file():
+        return
+    with open(csv_path, newline="") as f:
+        old_levels = sum(1 for _ in csv.DictReader(f))
+    try:
+        old_images = int(json.loads(json_path.read_text()).get("n_images", 0))
+    except (OSError, ValueError):
+        old_images = 0
+    if old_levels > n_levels or old_images > n_images:
+        raise ExistsError(f"{csv_path} holds a fuller sweep ({old_levels} levels x {old_images or '?'} images) than "
+                          f"this one ({n_levels} levels x {n_images} images); pass --force to replace it")
+
+
+def _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, cifar_dir, force) -> dict:
     import keras
 
     from keras_irdi.data.cifar import load_cifar
@@ -77,16 +114,16 @@ def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None =
         raise MissingError(f"{run.path} is not a run directory (no manifest.json); "
                                 "train one with: python train/all.py --run-dir RUN")
     config = RunConfig.from_dict(manifest["config"])
+    lv = sweep_levels(config.degradation, step or config.preset.evaluation.sweep_step, levels)
     run.require(*SWEEP_STAGES)
-    stages = run.load_stages(*SWEEP_STAGES)
     data = load_cifar(config.dataset, cifar_dir=cifar_dir or config.runtime.cifar_dir,
                       limit_test=config.preset.evaluation.test_limit)
     x, y = data["x_test"], data["y_test"]
     if limit is not None:
-        if limit < 1:
-            raise InputError(f"--limit must be >= 1, got {limit}")
         x, y = x[:limit], y[:limit]
-    lv = sweep_levels(config.degradation, step or config.preset.evaluation.sweep_step, levels)
+    if not force:
+        refuse_smaller_sweep(run.path / "eval" / f"{config.degradation}_{config.dataset}", len(lv), len(x))
+    stages = run.load_stages(*SWEEP_STAGES)
     deg = get_degradation(config.degradation)
     example_levels = set(deg.psnr_levels[::2]) | {deg.psnr_levels[0]}
     forward = SharedForward(stages)

@@ -141,6 +141,9 @@ def open_run(run_dir, config: RunConfig | None = None, **runtime) -> tuple[RunDi
         if created:
             shutil.rmtree(run.path, ignore_errors=True)
         raise
+    from keras_irdi.runs.lock import lock_run
+
+    lock_run(run.path)  # one process at a time per run directory, until this process exits
     import keras
     import tensorflow as tf
 

@@ -15,21 +15,18 @@ save is never mistaken for a finished stage.
 """
 from __future__ import annotations
 
-import contextlib
 import errno
-import json
-import math
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
-import numpy as np
 
 import keras
 
 from keras_irdi.errors import AccessError, InputError, MissingError
+from keras_irdi.runs.json_files import as_json, read_json, write_json  # noqa: F401  (importers use them from here)
 from keras_irdi.runs.older_runs import upgrade_stage_config
+from keras_irdi.runs.stage_identity import stage_problem, write_identity
 
 # Training order: the two cheap patch nets first (a failed recipe shows in minutes, not after the
 # classifiers), then each stage after what it needs (Cla(deg) may warm-start from Cla(org)).
@@ -54,56 +51,8 @@ class MissingStageError(MissingError):
     """A stage's artefact is not in the run directory; the message names the command to run."""
 
 
-def _strict(value):
-    """Non-finite floats -> None: Python would write ``Infinity``/``NaN``, which strict JSON readers
-    (jq, JavaScript, most other languages) reject. A PSNR of identical images is undefined, written null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_strict(v) for v in value]
-    return value
-
-
-def _plain(value):
-    """json.dumps fallback: numpy scalars and arrays as Python numbers/lists (so NaN/inf among them are
-    nulled too); anything else (paths, dtypes) as its string."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
-
-
-def as_json(data):
-    """``data`` as it reads back from a JSON file written by :func:`write_json`: the one normalisation used
-    both to write artefacts and to compare a stage's config with the one on disk."""
-    return _strict(json.loads(json.dumps(data, default=_plain)))
-
-
-def write_json(path: Path, data) -> None:
-    """Atomic, strict JSON write (temp file + rename): a killed process never leaves half a file, and
-    non-finite numbers are written as null."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(as_json(data), f, indent=2, sort_keys=False, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def read_json(path: Path):
-    with open(path) as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path} is corrupt ({exc}); restore it or start a new --run-dir") from None
+class StaleStageError(InputError):
+    """A stage's artefact is damaged, foreign or trained on stages retrained since (stage_identity.py)."""
 
 
 class RunDir:
@@ -128,7 +77,7 @@ class RunDir:
         """Fail before any training if the run directory cannot be written (read-only, disk full)."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            probe = self.path / ".write_probe"
+            probe = self.path / f".write_probe.{os.getpid()}"  # per process: two starts at once must not race
             with open(probe, "wb") as f:
                 f.write(b"x" * 1024 * 1024)  # 1 MiB: catches an almost-full disk too
                 f.flush()
@@ -158,6 +107,8 @@ class RunDir:
         d = self.stage_dir(stage)
         if not (d / "model.keras").exists() or not (d / "config.json").exists():
             return False
+        if self.stage_problem(stage):
+            return False
         if config is None:
             return True
         expected = as_json(config)
@@ -174,6 +125,7 @@ class RunDir:
             if export:
                 model.export(str(tmp / "savedmodel"), format="tf_saved_model", verbose=False)
             write_json(tmp / "config.json", config)
+            write_identity(self, stage, tmp, config)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the user's to fix; a stage is not lost
@@ -188,11 +140,21 @@ class RunDir:
         shutil.rmtree(old, ignore_errors=True)
         return final
 
+    def stage_problem(self, stage: str) -> str | None:
+        """Why the complete-looking ``RUN/<stage>`` is not that stage (damaged, foreign, stale), or None."""
+        return stage_problem(self, stage, STAGES + (BASE_STAGE,))
+
     def require(self, *stages: str) -> None:
-        missing = [s for s in stages if not self.has_stage(s)]
+        missing = [s for s in stages
+                   if not ((self.stage_dir(s) / "model.keras").exists() and (self.stage_dir(s) / "config.json").exists())]
         if missing:
             cmds = "\n  ".join(STAGE_COMMANDS[s].format(run=self.path) for s in missing)
             raise MissingStageError(f"stage(s) {', '.join(missing)} not trained in {self.path}; run first:\n  {cmds}")
+        for s in stages:
+            problem = self.stage_problem(s)
+            if problem:
+                raise StaleStageError(f"{problem}; retrain it: {STAGE_COMMANDS[s].format(run=self.path)} "
+                                      f"(or python train/all.py --run-dir {self.path}, which retrains what is stale)")
 
     def load_stage(self, stage: str) -> keras.Model:
         self.require(stage)

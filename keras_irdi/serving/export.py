@@ -17,7 +17,8 @@ Two signatures, both returning the same dict:
 - ``class_id``        int64   [None]
 - ``class_name``      string  [None]
 - ``estimated_level`` float32 [None]  in the degradation's units (JPEG quality factor or noise sigma on
-  the 0..255 scale). Every network reports it when the run has a trained level estimator (for networks
+  the 0..255 scale), clipped to the degradation's range (QF 1..100, sigma 0..50): the estimator's raw
+  output can leave it, e.g. QF 105 for a grey PNG (the weight net is fed the raw estimate, as in training). Every network reports it when the run has a trained level estimator (for networks
   other than Proposed the estimator runs beside the classifier and does not affect its decision);
   -1 when the run has no estimator.
 - ``weights``         float32 [None, M]  the share of each member in the decision, columns named in
@@ -26,13 +27,17 @@ Two signatures, both returning the same dict:
   Other networks, (w_org, w_res): Cla(org), Seq(org): [1, 0]. Cla(deg), Seq(res): [0, 1]. Ens(Cla):
   one-hot of the classifier whose (more confident) prediction was taken.
 
-Input rules of ``serve_bytes`` (``decode_to_rgb`` then ``fit_to_input``; ``keras_irdi.serving.predict`` applies
-the same ``fit_to_input`` to files it reads with PIL):
+Input rules of ``serve_bytes`` (``decode_to_rgb`` then ``fit_to_input``), the same for ``irdi-predict``'s
+files (``keras_irdi.data.input_rules`` states them for both):
 
 - accepted formats: JPEG and PNG only (by magic number); anything else is an InvalidArgumentError;
 - at most ``MAX_BYTES`` per image, and the width and height declared in the file header (read without
   decoding: ``tf.image.extract_jpeg_shape`` / the PNG IHDR chunk) must be within 1..``MAX_SIDE``; the
   check runs before the decoder, so a header claiming 60000x60000 never allocates the pixel buffer;
+- an animated PNG (an acTL chunk declaring more than one frame) is refused;
+- EXIF orientation (IFD0 tag 0x0112 of the JPEG's "Exif" APP1 segment or the PNG's eXIf chunk) is applied
+  after decoding, the transposition ``PIL.ImageOps.exif_transpose`` makes, so a phone photo is classified
+  as displayed;
 - grayscale is expanded to RGB; transparency (PNG alpha, palette transparency) is composited onto white;
   JPEG is decoded with the accurate integer IDCT, bit-identical to PIL (which made the training data);
 - resize rule: an image of exactly S x S is used untouched; any other size is centre-cropped to a square
@@ -56,8 +61,8 @@ from keras_irdi.tfenv import load_tensorflow  # noqa: E402
 
 tf = load_tensorflow("--verbose" in sys.argv)  # before anything else loads it: no C++ chatter on stderr
 
-MAX_SIDE = 4096  # pixels per side accepted by serve_bytes
-MAX_BYTES = 32 * 1024 * 1024  # encoded size accepted by serve_bytes
+from keras_irdi.data.input_rules import (MAX_BYTES, MAX_SIDE, apply_orientation, exif_orientation,  # noqa: E402,F401
+                                        input_rules)
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
@@ -114,27 +119,40 @@ def _jpeg_declared_size(data):
     return tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int64)
 
 
+def _checked(rules, tensor):
+    """``tensor`` once every rule of ``data.input_rules.input_rules`` holds (InvalidArgumentError otherwise)."""
+    return _after([_require(holds, message, *values) for holds, message, values in rules], tensor)
+
+
+def _png_frames(data):
+    """Frames of an animated PNG (the acTL chunk, which must come before IDAT), else 1."""
+    position = lambda marker: tf.strings.length(tf.strings.split(data, marker, maxsplit=1)[0])  # noqa: E731
+    actl = position(b"acTL")
+    raw = tf.cast(tf.io.decode_raw(tf.strings.substr(tf.strings.join([data, b"\0" * 8]), actl + 4, 4), tf.uint8),
+                  tf.int64)
+    return tf.where(actl < position(b"IDAT"), ((raw[0] * 256 + raw[1]) * 256 + raw[2]) * 256 + raw[3],
+                    tf.constant(1, tf.int64))
+
+
 def decode_to_rgb(data) -> tf.Tensor:
-    """One encoded JPEG/PNG (scalar string) -> uint8 (H, W, 3), refusing oversized or unknown input
-    before anything large is allocated (see the module docstring)."""
+    """One encoded JPEG/PNG (scalar string) -> uint8 (H, W, 3) as displayed (EXIF orientation applied),
+    refusing what ``data.input_rules.input_rules`` refuses before anything large is allocated (see the
+    module docstring)."""
     data = tf.convert_to_tensor(data, tf.string)
     length = tf.strings.length(data)
-    data = _after([_require(length <= MAX_BYTES, f"encoded image larger than {MAX_BYTES} bytes:", length)], data)
     is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG_MAGIC)
     is_png = tf.equal(tf.strings.substr(data, 0, 8), _PNG_MAGIC)
-    data = _after([_require(tf.logical_or(is_jpeg, is_png),
-                            "not a JPEG or PNG image (serve_bytes accepts only these)")], data)
+    data = _checked(input_rules(length, tf.logical_or(is_jpeg, is_png)), data)
     declared = tf.cond(is_jpeg, lambda: _jpeg_declared_size(data), lambda: _png_declared_size(data))
-    # The decoders below only run once the declared size passed.
-    data = _after([_require(tf.reduce_min(declared) >= 1, "image has a zero dimension:", declared),
-                   _require(tf.reduce_max(declared) <= MAX_SIDE,
-                            f"image larger than {MAX_SIDE} pixels per side: height, width =", declared)], data)
+    frames = tf.cond(is_png, lambda: _png_frames(data), lambda: tf.constant(1, tf.int64))
+    # The decoders below only run once the declared size (and the frame count) passed.
+    data = _checked(input_rules(length, tf.logical_or(is_jpeg, is_png), declared[0], declared[1], frames)[2:], data)
     # INTEGER_ACCURATE: bit-identical to PIL's decoding, which made every JPEG the networks were trained
     # on (TF's default IDCT differs by up to ~7 levels).
     decoded = tf.cond(is_jpeg, lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
                       lambda: _png_to_rgb(tf.io.decode_png(data, channels=0)))
     decoded.set_shape([None, None, 3])
-    return decoded
+    return apply_orientation(decoded, exif_orientation(data, is_jpeg))
 
 
 def _png_to_rgb(image):
@@ -170,6 +188,7 @@ class ServingModule(tf.Module):
         self.taps = taps  # Ens(Cla): keras model -> Cla(org)'s probabilities inside the composite
         self.class_names = tf.constant(list(class_names), tf.string)
         self.level_scale = float(get_degradation(degradation).scale)
+        self.level_range = (float(get_degradation(degradation).low), float(get_degradation(degradation).high))
         self.input_size = int(input_size)
         s = self.input_size
 
@@ -213,6 +232,8 @@ class ServingModule(tf.Module):
                 weights = tf.stack([w_org, 1.0 - w_org], axis=-1)
             else:
                 weights = tf.tile(tf.constant([FIXED_WEIGHTS[self.network]], tf.float32), [batch, 1])
+        if isinstance(out, dict) or self.estimator is not None:  # a raw estimate can leave the range (QF 105)
+            level = tf.clip_by_value(tf.cast(level, tf.float32), *self.level_range)
         probs = tf.cast(probs, tf.float32)
         class_id = tf.argmax(probs, axis=-1, output_type=tf.int64)
         return {"probabilities": probs, "class_id": class_id,

@@ -9,7 +9,9 @@ RUN_OR_SAVEDMODEL is one of
 - the model folder above the version folders (``DIR/<model>``) -> its highest version;
 - the export root (``DIR``) -> ``DIR/<--model>`` (or its only model), highest version.
 
-Each file is read with PIL (grayscale, palette, 16-bit and transparent images become 8-bit RGB), fitted
+Each file is checked against the input rules of ``serve_bytes`` (``keras_irdi.data.input_rules``: JPEG or
+PNG, at most 4096 px per side and 32 MiB, one frame), read with PIL as displayed (EXIF orientation
+applied; grayscale, palette, 16-bit and transparent images become 8-bit RGB), fitted
 to the network's input with ``keras_irdi.serving.export.fit_to_input`` (the rule of the ``serve_bytes``
 signature: exactly SxS untouched, else centre-crop to a square and antialiased bilinear resize), then,
 with ``--degrade``, degraded at that input size (what the network was trained on), and classified.
@@ -56,7 +58,7 @@ def parse_degrade(spec: str):
         value = int(level) if level.strip().lstrip("+-").isdigit() else float(level)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{deg.name} {deg.unit_name} must be a number in {deg.low:g}..{deg.high:g}, got {level!r}") from None
+            f"{deg.level_name} must be a number in {deg.low:g}..{deg.high:g}, got {level!r}") from None
     try:
         checked = deg.check(value)
     except ValueError as err:
@@ -157,7 +159,7 @@ def _main(argv) -> int:
     parser = argparse.ArgumentParser(prog="irdi-predict", description=(
         "Classify image files with a trained run directory or a SavedModel exported by keras_irdi.serving.export."))
     parser.add_argument("model_dir", metavar="RUN_OR_SAVEDMODEL", help="run directory or exported SavedModel")
-    parser.add_argument("images", metavar="IMG", nargs="+", help="image files (PNG, JPEG, BMP, ...)")
+    parser.add_argument("images", metavar="IMG", nargs="+", help="image files (JPEG or PNG, at most 4096 px per side)")
     parser.add_argument("--top-k", type=int, default=3, help="classes to print per image (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     parser.add_argument("--degrade", type=parse_degrade, default=None, metavar="KIND:LEVEL",
@@ -173,7 +175,7 @@ def _main(argv) -> int:
 
     predictor = open_predictor(args.model_dir, args.model)
 
-    from keras_irdi.data.images import load_image
+    from keras_irdi.data.images import read_input_image
     from keras_irdi.degradations import degrade
     from keras_irdi.errors import one_line
     from keras_irdi.serving.export import fit_to_input
@@ -186,7 +188,7 @@ def _main(argv) -> int:
     results, images, good = [], [], []
     for name in args.images:
         try:
-            image = fit_to_input(load_image(name), predictor.input_size).numpy()
+            image = fit_to_input(read_input_image(name), predictor.input_size).numpy()
             if args.degrade:
                 image = degrade(image, args.degrade[0], args.degrade[1], seed=rng)
         except FileNotFoundError:

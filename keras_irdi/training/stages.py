@@ -266,6 +266,10 @@ def train_all(run: RunDir, config: RunConfig, force: bool = False, stages=None, 
         if not force and run.has_stage(stage, expected):
             print(f"[{stage}] up to date, skipped (use --force to retrain)", flush=True)
             continue
+        problem = run.stage_dir(stage).exists() and (run.stage_dir(stage) / "config.json").exists() \
+            and run.stage_problem(stage)
+        if problem:
+            print(f"[{stage}] {problem}; retraining it", flush=True)
         if reuse_from is not None and reuse_stage(run, reuse_from, stage, expected):
             continue
         if force:  # a forced retrain must not resume an old interrupted attempt

@@ -21,7 +21,7 @@ def test_half_written_stage_is_never_taken_for_finished(tmp_path):
     run.save_stage("cla_org", tiny_model(), {"v": 1}, export=False)
     assert run.has_stage("cla_org") and run.has_stage("cla_org", {"v": 1}) and not run.has_stage("cla_org", {"v": 2})
     full = sorted(p.name for p in run.stage_dir("cla_org").iterdir())
-    assert full == ["config.json", "model.keras"]
+    assert full == ["config.json", "identity.json", "model.keras"]
 
     def missing(stage):
         assert not run.has_stage(stage)
@@ -72,7 +72,7 @@ def test_failed_json_write_leaves_no_temp_file(tmp_path, monkeypatch):
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(artifacts.json, "dump", no_space)
+    monkeypatch.setattr(json, "dump", no_space)
     with pytest.raises(OSError, match="No space left"):
         artifacts.write_json(tmp_path / "manifest.json", {"ok": 2})
     monkeypatch.undo()

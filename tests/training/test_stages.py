@@ -248,7 +248,7 @@ def test_sigterm_mid_training_then_rerun_resumes(tmp_path, cifar_dir):
     assert run.has_stage("cla_base") and not run.backup_dir("cla_base").exists()
     assert not list(run_dir.glob("*.tmp")) and not list(run_dir.glob("*.old"))
     stage = run.stage_dir("cla_base")
-    assert sorted(p.name for p in stage.iterdir()) == ["config.json", "model.keras"]  # a base is not exported
+    assert sorted(p.name for p in stage.iterdir()) == ["config.json", "identity.json", "model.keras"]  # a base is not exported
     config = RunConfig.from_dict(run.manifest()["config"])
     assert json.loads((stage / "config.json").read_text()) == expected_stage_config(config, "cla_base")
     assert set(run.manifest()["stages"]["cla_base"]["metrics"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}

@@ -1,0 +1,59 @@
+"""evaluate/sweep.py's options are checked before anything is loaded or written, and a sweep never replaces
+a fuller one without --force (keras_irdi/evaluation.py run_sweep)."""
+import json
+import shutil
+
+import pytest
+
+from helpers import run_script
+from keras_irdi.runs.directory import RunDir
+from keras_irdi.errors import ExistsError, InputError
+from keras_irdi.evaluation.level_sweep import run_sweep
+from keras_irdi.reporting.sweep_files import COLUMNS
+
+
+def _run_with_full_sweep(path, tiny_run, cifar_dir, stages=True):
+    """A run directory (tiny random stages, smoke preset, bundled CIFAR-10) holding a committed 100-level sweep."""
+    from keras_irdi.presets import get_preset
+    from keras_irdi.runs.config import RunConfig, RuntimeConfig
+
+    if stages:
+        shutil.copytree(tiny_run, path)
+    run = RunDir(path)
+    config = RunConfig(degradation="jpeg", preset=get_preset("smoke"), runtime=RuntimeConfig(cifar_dir=str(cifar_dir)))
+    run.update_manifest(config=config.to_dict())
+    (path / "eval").mkdir(exist_ok=True)
+    rows = "\n".join(",".join([str(q)] + ["0.5"] * (len(COLUMNS) - 1)) for q in range(1, 101))
+    (path / "eval" / "jpeg_cifar10.csv").write_text(",".join(COLUMNS) + "\n" + rows + "\n")
+    (path / "eval" / "jpeg_cifar10.json").write_text(json.dumps({"n_images": 10000, "rows": []}))
+    return path / "eval" / "jpeg_cifar10.csv"
+
+
+@pytest.mark.parametrize("option", [("--levels", "abc"), ("--levels", "5,nan"), ("--step", "-3"), ("--step", "0"),
+                                    ("--limit", "0"), ("--batch-size", "0")])
+def test_bad_options_are_one_line_and_write_nothing(tmp_path, tiny_run, cifar_dir, option):
+    csv_path = _run_with_full_sweep(tmp_path / "run", tiny_run, cifar_dir, stages=False)
+    before = csv_path.read_bytes()
+    proc = run_script("evaluate/sweep.py", "--run-dir", tmp_path / "run", *option)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert option[0] in proc.stderr and proc.stderr.strip().splitlines()[-1].startswith("sweep.py: error:")
+    assert csv_path.read_bytes() == before
+
+
+def test_out_of_range_levels_fail_before_the_stages_load(tmp_path, tiny_run, cifar_dir):
+    _run_with_full_sweep(tmp_path / "run", tiny_run, cifar_dir, stages=False)  # no stage at all
+    with pytest.raises(InputError, match="1..100"):
+        run_sweep(tmp_path / "run", levels=[0, 50], verbose=False)
+    with pytest.raises(InputError, match="--step must be a whole number >= 1, got -3"):
+        run_sweep(tmp_path / "run", step=-3, verbose=False)
+
+
+def test_a_smaller_sweep_does_not_replace_a_fuller_one_without_force(tmp_path, tiny_run, cifar_dir):
+    csv_path = _run_with_full_sweep(tmp_path / "run", tiny_run, cifar_dir)
+    before = csv_path.read_bytes()
+    with pytest.raises(ExistsError, match=r"fuller sweep \(100 levels x 10000 images\).*3 levels x 10 images.*--force"):
+        run_sweep(tmp_path / "run", levels=[5, 60, 100], limit=10, verbose=False)
+    assert csv_path.read_bytes() == before
+    result = run_sweep(tmp_path / "run", levels=[5, 60, 100], limit=10, verbose=False, force=True)
+    assert len(result["rows"]) == 3 and csv_path.read_bytes() != before
+    run_sweep(tmp_path / "run", levels=[5, 60, 100], limit=10, verbose=False)  # as full as the one in place: fine

@@ -1,0 +1,107 @@
+"""A stage's identity is checked whenever it is required, loaded or found up to date
+(keras_irdi/runs/stage_identity.py): a damaged, foreign or stale stage is refused with one line saying which and
+why, and train/all.py retrains it saying so."""
+import json
+import shutil
+
+import pytest
+
+from helpers import random_stages, run_script
+from keras_irdi.training import stages as training
+from keras_irdi.runs.directory import RunDir, StaleStageError
+from keras_irdi.presets import get_preset
+from keras_irdi.runs.config import RunConfig, RuntimeConfig
+from keras_irdi.training.stage_configs import expected_stage_config
+from keras_irdi.training.stages import train_all
+
+ORDER = ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_net")
+
+
+@pytest.fixture(scope="module")
+def stages():
+    return random_stages("jpeg", 10, 0)
+
+
+def _run(path, stages, cifar_dir):
+    config = RunConfig(degradation="jpeg", preset=get_preset("smoke"), runtime=RuntimeConfig(cifar_dir=str(cifar_dir)))
+    run = RunDir(path)
+    for stage in ORDER:
+        run.save_stage(stage, stages[stage], expected_stage_config(config, stage), export=False)
+    run.update_manifest(config=config.to_dict(), class_names=[f"c{i}" for i in range(10)], input_size=32)
+    return run, config
+
+
+def _train_all_with_stub(run, config, monkeypatch, capsys):
+    trained = []
+    for stage in ORDER:
+        monkeypatch.setitem(training.STAGE_FUNCTIONS, stage, lambda r, c, s=stage: trained.append(s) or {})
+    train_all(run, config, stages=ORDER)
+    return trained, capsys.readouterr().out
+
+
+def test_a_fresh_run_is_up_to_date(tmp_path, stages, cifar_dir, monkeypatch, capsys):
+    run, config = _run(tmp_path / "run", stages, cifar_dir)
+    assert all(run.stage_problem(s) is None for s in ORDER)
+    identity = json.loads((run.stage_dir("weight_net") / "identity.json").read_text())
+    assert set(identity["inputs"]) == {"restoration", "estimator", "cla_org", "cla_res"}
+    assert _train_all_with_stub(run, config, monkeypatch, capsys)[0] == []
+
+
+def test_another_stages_model_copied_in_is_refused_in_one_line(tmp_path, stages, cifar_dir):
+    run, _ = _run(tmp_path / "run", stages, cifar_dir)
+    shutil.copy(run.stage_dir("cla_org") / "model.keras", run.stage_dir("cla_res") / "model.keras")
+    for call in (lambda: run.require("cla_res"), lambda: run.load_stage("cla_res")):
+        with pytest.raises(StaleStageError, match=r"cla_res/model.keras is not the model this stage saved \(it holds "
+                                                  r"the model of stage cla_org\).*retrain it: python train/classifier"
+                                                  r".py --data restored") as err:
+            call()
+        assert "\n" not in str(err.value)
+    # a run saved before identities existed: the model's name gives it away
+    for stage in ORDER:
+        (run.stage_dir(stage) / "identity.json").unlink()
+    with pytest.raises(StaleStageError, match="holds the model of stage cla_org, not cla_res"):
+        run.load_stage("cla_res")
+    assert run.stage_problem("cla_org") is None
+
+
+def test_garbage_model_is_not_up_to_date(tmp_path, stages, cifar_dir, monkeypatch, capsys):
+    run, config = _run(tmp_path / "run", stages, cifar_dir)
+    (run.stage_dir("cla_res") / "model.keras").write_bytes(b"not a model at all")
+    assert not run.has_stage("cla_res", expected_stage_config(config, "cla_res"))
+    with pytest.raises(StaleStageError, match="cla_res/model.keras is damaged"):
+        run.require("cla_res")
+    trained, out = _train_all_with_stub(run, config, monkeypatch, capsys)
+    assert trained == ["cla_res"] and "[cla_res] " in out and "is damaged" in out and "retraining it" in out
+    assert "[cla_org] up to date" in out
+
+
+def test_weight_net_trained_on_an_older_cla_res_is_stale(tmp_path, stages, cifar_dir, monkeypatch, capsys):
+    run, config = _run(tmp_path / "run", stages, cifar_dir)
+    # train/classifier.py --data restored --epochs 3: Cla(res) retrained, same config
+    run.save_stage("cla_res", stages["cla_res"], expected_stage_config(config, "cla_res"), export=False)
+    problem = run.stage_problem("weight_net")
+    assert problem == "weight_net is stale: it was trained on an older cla_res (cla_res has been retrained since)"
+    with pytest.raises(StaleStageError, match="retrain it: python train/ensemble.py"):
+        run.load_stages("restoration", "weight_net")
+    proc = run_script("evaluate/sweep.py", "--run-dir", run.path, "--limit", "10")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: weight_net is stale: it was trained on an older cla_res")
+    trained, out = _train_all_with_stub(run, config, monkeypatch, capsys)
+    assert trained == ["weight_net"] and f"[weight_net] {problem}; retraining it" in out
+
+
+def test_shipped_stages_keep_their_identity(tmp_path, stages, cifar_dir):
+    """evaluate/publish.py re-saves each model (no optimizer state): its identity follows with the new digest."""
+    import importlib.util
+
+    from helpers import REPO
+
+    spec = importlib.util.spec_from_file_location("publish", REPO / "evaluate" / "publish.py")
+    publish = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(publish)
+    run, _ = _run(tmp_path / "run", stages, cifar_dir)
+    publish.ship_models(run.path, tmp_path / "shipped")
+    shipped = RunDir(tmp_path / "shipped")
+    assert all(shipped.stage_problem(s) is None for s in ORDER)
+    shipped.save_stage("cla_res", stages["cla_res"], {}, export=False)
+    assert shipped.stage_problem("weight_net").startswith("weight_net is stale")
