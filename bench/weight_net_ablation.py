@@ -200,7 +200,7 @@ def markdown(doc) -> str:
     """One table per degradation, one row per variant, one column group per seed."""
     from keras_irdi.network_ids import display_names, NETWORKS
 
-    out = ["# Weight-net ablation", "", f"Made by `{doc['command']}` (the last degradations run; the others by the same command with theirs).", "",
+    out = ["# Weight-net ablation", "",
            "Pool: the run's validation split (no stage trained on it) + its test images, every 3rd level of the "
            "sweep grid (every level for noise); variants (b)-(d) cross-fitted on two folds of the validation split (each image scored by "
            "nets that never saw it). Lead: full-range mean minus the network's, 95 % paired bootstrap CI over "
@@ -215,6 +215,7 @@ def markdown(doc) -> str:
         first = runs[0]
         out += [f"## {deg} ({first['n_val']} validation + {first['n_test']} test images, levels "
                 f"{first['levels'][0]:g}..{first['levels'][-1]:g}, {len(first['levels'])} grid levels)", "",
+                f"Made by `{first['command']}`.", "",
                 "Single networks, full-range mean: " + ", ".join(
                     f"{names[k]} {v:.4f}" for k, v in first["singles"].items()) +
                 f". Per-level better of Seq(org)/Seq(res) (a bound, chosen on the pool): {first['better_of_seq_bound']:.4f}"
@@ -244,22 +245,26 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--out", default="bench/results/weight_net_ablation.json")
+    ap.add_argument("--render", action="store_true", help="only rewrite the .md from the JSON")
     args = ap.parse_args()
     out = Path(args.out)
+    if args.render:
+        out.with_suffix(".md").write_text(markdown(json.loads(out.read_text())) + "\n")
+        return
     # One file for every degradation: rerunning some replaces theirs and keeps the others.
     kept = [r for r in (json.loads(out.read_text())["results"] if out.is_file() else [])
             if r["degradation"] not in args.degradations]
+    command = ("python bench/weight_net_ablation.py --cifar-dir DATA --cache-dir CACHE --degradations "
+               f"{' '.join(args.degradations)} --seeds {' '.join(map(str, args.seeds))} --epochs {args.epochs}")
     results = []
     for deg in args.degradations:
         cache = Path(args.cache_dir) / f"{deg}.npz"
         if not cache.is_file():
             cache_outputs(Path(args.models) / f"small_{deg}_cifar10", args.cifar_dir, cache, GRID_STEP[deg])
-        results += [ablate(cache, seed, args.epochs) for seed in args.seeds]
+        results += [dict(ablate(cache, seed, args.epochs), command=command) for seed in args.seeds]
     order = {d: i for i, d in enumerate(GRID_STEP)}
     results = sorted(kept + results, key=lambda r: (order[r["degradation"]], r["seed"]))
-    command = ("python bench/weight_net_ablation.py --cifar-dir DATA --cache-dir CACHE --degradations "
-               f"{' '.join(args.degradations)} --seeds {' '.join(map(str, args.seeds))} --epochs {args.epochs}")
-    doc = {"command": command, "results": results}
+    doc = {"results": results}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1))
     out.with_suffix(".md").write_text(markdown(doc) + "\n")
