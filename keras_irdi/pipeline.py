@@ -12,7 +12,7 @@ def run_everything(run: RunDir, config, force: bool = False, evaluate: bool = Tr
 
     start = time.time()
     train_all(run, config, force=force, reuse_from=reuse_from)
-    if evaluate:
+    if evaluate and getattr(run, "chief", True):  # a multiworker cluster: the chief evaluates
         from keras_irdi.evaluation import run_sweep
         from keras_irdi.plots import make_figures
         from keras_irdi.tables import write_all_tables

@@ -1,0 +1,440 @@
+"""Training on several machines: ``--strategy multiworker`` (MultiWorkerMirroredStrategy from ``TF_CONFIG``).
+
+Keras 3's ``fit`` cannot run under this strategy (keras-team/keras#20585), so every stage trains here through
+one custom loop with the semantics of ``fitting.fit_stage``: the same loss (each example's, averaged over the
+global batch, plus the model's regularisation), optimizer and learning-rate schedule (``make_optimizer``),
+dropout reseeded per epoch, per-epoch CSV and TensorBoard logs, a checkpoint per epoch and an exact resume.
+
+- Data: every worker builds the stage's global stream (every draw is a function of (seed, epoch, batch), so
+  all build the same one) and keeps its replicas' slices of each global batch: replica r of N takes rows
+  [b*r//N, b*(r+1)//N) of a batch of b. The loss divides by b, carried in the element, so the short last
+  batch of an epoch weighs as it does in ``fit`` and every worker runs the same number of steps.
+- Writing: only the chief (task ``chief``, else ``worker`` 0) writes into the run directory: logs, manifest,
+  stages, checkpoints. The others write checkpoints and stages into a temporary folder they delete (saving
+  may read distributed variables, so every worker saves), and never touch the manifest (``ClusterRunDir``).
+  The run directory must be on a filesystem every worker sees: the others read the stages trained before and
+  the chief's checkpoints when they resume, and a worker that sees other checkpoints than the chief fails.
+- Peers: before the strategy starts, each worker waits up to ``IRDI_PEER_TIMEOUT`` seconds (default 300) for
+  every address of ``TF_CONFIG`` to accept a connection; TensorFlow's own start-up would wait forever, holding
+  the GIL. Later, a peer that dies makes the collectives fail (TensorFlow's health check, about 10 s); both
+  end in one line (``PeerError``).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+
+from keras_irdi.artifacts import RunDir
+from keras_irdi.errors import InputError, UserError
+
+log = logging.getLogger("keras_irdi")
+
+PEER_TIMEOUT_ENV = "IRDI_PEER_TIMEOUT"
+_TF_CONFIG_EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                      '"task": {"type": "worker", "index": 0}}\'')
+
+
+class PeerError(UserError, ConnectionError):
+    """A worker of the cluster cannot be reached, or died during training."""
+
+
+def peer_timeout() -> float:
+    text = os.environ.get(PEER_TIMEOUT_ENV, "300")
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise InputError(f"{PEER_TIMEOUT_ENV} must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+def read_tf_config() -> dict:
+    """TF_CONFIG, checked: a cluster of workers and this process's task in it."""
+    text = os.environ.get("TF_CONFIG")
+    if not text:
+        raise InputError(f"--strategy multiworker needs TF_CONFIG on every worker, e.g. {_TF_CONFIG_EXAMPLE} "
+                         "(README, 'Several devices')")
+    try:
+        cfg = json.loads(text)
+        cluster, task = cfg["cluster"], cfg["task"]
+        own = cluster[task["type"]][int(task["index"])]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise InputError(f"TF_CONFIG is not a cluster with this task in it ({type(exc).__name__}: {exc}); "
+                         f"expected e.g. {_TF_CONFIG_EXAMPLE}") from None
+    if set(cluster) - {"chief", "worker"}:
+        raise InputError(f"TF_CONFIG: multiworker training takes 'chief' and 'worker' tasks, not "
+                         f"{sorted(set(cluster) - {'chief', 'worker'})}")
+    return {"cluster": cluster, "type": task["type"], "index": int(task["index"]), "address": own}
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def wait_for_peers(cfg: dict, timeout: float) -> None:
+    """Return once every other address of the cluster accepts a TCP connection; ``PeerError`` after
+    ``timeout`` s. Meanwhile this worker's own port answers the others (a Python listener, closed before
+    TensorFlow's server takes the port), so workers started in any order find each other."""
+    peers = [a for job in cfg["cluster"].values() for a in job if a != cfg["address"]]
+    host, port = _split(cfg["address"])
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("", port))
+    except OSError as exc:
+        raise PeerError(f"cannot listen on this worker's address {cfg['address']} from TF_CONFIG "
+                        f"({exc.strerror}); is another process using port {port}?") from None
+    listener.listen(16)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def answer():
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                conn, _ = listener.accept()
+                conn.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    try:
+        for peer in peers:
+            while True:
+                try:
+                    socket.create_connection(_split(peer), timeout=1.0).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise PeerError(
+                            f"worker {cfg['type']} {cfg['index']} cannot reach {peer} (TF_CONFIG) within "
+                            f"{timeout:.0f} s; start every worker of TF_CONFIG, check the addresses and the "
+                            f"firewall, or raise {PEER_TIMEOUT_ENV}") from None
+                    time.sleep(0.2)
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+def make_strategy():
+    """The MultiWorkerMirroredStrategy of TF_CONFIG, once every peer answers; collectives time out."""
+    import tensorflow as tf
+
+    cfg = read_tf_config()
+    timeout = peer_timeout()
+    wait_for_peers(cfg, timeout)
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+
+def is_multiworker(strategy) -> bool:
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief(strategy) -> bool:
+    resolver = strategy.cluster_resolver
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs
+
+
+def barrier(strategy) -> None:
+    """Every worker waits here until all have arrived (a one-number all-reduce)."""
+    import tensorflow as tf
+
+    with _peer_errors():
+        strategy.reduce(tf.distribute.ReduceOp.SUM,
+                        strategy.run(lambda: tf.ones([], tf.float32)), axis=None).numpy()
+
+
+@contextlib.contextmanager
+def _peer_errors():
+    import tensorflow as tf
+
+    try:
+        yield
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise PeerError(f"a worker of the cluster stopped answering ({type(exc).__name__}: {first}); rerun "
+                        "every worker with the same command to resume from the last finished epoch") from None
+
+
+class ClusterRunDir(RunDir):
+    """The run directory as one worker of a cluster sees it: the chief writes, the others only read.
+
+    A non-chief worker saves stages into a temporary folder it deletes, and leaves the manifest alone (a
+    second writer would drop the chief's updates: read, modify, write). After a stage is saved, every worker
+    waits for the others, so none reads a stage the chief is still writing."""
+
+    def __init__(self, path, strategy):
+        super().__init__(path)
+        self.strategy, self.chief = strategy, is_chief(strategy)
+
+    def ensure_writable(self) -> None:
+        if self.chief:  # a probe from every worker would race on one file name
+            super().ensure_writable()
+
+    def update_manifest(self, **fields) -> dict:
+        if self.chief:
+            return super().update_manifest(**fields)
+        return self.manifest()
+
+    def save_stage(self, stage, model, config, export: bool = True):
+        if self.chief:
+            final = super().save_stage(stage, model, config, export=export)
+        else:
+            with tempfile.TemporaryDirectory(prefix=f"irdi_{stage}_") as tmp:
+                RunDir(tmp).save_stage(stage, model, config, export=export)
+            final = self.stage_dir(stage)
+        barrier(self.strategy)
+        return final
+
+
+# ----------------------------------------------------------------------------------------------
+# The loop
+# ----------------------------------------------------------------------------------------------
+def _per_example(fn):
+    """A loss or metric function -> each example's value (the mean over its other axes)."""
+    import tensorflow as tf
+
+    def per_example(y, pred):
+        values = tf.convert_to_tensor(fn(y, pred))
+        rank = values.shape.rank
+        return tf.reduce_mean(values, axis=list(range(1, rank))) if rank and rank > 1 else values
+
+    return per_example
+
+
+def _loss_fn(loss):
+    import keras
+
+    if isinstance(loss, keras.losses.Loss):
+        return _per_example(loss.call)
+    return _per_example(keras.losses.get(loss))
+
+
+METRICS = {"accuracy": "sparse_categorical_accuracy", "mae": "mean_absolute_error"}
+
+
+def _metric_fns(metrics) -> dict:
+    import keras
+
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise InputError(f"multiworker training logs the metrics {', '.join(METRICS)}, not {unknown}")
+    return {m: _per_example(keras.metrics.get(METRICS[m])) for m in metrics}
+
+
+def _replica_slices(ds, ctx):
+    """Each global batch -> this worker's replicas' slices of it, each with the global batch size."""
+    import tensorflow as tf
+
+    n = ctx.num_replicas_in_sync
+    local = n // ctx.num_input_pipelines
+    first = ctx.input_pipeline_id * local
+
+    def split(x, y):
+        b = tf.shape(y)[0]
+        parts = []
+        for r in range(first, first + local):
+            lo, hi = b * r // n, b * (r + 1) // n
+            cut = lambda a: a[lo:hi]  # noqa: E731
+            parts.append(tf.data.Dataset.from_tensors(
+                (tf.nest.map_structure(cut, x), cut(y), tf.cast(b, tf.float32))))
+        out = parts[0]
+        for part in parts[1:]:
+            out = out.concatenate(part)
+        return out
+
+    return ds.flat_map(split)
+
+
+class _Checkpoints:
+    """One checkpoint per finished epoch (the previous kept too): the chief's in the run directory, the
+    others' in a temporary folder. Every worker restores the chief's latest readable one."""
+
+    def __init__(self, strategy, directory, model, optimizer):
+        import tensorflow as tf
+
+        self.strategy, self.directory, self.chief = strategy, directory, is_chief(strategy)
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        self.model, self.optimizer = model, optimizer
+        self.write_dir = str(directory) if self.chief else tempfile.mkdtemp(prefix="irdi_ckpt_")
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self.write_dir, max_to_keep=2)
+
+    def restore(self, stage: str) -> int:
+        """Load the chief's latest readable checkpoint; the epochs it completed (0: none)."""
+        import tensorflow as tf
+
+        state = tf.train.get_checkpoint_state(str(self.directory)) if self.directory.exists() else None
+        paths = list(state.all_model_checkpoint_paths) if state is not None else []
+        found = sorted(((int(p.rsplit("-", 1)[1]), p) for p in paths), reverse=True)
+        if not found:
+            return 0
+        initial = [v.numpy() for v in self.model.variables + self.optimizer.variables]
+        for epochs, path in found:
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+                print(f"[{stage}] resuming from epoch {epochs + 1} (checkpoint in {self.directory})", flush=True)
+                return epochs
+            except (tf.errors.OpError, ValueError, AssertionError) as exc:
+                log.warning("checkpoint %s is unreadable (%s)", path, str(exc).splitlines()[0][:200])
+        log.warning("no readable checkpoint in %s; restarting this stage from epoch 0", self.directory)
+        for v, value in zip(self.model.variables + self.optimizer.variables, initial):
+            v.assign(value)
+        return 0
+
+    def save(self, epochs_done: int) -> None:
+        self.manager.save(checkpoint_number=epochs_done)
+
+    def close(self, remove_chief_dir: bool) -> None:
+        if not self.chief:
+            shutil.rmtree(self.write_dir, ignore_errors=True)
+        elif remove_chief_dir:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class _Logs:
+    """The chief's per-epoch CSV (columns as keras.callbacks.CSVLogger writes them) and TensorBoard logs
+    (train/ and validation/ as keras.callbacks.TensorBoard writes them)."""
+
+    def __init__(self, run: RunDir, stage: str, append: bool, active: bool):
+        self.active, self.csv_path = active, run.log_dir() / f"{stage}.csv"
+        self.tb = run.log_dir() / "tb" / stage
+        self.append = append and self.csv_path.exists()
+        self.writers = {}
+
+    def write(self, epoch: int, logs: dict) -> None:
+        if not self.active:
+            return
+        import tensorflow as tf
+
+        self.csv_path.parent.mkdir(parents=True, exist_ok=True)
+        keys = ["epoch"] + sorted(logs)
+        with open(self.csv_path, "a" if self.append else "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            if not self.append:
+                writer.writeheader()
+            writer.writerow({"epoch": epoch, **logs})
+        self.append = True
+        for folder, prefix in (("train", ""), ("validation", "val_")):
+            if folder not in self.writers:
+                self.writers[folder] = tf.summary.create_file_writer(str(self.tb / folder))
+            with self.writers[folder].as_default():
+                for k, v in logs.items():
+                    if (k.startswith("val_") if prefix else not k.startswith("val_")):
+                        tf.summary.scalar(f"epoch_{k[len(prefix):]}", v, step=epoch)
+            self.writers[folder].flush()
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+
+
+def fit_multiworker(run: RunDir, stage: str, model, train_epochs, val_ds, stage_cfg, loss, metrics=(),
+                    extra_callbacks=(), clock=None, seed: int = 0) -> dict:
+    """``fitting.fit_stage`` for MultiWorkerMirroredStrategy: same arguments, same result (the last
+    epoch's logs), same files (written by the chief)."""
+    import tensorflow as tf
+
+    from keras_irdi.data.pipelines import batches_per_epoch, seed_random_layers
+    from keras_irdi.fitting import _last_logged, make_optimizer
+
+    strategy = model.distribute_strategy
+    chief = is_chief(strategy)
+    total = (0, stage_cfg.epochs)
+    stream = train_epochs(total)
+    steps = batches_per_epoch(stream, total)
+    loss_fn, metric_fns = _loss_fn(loss), _metric_fns(metrics)
+    backup = run.backup_dir(stage)
+    with _peer_errors():
+        with strategy.scope():
+            optimizer = make_optimizer(stage_cfg, steps)
+            model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics))  # saved with the model, as fit's
+            optimizer.build(model.trainable_variables)
+        checkpoints = _Checkpoints(strategy, backup, model, optimizer)
+        first = checkpoints.restore(stage)
+        # Every worker must resume from the same epoch: the others read the chief's checkpoints.
+        seen = strategy.gather(strategy.run(lambda: tf.constant([first], tf.int32)), axis=0).numpy()
+    if len(set(seen.tolist())) > 1:
+        raise InputError(f"the workers found different checkpoints in {backup} (epochs done: "
+                         f"{sorted(set(seen.tolist()))}): the run directory must be one shared folder every "
+                         "worker sees")
+    logs = _Logs(run, stage, append=backup.exists(), active=chief)
+    if first >= stage_cfg.epochs:  # killed after the last checkpoint, before the stage was saved
+        checkpoints.close(remove_chief_dir=True)
+        return _last_logged(logs.csv_path)
+    if first:
+        del stream
+        stream = train_epochs((first, stage_cfg.epochs))
+    n_replicas = strategy.num_replicas_in_sync
+    dist = strategy.distribute_datasets_from_function(lambda ctx: _replica_slices(stream, ctx))
+
+    def replica_step(x, y, global_b):
+        with tf.GradientTape() as tape:
+            pred = model(x, training=True)
+            data_sum = tf.reduce_sum(loss_fn(y, pred))
+            reg = tf.add_n(model.losses) if model.losses else tf.zeros([])
+            objective = data_sum / global_b + reg / n_replicas
+        grads = tape.gradient(objective, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        n_local = tf.cast(tf.shape(y)[0], tf.float32)
+        sums = [data_sum + reg * n_local, n_local] + [tf.reduce_sum(f(y, pred)) for f in metric_fns.values()]
+        return tf.stack(sums)
+
+    @tf.function
+    def train_step(iterator):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(replica_step, args=next(iterator)),
+                               axis=None)
+
+    @tf.function
+    def val_step(x, y):  # every worker validates on the whole (small) validation set, locally
+        pred = model(x, training=False)
+        n = tf.cast(tf.shape(y)[0], tf.float32)
+        reg = tf.add_n(model.losses) if model.losses else tf.zeros([])
+        return tf.stack([tf.reduce_sum(loss_fn(y, pred)) + reg * n, n] +
+                        [tf.reduce_sum(f(y, pred)) for f in metric_fns.values()])
+
+    names = ["loss"] + list(metric_fns)
+    callbacks = [*([clock] if clock is not None else []), *extra_callbacks]
+    for cb in callbacks:
+        cb.set_model(model)
+    iterator = iter(dist)
+    last = {}
+    try:
+        for epoch in range(first, stage_cfg.epochs):
+            seed_random_layers(model, [seed, epoch])
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch)
+            sums = 0.0
+            with _peer_errors():
+                for batch in range(steps):
+                    sums = sums + train_step(iterator).numpy()
+                    for cb in callbacks:
+                        cb.on_train_batch_end(batch)
+            val = sum(val_step(x, y).numpy() for x, y in val_ds)
+            last = {**{k: float(sums[i + (i > 0)] / sums[1]) for i, k in enumerate(names)},
+                    **{f"val_{k}": float(val[i + (i > 0)] / val[1]) for i, k in enumerate(names)}}
+            with _peer_errors():
+                checkpoints.save(epoch + 1)
+            logs.write(epoch, last)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, last)
+            shown = " - ".join(f"{k}: {v:.4g}" for k, v in last.items())
+            print(f"[{stage}] epoch {epoch + 1}/{stage_cfg.epochs}: {shown}", flush=True)
+    finally:
+        logs.close()
+    checkpoints.close(remove_chief_dir=True)
+    return last
