@@ -133,7 +133,9 @@ def fit_stage(run: RunDir, stage: str, model, train_epochs, val_ds, stage_cfg, l
     """Compile (Adamax by default) and fit, resumable (BackupAndRestore) and logged (CSV + TensorBoard).
 
     ``train_epochs(epochs)`` builds the training stream for the epochs ``(first, stop)``: a resumed
-    stage asks for the epochs left, so it replays the interrupted epoch exactly.
+    stage asks for the epochs left, so it replays the interrupted epoch exactly. Under
+    MultiWorkerMirroredStrategy, where Keras 3's fit cannot run, the same stage trains through the custom
+    loop of ``keras_irdi.multiworker`` (same loss, optimizer, schedule, logs and resume).
     """
     import keras
 

@@ -116,7 +116,7 @@ def wait_for_peers(cfg: dict, timeout: float) -> None:
                 except OSError:
                     if time.monotonic() > deadline:
                         raise PeerError(
-                            f"worker {cfg['type']} {cfg['index']} cannot reach {peer} (TF_CONFIG) within "
+                            f"{cfg['type']} {cfg['index']} cannot reach {peer} (TF_CONFIG) within "
                             f"{timeout:.0f} s; start every worker of TF_CONFIG, check the addresses and the "
                             f"firewall, or raise {PEER_TIMEOUT_ENV}") from None
                     time.sleep(0.2)
@@ -225,16 +225,28 @@ def _loss_fn(loss):
     return _per_example(keras.losses.get(loss))
 
 
-METRICS = {"accuracy": "sparse_categorical_accuracy", "mae": "mean_absolute_error"}
+def _accuracy(y, pred):
+    """Each example's sparse categorical accuracy (keras.metrics' function returns the batch mean)."""
+    import tensorflow as tf
+
+    labels = tf.cast(tf.reshape(y, [-1]), tf.int64)
+    return tf.cast(tf.equal(tf.argmax(pred, axis=-1), labels), tf.float32)
+
+
+def _mae(y, pred):
+    import tensorflow as tf
+
+    return tf.abs(tf.cast(y, pred.dtype) - pred)
+
+
+METRICS = {"accuracy": _accuracy, "mae": _mae}  # the metrics the stages log, per example
 
 
 def _metric_fns(metrics) -> dict:
-    import keras
-
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise InputError(f"multiworker training logs the metrics {', '.join(METRICS)}, not {unknown}")
-    return {m: _per_example(keras.metrics.get(METRICS[m])) for m in metrics}
+    return {m: _per_example(METRICS[m]) for m in metrics}
 
 
 def _replica_slices(ds, ctx):

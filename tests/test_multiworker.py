@@ -1,0 +1,230 @@
+"""--strategy multiworker: two worker processes on 127.0.0.1 (MultiWorkerMirroredStrategy, the custom loop of
+keras_irdi/multiworker.py) against one process training the same stages with Keras fit.
+
+Every worker process is started with its own TF_CONFIG on free ports and killed by pid when a deadline
+passes, so a hang fails the test instead of stalling the suite."""
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from keras_irdi.artifacts import RunDir
+from helpers import REPO
+
+# One process of the cluster (or the single-process reference, strategy "default"): trains the given stages
+# of a tiny smoke run and writes each stage's final weights as this process holds them (the non-chief
+# worker saves no stage) into OUT/<stage>.<task>.npz.
+SCRIPT = """
+import sys
+import numpy as np
+from keras_irdi.errors import main_wrapper
+
+def main(argv):
+    run_dir, strategy, stages, out, task = argv
+    from keras_irdi.tfenv import load_tensorflow
+    load_tensorflow()
+    from keras_irdi import training
+    from keras_irdi.data.cifar import BUNDLED_CIFAR10
+    from keras_irdi.presets import get_preset
+    from keras_irdi.runs import RunConfig, open_run
+
+    fit = training.fit_stage
+    def keep(run, stage, model, *a, **k):
+        result = fit(run, stage, model, *a, **k)
+        np.savez(f"{out}/{stage}.{task}.npz", *model.get_weights())
+        return result
+    training.fit_stage = keep
+    preset = get_preset("smoke")
+    preset.patches.source, preset.data.train_limit, preset.finetune = "cifar", 200, None
+    preset.restoration.train.steps_per_epoch, preset.restoration.train.epochs = 12, 3
+    preset.classifier.train.epochs = 1  # 180 images in batches of 32: a short last batch
+    config = RunConfig(degradation="jpeg", preset=preset)
+    run, config = open_run(run_dir, config, cifar_dir=str(BUNDLED_CIFAR10), strategy=strategy)
+    for stage in stages.split(","):
+        training.STAGE_FUNCTIONS[stage](run, config)
+
+sys.exit(main_wrapper(main, sys.argv[1:]))
+"""
+DEADLINE = 240  # seconds for one launch, start-up included; the machine is shared, so generous
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _cluster_env(ports, index, timeout=60):
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    return {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+            "IRDI_PEER_TIMEOUT": str(timeout), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _start(tmp, name, run_dir, strategy, stages, env=None):
+    out, err = open(tmp / f"{name}.out", "w"), open(tmp / f"{name}.err", "w")
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(run_dir), strategy, stages, str(tmp), name],
+                            stdout=out, stderr=err, cwd=REPO, env=env)
+
+
+def _launch_workers(tmp, run_dir, stages, names=("w0", "w1")):
+    ports = _free_ports(2)
+    return [_start(tmp, name, run_dir, "multiworker", stages, _cluster_env(ports, i)) for i, name in enumerate(names)]
+
+
+def _finish(procs, tmp, names, deadline=DEADLINE):
+    """Wait for every process; kill them all (by pid) past the deadline. Returns their exit codes."""
+    end = time.time() + deadline
+    try:
+        for proc in procs:
+            proc.wait(timeout=max(1, end - time.time()))
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+    codes = [proc.returncode for proc in procs]
+    logs = {n: (tmp / f"{n}.err").read_text()[-1500:] for n in names}
+    return codes, logs
+
+
+def _weights(path):
+    data = np.load(path)
+    return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+
+STAGES = "restoration,cla_org"
+# How far the two workers may end from one process with Keras fit: the same sums in another order. Cla(org)
+# (no dropout; L2 weight decay; 180 images, so a short last batch) stays within 1e-6. The restoration net does
+# not: Adamax steps a weight by about lr * g / max|g|, so where a gradient is near 0 (its last layer starts at
+# zero) float rounding decides a whole step; measured 7.8e-8 after 12 steps, 4e-4 after these 36.
+TOLERANCE = {"cla_org": 1e-6, "restoration": 1e-3}
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """Two workers and one process with Keras fit, launched together: the restoration net (PIL JPEG in the
+    pipeline, 3 epochs) and Cla(org) from scratch (L2 weight decay, an epoch ending on a short batch)."""
+    tmp = tmp_path_factory.mktemp("straight")
+    started = time.time()
+    procs = _launch_workers(tmp, tmp / "run", STAGES) + [_start(tmp, "single", tmp / "single", "default", STAGES)]
+    codes, logs = _finish(procs, tmp, ["w0", "w1", "single"])
+    assert codes == [0, 0, 0], logs
+    return tmp, time.time() - started
+
+
+@pytest.mark.slow
+def test_two_workers_end_identical_and_at_the_single_process_weights(straight):
+    tmp, seconds = straight
+    run, single = RunDir(tmp / "run"), RunDir(tmp / "single")
+    for stage in STAGES.split(","):
+        w0, w1 = _weights(tmp / f"{stage}.w0.npz"), _weights(tmp / f"{stage}.w1.npz")
+        for a, b in zip(w0, w1, strict=True):
+            np.testing.assert_array_equal(a, b)  # both workers hold bit-identical weights
+        saved = run.load_stage(stage).get_weights()  # the chief's saved stage is what it trained
+        for a, b in zip(w0, saved, strict=True):
+            np.testing.assert_array_equal(a, b)
+        reference = single.load_stage(stage).get_weights()  # Keras fit, one process
+        for a, b in zip(w0, reference, strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=TOLERANCE[stage])
+        assert max(float(np.abs(w).max()) for w in w0[-2:]) > 0  # trained: the last layer moved
+        # The chief's logs have fit's columns and values; the manifest has the stage.
+        rows = list(csv.DictReader(open(run.log_dir() / f"{stage}.csv")))
+        ref_rows = list(csv.DictReader(open(single.log_dir() / f"{stage}.csv")))
+        assert [list(r) for r in rows] == [list(r) for r in ref_rows]
+        for r, q in zip(rows, ref_rows, strict=True):
+            for k in r:
+                assert float(r[k]) == pytest.approx(float(q[k]), rel=1e-5, abs=1e-6), (stage, k)
+        assert (run.log_dir() / "tb" / stage / "train").is_dir()
+        assert (run.log_dir() / "tb" / stage / "validation").is_dir()
+        assert set(run.manifest()["stages"][stage]["metrics"]) == set(single.manifest()["stages"][stage]["metrics"])
+        assert not run.backup_dir(stage).exists()
+    assert run.manifest()["config"]["runtime"]["strategy"] == "multiworker"
+    print(f"two workers + one process: {seconds:.0f} s, load average {os.getloadavg()[0]:.1f}")
+
+
+def _rows(path):
+    if not path.exists():
+        return 0
+    return sum(1 for r in csv.DictReader(open(path)) if r.get("epoch", "").strip())
+
+
+@pytest.mark.slow
+def test_a_killed_cluster_resumes_bit_identical(straight, tmp_path):
+    """Worker 1 is killed (SIGKILL) in the second epoch: worker 0 fails by itself in one line, without
+    hanging; relaunched, both resume from the chief's checkpoint and end where an uninterrupted run ends."""
+    reference, _ = straight
+    run_dir = tmp_path / "run"
+    procs = _launch_workers(tmp_path, run_dir, "restoration")
+    log = run_dir / "logs" / "restoration.csv"
+    end = time.time() + DEADLINE
+    try:
+        while time.time() < end and _rows(log) < 1 and all(p.poll() is None for p in procs):
+            time.sleep(0.05)
+        assert _rows(log) == 1 and all(p.poll() is None for p in procs), (tmp_path / "w0.err").read_text()[-1500:]
+        os.kill(procs[1].pid, signal.SIGKILL)
+        procs[1].wait()
+    finally:
+        if procs[1].poll() is None:
+            os.kill(procs[1].pid, signal.SIGKILL)
+    started = time.time()
+    codes, logs = _finish(procs[:1], tmp_path, ["w0"], deadline=120)
+    waited = time.time() - started
+    lines = logs["w0"].strip().splitlines()
+    assert codes == [2], logs
+    assert lines[-1].startswith("error: a worker of the cluster stopped answering"), lines[-3:]
+    assert "Traceback" not in logs["w0"]
+    run = RunDir(run_dir)
+    assert not run.has_stage("restoration") and run.backup_dir("restoration").exists()
+
+    procs = _launch_workers(tmp_path, run_dir, "restoration", names=("r0", "r1"))
+    codes, logs = _finish(procs, tmp_path, ["r0", "r1"])
+    assert codes == [0, 0], logs
+    for name in ("r0", "r1"):
+        assert "[restoration] resuming from epoch " in (tmp_path / f"{name}.out").read_text()
+    epochs = [int(r["epoch"]) for r in csv.DictReader(open(log))]
+    assert epochs == [0, 1, 2], epochs  # epoch 1 kept from the killed attempt, epoch 2 redone once
+    resumed = run.load_stage("restoration").get_weights()
+    for a, b in zip(resumed, RunDir(reference / "run").load_stage("restoration").get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    print(f"the surviving worker failed {waited:.0f} s after its peer was killed")
+
+
+@pytest.mark.slow
+def test_a_worker_without_its_peer_fails_in_one_line(tmp_path):
+    """The peer of TF_CONFIG never starts: the worker gives up after IRDI_PEER_TIMEOUT, in one line, before
+    creating the run directory (TensorFlow's own start-up would wait forever)."""
+    ports = _free_ports(2)
+    started = time.time()
+    proc = subprocess.run([sys.executable, str(REPO / "train/restoration.py"), "--preset", "smoke",
+                           "--run-dir", str(tmp_path / "r"), "--strategy", "multiworker"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120, env=_cluster_env(ports, 0, timeout=5))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [f"error: worker 0 cannot reach 127.0.0.1:{ports[1]} (TF_CONFIG) within 5 s; start every "
+                     "worker of TF_CONFIG, check the addresses and the firewall, or raise IRDI_PEER_TIMEOUT"], lines
+    assert time.time() - started < 60
+    assert not (tmp_path / "r").exists()
+
+
+def test_multiworker_without_tf_config_fails_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    proc = subprocess.run([sys.executable, str(REPO / "train/restoration.py"), "--preset", "smoke",
+                           "--run-dir", str(tmp_path / "r"), "--strategy", "multiworker"],
+                          capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --strategy multiworker needs TF_CONFIG on every worker")
+    assert not (tmp_path / "r").exists()
