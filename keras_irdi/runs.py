@@ -79,7 +79,7 @@ _STRATEGIES: dict = {}
 def get_strategy(name: str):
     """The process's tf.distribute strategy, created once (a strategy per call would give variables and
     optimizer different owners). ``mirrored`` spans the GPUs or, on a machine without any, every logical
-    CPU device; ``multiworker`` the workers of ``TF_CONFIG`` (keras_irdi.multiworker; it must be created
+    CPU device; ``multiworker`` the workers of ``TF_CONFIG`` (keras_irdi.cluster; it must be created
     before TensorFlow runs anything, so ``open_run`` creates it first)."""
     import tensorflow as tf
 
@@ -89,7 +89,7 @@ def get_strategy(name: str):
         return tf.distribute.get_strategy()
     if name not in _STRATEGIES:
         if name == "multiworker":
-            from keras_irdi.multiworker import make_strategy
+            from keras_irdi.cluster import make_strategy
 
             _STRATEGIES[name] = make_strategy()
         else:
@@ -127,7 +127,7 @@ def open_run(run_dir, config: RunConfig | None = None, **runtime) -> tuple[RunDi
     if config.runtime.strategy == "multiworker":
         # Before TensorFlow runs anything (collectives are configured at start-up); from here only the
         # chief writes into the run directory.
-        from keras_irdi.multiworker import ClusterRunDir
+        from keras_irdi.cluster import ClusterRunDir
 
         run = ClusterRunDir(run.path, get_strategy("multiworker"))
     # Everything the command needs is checked before anything is written: a typo in a path fails in
