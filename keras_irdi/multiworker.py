@@ -109,6 +109,7 @@ class _Checkpoints:
     def __init__(self, strategy, directory, model, optimizer):
         import tensorflow as tf
 
+        logging.getLogger("absl").setLevel(logging.WARNING)  # one "Sharding callback duration" line per save
         self.strategy, self.directory, self.chief = strategy, directory, is_chief(strategy)
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
         self.model, self.optimizer = model, optimizer
