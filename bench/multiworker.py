@@ -4,6 +4,7 @@
 One stage (Cla(org) from scratch: the `small` half-width classifier, flip + shift augmentation, batch 128,
 the bundled CIFAR-10 subset unless --cifar-dir) trained three ways, each in fresh processes:
   single_fit       one process, the default strategy: Keras fit (fitting.fit_stage), every core
+  single_fit_1cpu  the same, pinned to one logical CPU (what each worker below gets)
   one_worker_loop  one process, --strategy multiworker with a one-worker TF_CONFIG: the custom loop
                    (keras_irdi/multiworker.py) without a peer, every core
   two_workers      two processes on 127.0.0.1, --strategy multiworker, each pinned to one logical CPU
@@ -93,13 +94,13 @@ def _ports(n):
 
 def launch(mode, args, tmp):
     """Run one mode's process(es); their reports, in task order."""
-    tasks = {"single_fit": [None], "one_worker_loop": [None], "two_workers": [0, 1]}[mode]
+    tasks = {"single_fit": [None], "single_fit_1cpu": [0], "one_worker_loop": [None], "two_workers": [0, 1]}[mode]
     ports = _ports(len(tasks))
     procs, reports = [], []
     for i, cpu in enumerate(tasks):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
         strategy = "default"
-        if mode != "single_fit":
+        if mode not in ("single_fit", "single_fit_1cpu"):
             strategy = "multiworker"
             env["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
                                            "task": {"type": "worker", "index": i}})
@@ -128,6 +129,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=1400, help="CIFAR training images incl. validation (default 1400)")
     ap.add_argument("--repeats", type=int, default=3, help="timed epochs after the first (default 3)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds over the four modes, interleaved (default 3)")
     ap.add_argument("--cifar-dir", default=os.environ.get("IRDI_CIFAR_DIR"),
                     help="local CIFAR-10 copy (default: the bundled 1400-image subset)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds before a mode's processes are killed")
@@ -146,30 +148,45 @@ def main():
 
         args.cifar_dir = str(BUNDLED_CIFAR10)
     info = machine_info()
-    modes = {}
+    names = ("single_fit", "single_fit_1cpu", "one_worker_loop", "two_workers")
+    runs = {m: [] for m in names}
     with tempfile.TemporaryDirectory() as tmp:
-        for mode in ("single_fit", "one_worker_loop", "two_workers"):
-            reports, wall = launch(mode, args, tmp)
-            epoch = statistics.median(reports[0]["epoch_seconds"][1:])
-            modes[mode] = {"epoch_seconds": reports[0]["epoch_seconds"], "median_epoch_seconds": epoch,
-                           "images_per_s": round(reports[0]["train_images"] / epoch, 1),
-                           "wall_seconds_with_startup": round(wall, 1), "load_avg_per_epoch": reports[0]["load"]}
-            if mode == "two_workers":
-                modes[mode]["collective_ms_per_step"] = [r["collective_ms_per_step"] for r in reports]
-                modes[mode]["parameters"] = reports[0]["parameters"]
-            print(f"{mode}: {modes[mode]['images_per_s']} images/s (epoch {epoch:.2f} s)", flush=True)
+        for r in range(args.rounds):  # interleaved, so a change in the machine's load hits every mode alike
+            folder = os.path.join(tmp, str(r))
+            os.makedirs(folder)
+            for mode in names:
+                reports, wall = launch(mode, args, folder)
+                epoch = statistics.median(reports[0]["epoch_seconds"][1:])
+                runs[mode].append({"epoch_seconds": reports[0]["epoch_seconds"], "median_epoch_seconds": epoch,
+                                   "images_per_s": round(reports[0]["train_images"] / epoch, 1),
+                                   "wall_seconds_with_startup": round(wall, 1),
+                                   "load_avg_per_epoch": reports[0]["load"],
+                                   **({"collective_ms_per_step": [x["collective_ms_per_step"] for x in reports],
+                                       "parameters": reports[0]["parameters"]} if mode == "two_workers" else {})})
+                print(f"round {r + 1} {mode}: {runs[mode][-1]['images_per_s']} images/s (epoch {epoch:.2f} s)",
+                      flush=True)
+    modes = {m: {"rounds": runs[m], "images_per_s": [x["images_per_s"] for x in runs[m]],
+                 "median_images_per_s": statistics.median(x["images_per_s"] for x in runs[m]),
+                 "median_epoch_seconds": statistics.median(x["median_epoch_seconds"] for x in runs[m])}
+             for m in names}
     train = reports[0]["train_images"]
     steps = -(-train // 128)
     two, one = modes["two_workers"], modes["single_fit"]
+    collectives = [c for x in runs["two_workers"] for c in x["collective_ms_per_step"]]
     result = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"), "command": " ".join(sys.argv),
         "machine": info, "load_avg_at_end": os.getloadavg(),
         "stage": "cla_org from scratch, small preset's classifier (32-64-128), batch 128, flip_shift",
         "train_images": train, "steps_per_epoch": steps, "modes": modes,
-        "ratio_two_workers_over_single_fit": round(two["images_per_s"] / one["images_per_s"], 3),
-        "ratio_loop_over_fit_one_process": round(modes["one_worker_loop"]["images_per_s"] / one["images_per_s"], 3),
+        "ratio_two_workers_over_single_fit": round(two["median_images_per_s"] / one["median_images_per_s"], 3),
+        "ratio_two_workers_over_single_fit_1cpu": round(
+            two["median_images_per_s"] / modes["single_fit_1cpu"]["median_images_per_s"], 3),
+        "ratio_loop_over_fit_one_process": round(
+            modes["one_worker_loop"]["median_images_per_s"] / one["median_images_per_s"], 3),
         "step_ms_two_workers": round(two["median_epoch_seconds"] / steps * 1000, 1),
-        "collective_ms_per_step": statistics.median(two["collective_ms_per_step"]),
+        "step_ms_single_fit": round(one["median_epoch_seconds"] / steps * 1000, 1),
+        "collective_ms_per_step": statistics.median(collectives),
+        "collective_ms_per_step_all": collectives,
         "reading": ("Two local workers share this machine's cores (one pinned to each), so they do not speed "
                     "anything up: the ratio measures the loop's and the collectives' cost, not a scaling. What "
                     "carries over to real machines is the collective overhead per step (gradients' all-reduce "

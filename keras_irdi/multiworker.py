@@ -201,6 +201,7 @@ def fit_multiworker(run: RunDir, stage: str, model, train_epochs, val_ds, stage_
     steps = batches_per_epoch(stream, total)
     loss_fn, metric_fns = _loss_fn(loss), _metric_fns(metrics)
     backup = run.backup_dir(stage)
+    append = backup.exists()  # an interrupted attempt: its epochs stay in the log (before a save creates it)
     with _peer_errors():
         with strategy.scope():
             optimizer = make_optimizer(stage_cfg, steps)
@@ -214,7 +215,7 @@ def fit_multiworker(run: RunDir, stage: str, model, train_epochs, val_ds, stage_
         raise InputError(f"the workers found different checkpoints in {backup} (epochs done: "
                          f"{sorted(set(seen.tolist()))}): the run directory must be one shared folder every "
                          "worker sees")
-    logs = _Logs(run, stage, append=backup.exists(), active=chief)
+    logs = _Logs(run, stage, append=append, active=chief)
     if first >= stage_cfg.epochs:  # killed after the last checkpoint, before the stage was saved
         checkpoints.close(remove_chief_dir=True)
         return _last_logged(logs.csv_path)

@@ -229,3 +229,57 @@ def test_multiworker_without_tf_config_fails_in_one_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --strategy multiworker needs TF_CONFIG on every worker")
     assert not (tmp_path / "r").exists()
+
+
+# -- the pieces, in process ----------------------------------------------------------------------------
+def test_each_replica_gets_its_rows_of_every_global_batch_with_the_global_size():
+    import tensorflow as tf
+
+    from keras_irdi.multiworker import _replica_slices
+
+    x = np.arange(13, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(13))).batch(5)  # 5, 5, 3: a short last batch
+    seen = []
+    for worker in range(2):  # two workers, one replica each
+        ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=worker, num_replicas_in_sync=2)
+        seen.append([(y.numpy().tolist(), float(b)) for _, y, b in _replica_slices(ds, ctx)])
+    assert seen[0] == [([0, 1], 5.0), ([5, 6], 5.0), ([10], 3.0)]
+    assert seen[1] == [([2, 3, 4], 5.0), ([7, 8, 9], 5.0), ([11, 12], 3.0)]
+    ctx = tf.distribute.InputContext(num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=2)
+    local = [y.numpy().tolist() for _, y, _ in _replica_slices(ds, ctx)]  # one worker, two replicas
+    assert local == [[0, 1], [2, 3, 4], [5, 6], [7, 8, 9], [10], [11, 12]]
+
+
+@pytest.mark.parametrize("loss", ["mse", "sparse_categorical_crossentropy", "psnr"])
+def test_per_example_losses_average_to_the_keras_loss(loss):
+    """The loop's loss: each example's, summed and divided by the global batch; their mean must be what
+    Keras' compiled loss computes for the batch (images: a mean over pixels too)."""
+    import keras
+
+    from keras_irdi.models import PSNRLoss
+    from keras_irdi.multiworker import _loss_fn
+
+    rng = np.random.default_rng(0)
+    if loss == "sparse_categorical_crossentropy":
+        y, pred = rng.integers(0, 4, 6), rng.dirichlet(np.ones(4), 6).astype(np.float32)
+    else:
+        y, pred = (rng.random((6, 8, 8, 3)).astype(np.float32) for _ in range(2))
+    keras_loss = PSNRLoss(30.0) if loss == "psnr" else keras.losses.get(
+        {"mse": "MeanSquaredError", "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy"}[loss])
+    per_example = np.asarray(_loss_fn(PSNRLoss(30.0) if loss == "psnr" else loss)(y, pred))
+    assert per_example.shape == (6,)
+    assert float(per_example.mean()) == pytest.approx(float(keras_loss(y, pred)), rel=1e-6)
+
+
+def test_tf_config_errors_are_one_line(monkeypatch):
+    from keras_irdi.cluster import read_tf_config
+    from keras_irdi.errors import InputError
+
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}')
+    with pytest.raises(InputError, match="TF_CONFIG is not a cluster with this task in it"):
+        read_tf_config()
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"ps": ["a:1"], "worker": ["b:2"]}, "task": {"type": "worker", "index": 0}}')
+    with pytest.raises(InputError, match="takes 'chief' and 'worker' tasks"):
+        read_tf_config()
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}')
+    assert read_tf_config()["address"] == "b:2"
