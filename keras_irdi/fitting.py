@@ -144,7 +144,8 @@ def fit_stage(run: RunDir, stage: str, model, train_epochs, val_ds, stage_cfg, l
 
     if is_multiworker(model.distribute_strategy):  # Keras 3's fit cannot run it (keras-team/keras#20585)
         return fit_multiworker(run, stage, model, train_epochs, val_ds, stage_cfg, loss, metrics=metrics,
-                               extra_callbacks=extra_callbacks, clock=clock, seed=seed)
+                               extra_callbacks=extra_callbacks, clock=clock, seed=seed,
+                               make_optimizer=make_optimizer, last_logged=_last_logged)
     total = (0, stage_cfg.epochs)
     # Built once for the whole schedule (its length sets the learning-rate schedule); rebuilt only when a
     # resume starts later. Each build converts the stage's arrays to tensors (525 MB for Cla(res)'s restored

@@ -186,13 +186,13 @@ class _Logs:
 
 
 def fit_multiworker(run: RunDir, stage: str, model, train_epochs, val_ds, stage_cfg, loss, metrics=(),
-                    extra_callbacks=(), clock=None, seed: int = 0) -> dict:
+                    extra_callbacks=(), clock=None, seed: int = 0, *, make_optimizer, last_logged) -> dict:
     """``fitting.fit_stage`` for MultiWorkerMirroredStrategy: same arguments, same result (the last
-    epoch's logs), same files (written by the chief)."""
+    epoch's logs), same files (written by the chief). ``fit_stage`` passes its ``make_optimizer`` and
+    ``_last_logged``, so imports go one way (fitting -> multiworker)."""
     import tensorflow as tf
 
     from keras_irdi.data.pipelines import batches_per_epoch, seed_random_layers
-    from keras_irdi.fitting import _last_logged, make_optimizer
 
     strategy = model.distribute_strategy
     chief = is_chief(strategy)
@@ -218,7 +218,7 @@ def fit_multiworker(run: RunDir, stage: str, model, train_epochs, val_ds, stage_
     logs = _Logs(run, stage, append=append, active=chief)
     if first >= stage_cfg.epochs:  # killed after the last checkpoint, before the stage was saved
         checkpoints.close(remove_chief_dir=True)
-        return _last_logged(logs.csv_path)
+        return last_logged(logs.csv_path)
     if first:
         del stream
         stream = train_epochs((first, stage_cfg.epochs))
