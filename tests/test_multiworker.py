@@ -283,3 +283,66 @@ def test_tf_config_errors_are_one_line(monkeypatch):
         read_tf_config()
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}')
     assert read_tf_config()["address"] == "b:2"
+
+
+# A one-worker cluster fitting a one-layer stage "tiny" through fit_stage (the loop), for 4 epochs; with
+# STOP, Ctrl-C at the end of that epoch (its checkpoint written). Prints the epochs its CSV log lists.
+TINY = """
+import csv, sys
+import numpy as np
+from keras_irdi.errors import main_wrapper
+
+def main(argv):
+    run_dir, stop = argv[0], int(argv[1])
+    from keras_irdi.tfenv import load_tensorflow
+    tf = load_tensorflow()
+    import keras
+    from keras_irdi.fitting import fit_stage
+    from keras_irdi.presets import StageConfig
+    from keras_irdi.runs import RunConfig, RuntimeConfig, get_strategy
+    from keras_irdi.cluster import ClusterRunDir
+
+    strategy = get_strategy("multiworker")
+    run = ClusterRunDir(run_dir, strategy)
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == stop:
+                raise KeyboardInterrupt
+
+    x = np.random.default_rng(0).random((64, 3)).astype(np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(64) % 2)).batch(16)
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="tiny")
+    fit_stage(run, "tiny", model, lambda e: ds.repeat(e[1] - e[0]), ds, StageConfig(epochs=4, batch_size=16),
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), extra_callbacks=[Stop()])
+    print("epochs", [int(r["epoch"]) for r in csv.DictReader(open(run.log_dir() / "tiny.csv"))])
+
+sys.exit(main_wrapper(main, sys.argv[1:]))
+"""
+
+
+def _tiny(tmp_path, stop):
+    env = _cluster_env(_free_ports(1), 0)
+    proc = subprocess.run([sys.executable, "-c", TINY, str(tmp_path / "run"), str(stop)], capture_output=True,
+                          text=True, cwd=REPO, env=env, timeout=DEADLINE)
+    return proc
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cut,expected", [("latest", [0, 1, 1, 2, 3]), ("all", [0, 1, 0, 1, 2, 3])])
+def test_a_cut_checkpoint_falls_back_to_the_previous_or_restarts(tmp_path, cut, expected):
+    """As with fit's backups: a cut latest checkpoint costs one more epoch (the previous one is kept), none
+    readable restarts the stage with a warning, never fails it forever."""
+    proc = _tiny(tmp_path, stop=1)
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    backup = tmp_path / "run" / "backup" / "tiny"
+    for f in sorted(backup.glob("ckpt-*.data-*")):
+        if cut == "all" or f.name.startswith("ckpt-2."):
+            f.write_bytes(f.read_bytes()[:10])  # what a kill in the middle of a save leaves
+    proc = _tiny(tmp_path, stop=-1)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"epochs {expected}" in proc.stdout
+    assert "is unreadable" in proc.stderr
+    assert ("restarting this stage from epoch 0" in proc.stderr) == (cut == "all")
