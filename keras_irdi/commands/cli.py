@@ -50,7 +50,8 @@ def run_parser(description: str, stage_options: bool = True, schedule_options: b
             ap.add_argument("--batch-size", type=positive_int, default=None, help="override the preset's batch size")
         ap.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
         ap.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default=None,
-                        help="tf.distribute strategy, for several GPUs or hosts")
+                        help="tf.distribute strategy: mirrored for several devices of one machine, "
+                             "multiworker for several machines (TF_CONFIG on each; README 'Several devices')")
     ap.add_argument("--verbose", action="store_true", help="keep TensorFlow's own log lines on stderr")
     return ap
 

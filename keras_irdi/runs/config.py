@@ -78,30 +78,27 @@ def setup_determinism(seed: int) -> None:
 
 
 _STRATEGIES: dict = {}
-# Keras 3's fit() cannot train under MultiWorkerMirroredStrategy: it averages every scalar log with
-# strategy.reduce("MEAN", v, axis=0), which fails on scalars, and its symbolic build reduces a PerReplica
-# batch in eager mode (keras-team/keras#20585; docs/DECISIONS.md has the 20-line reproduction).
-MULTIWORKER_BLOCKED = ("--strategy multiworker cannot train with Keras {version}: its fit() fails under "
-                       "MultiWorkerMirroredStrategy (keras-team/keras#20585); use --strategy mirrored for "
-                       "several devices of one machine")
 
 
 def get_strategy(name: str):
     """The process's tf.distribute strategy, created once (a strategy per call would give variables and
     optimizer different owners). ``mirrored`` spans the GPUs or, on a machine without any, every logical
-    CPU device."""
-    import keras
+    CPU device; ``multiworker`` the workers of ``TF_CONFIG`` (keras_irdi.runs.cluster; it must be created
+    before TensorFlow runs anything, so ``open_run`` creates it first)."""
     import tensorflow as tf
 
     if name not in ("default", "mirrored", "multiworker"):
         raise InputError(f"unknown strategy {name!r}; choose one of: default, mirrored, multiworker")
-    if name == "multiworker":
-        raise InputError(MULTIWORKER_BLOCKED.format(version=keras.__version__))
     if name == "default":
         return tf.distribute.get_strategy()
     if name not in _STRATEGIES:
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        _STRATEGIES[name] = tf.distribute.MirroredStrategy([d.name for d in devices])
+        if name == "multiworker":
+            from keras_irdi.runs.cluster import make_strategy
+
+            _STRATEGIES[name] = make_strategy()
+        else:
+            devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+            _STRATEGIES[name] = tf.distribute.MirroredStrategy([d.name for d in devices])
     return _STRATEGIES[name]
 
 
@@ -131,6 +128,12 @@ def open_run(run_dir, config: RunConfig | None = None, **runtime) -> tuple[RunDi
     elif config is None:
         config = RunConfig()
     config.runtime = _replace_given(config.runtime, runtime)
+    if config.runtime.strategy == "multiworker":
+        # Before TensorFlow runs anything (collectives are configured at start-up); from here only the
+        # chief writes into the run directory.
+        from keras_irdi.runs.cluster import ClusterRunDir
+
+        run = ClusterRunDir(run.path, get_strategy("multiworker"))
     # Everything the command needs is checked before anything is written: a typo in a path fails in
     # seconds and leaves no run directory behind (or an existing one untouched).
     config.validate()

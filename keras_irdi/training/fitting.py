@@ -133,12 +133,19 @@ def fit_stage(run: RunDir, stage: str, model, train_epochs, val_ds, stage_cfg, l
     """Compile (Adamax by default) and fit, resumable (BackupAndRestore) and logged (CSV + TensorBoard).
 
     ``train_epochs(epochs)`` builds the training stream for the epochs ``(first, stop)``: a resumed
-    stage asks for the epochs left, so it replays the interrupted epoch exactly.
+    stage asks for the epochs left, so it replays the interrupted epoch exactly. Under
+    MultiWorkerMirroredStrategy, where Keras 3's fit cannot run, the same stage trains through the custom
+    loop of ``keras_irdi.training.multiworker`` (same loss, optimizer, schedule, logs and resume).
     """
     import keras
 
     from keras_irdi.data.pipelines import batches_per_epoch
+    from keras_irdi.training.multiworker import fit_multiworker, is_multiworker
 
+    if is_multiworker(model.distribute_strategy):  # Keras 3's fit cannot run it (keras-team/keras#20585)
+        return fit_multiworker(run, stage, model, train_epochs, val_ds, stage_cfg, loss, metrics=metrics,
+                               extra_callbacks=extra_callbacks, clock=clock, seed=seed,
+                               make_optimizer=make_optimizer, last_logged=_last_logged)
     total = (0, stage_cfg.epochs)
     # Built once for the whole schedule (its length sets the learning-rate schedule); rebuilt only when a
     # resume starts later. Each build converts the stage's arrays to tensors (525 MB for Cla(res)'s restored

@@ -244,6 +244,8 @@ def reuse_stage(run: RunDir, source, stage: str, expected: dict) -> bool:
     other = RunDir(source)
     if not other.has_stage(stage, expected):
         return False
+    if not getattr(run, "chief", True):  # a multiworker cluster: the chief copies it
+        return True
     tmp = run.path / f"{stage}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(other.stage_dir(stage), tmp)

@@ -1,0 +1,348 @@
+"""--strategy multiworker: two worker processes on 127.0.0.1 (MultiWorkerMirroredStrategy, the custom loop of
+keras_irdi/training/multiworker.py) against one process training the same stages with Keras fit.
+
+Every worker process is started with its own TF_CONFIG on free ports and killed by pid when a deadline
+passes, so a hang fails the test instead of stalling the suite."""
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from keras_irdi.runs.directory import RunDir
+from helpers import REPO
+
+# One process of the cluster (or the single-process reference, strategy "default"): trains the given stages
+# of a tiny smoke run and writes each stage's final weights as this process holds them (the non-chief
+# worker saves no stage) into OUT/<stage>.<task>.npz.
+SCRIPT = """
+import sys
+import numpy as np
+from keras_irdi.errors import main_wrapper
+
+def main(argv):
+    run_dir, strategy, stages, out, task = argv
+    from keras_irdi.tfenv import load_tensorflow
+    load_tensorflow()
+    from keras_irdi import training
+    from keras_irdi.data.cifar import BUNDLED_CIFAR10
+    from keras_irdi.presets import get_preset
+    from keras_irdi.runs.config import RunConfig, open_run
+
+    fit = training.fit_stage
+    def keep(run, stage, model, *a, **k):
+        result = fit(run, stage, model, *a, **k)
+        np.savez(f"{out}/{stage}.{task}.npz", *model.get_weights())
+        return result
+    training.fit_stage = keep
+    preset = get_preset("smoke")
+    preset.patches.source, preset.data.train_limit, preset.finetune = "cifar", 200, None
+    preset.restoration.train.steps_per_epoch, preset.restoration.train.epochs = 12, 3
+    preset.classifier.train.epochs = 1  # 180 images in batches of 32: a short last batch
+    config = RunConfig(degradation="jpeg", preset=preset)
+    run, config = open_run(run_dir, config, cifar_dir=str(BUNDLED_CIFAR10), strategy=strategy)
+    for stage in stages.split(","):
+        training.STAGE_FUNCTIONS[stage](run, config)
+
+sys.exit(main_wrapper(main, sys.argv[1:]))
+"""
+DEADLINE = 240  # seconds for one launch, start-up included; the machine is shared, so generous
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _cluster_env(ports, index, timeout=60):
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    return {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+            "IRDI_PEER_TIMEOUT": str(timeout), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _start(tmp, name, run_dir, strategy, stages, env=None):
+    out, err = open(tmp / f"{name}.out", "w"), open(tmp / f"{name}.err", "w")
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(run_dir), strategy, stages, str(tmp), name],
+                            stdout=out, stderr=err, cwd=REPO, env=env)
+
+
+def _launch_workers(tmp, run_dir, stages, names=("w0", "w1")):
+    ports = _free_ports(2)
+    return [_start(tmp, name, run_dir, "multiworker", stages, _cluster_env(ports, i)) for i, name in enumerate(names)]
+
+
+def _finish(procs, tmp, names, deadline=DEADLINE):
+    """Wait for every process; kill them all (by pid) past the deadline. Returns their exit codes."""
+    end = time.time() + deadline
+    try:
+        for proc in procs:
+            proc.wait(timeout=max(1, end - time.time()))
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+    codes = [proc.returncode for proc in procs]
+    logs = {n: (tmp / f"{n}.err").read_text()[-1500:] for n in names}
+    return codes, logs
+
+
+def _weights(path):
+    data = np.load(path)
+    return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+
+STAGES = "restoration,cla_org"
+# How far the two workers may end from one process with Keras fit: the same sums in another order. Cla(org)
+# (no dropout; L2 weight decay; 180 images, so a short last batch) stays within 1e-6. The restoration net does
+# not: Adamax steps a weight by about lr * g / max|g|, so where a gradient is near 0 (its last layer starts at
+# zero) float rounding decides a whole step; measured 7.8e-8 after 12 steps, 4e-4 after these 36.
+TOLERANCE = {"cla_org": 1e-6, "restoration": 1e-3}
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """Two workers and one process with Keras fit, launched together: the restoration net (PIL JPEG in the
+    pipeline, 3 epochs) and Cla(org) from scratch (L2 weight decay, an epoch ending on a short batch)."""
+    tmp = tmp_path_factory.mktemp("straight")
+    started = time.time()
+    procs = _launch_workers(tmp, tmp / "run", STAGES) + [_start(tmp, "single", tmp / "single", "default", STAGES)]
+    codes, logs = _finish(procs, tmp, ["w0", "w1", "single"])
+    assert codes == [0, 0, 0], logs
+    return tmp, time.time() - started
+
+
+@pytest.mark.slow
+def test_two_workers_end_identical_and_at_the_single_process_weights(straight):
+    tmp, seconds = straight
+    run, single = RunDir(tmp / "run"), RunDir(tmp / "single")
+    for stage in STAGES.split(","):
+        w0, w1 = _weights(tmp / f"{stage}.w0.npz"), _weights(tmp / f"{stage}.w1.npz")
+        for a, b in zip(w0, w1, strict=True):
+            np.testing.assert_array_equal(a, b)  # both workers hold bit-identical weights
+        saved = run.load_stage(stage).get_weights()  # the chief's saved stage is what it trained
+        for a, b in zip(w0, saved, strict=True):
+            np.testing.assert_array_equal(a, b)
+        reference = single.load_stage(stage).get_weights()  # Keras fit, one process
+        for a, b in zip(w0, reference, strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=TOLERANCE[stage])
+        assert max(float(np.abs(w).max()) for w in w0[-2:]) > 0  # trained: the last layer moved
+        # The chief's logs have fit's columns and values; the manifest has the stage.
+        rows = list(csv.DictReader(open(run.log_dir() / f"{stage}.csv")))
+        ref_rows = list(csv.DictReader(open(single.log_dir() / f"{stage}.csv")))
+        assert [list(r) for r in rows] == [list(r) for r in ref_rows]
+        for r, q in zip(rows, ref_rows, strict=True):
+            for k in r:
+                assert float(r[k]) == pytest.approx(float(q[k]), rel=1e-5, abs=1e-6), (stage, k)
+        assert (run.log_dir() / "tb" / stage / "train").is_dir()
+        assert (run.log_dir() / "tb" / stage / "validation").is_dir()
+        assert set(run.manifest()["stages"][stage]["metrics"]) == set(single.manifest()["stages"][stage]["metrics"])
+        assert not run.backup_dir(stage).exists()
+    assert run.manifest()["config"]["runtime"]["strategy"] == "multiworker"
+    print(f"two workers + one process: {seconds:.0f} s, load average {os.getloadavg()[0]:.1f}")
+
+
+def _rows(path):
+    if not path.exists():
+        return 0
+    return sum(1 for r in csv.DictReader(open(path)) if r.get("epoch", "").strip())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("victim,sig", [(1, signal.SIGKILL), (0, signal.SIGTERM)], ids=["sigkill_worker1", "sigterm_chief"])
+def test_a_stopped_cluster_resumes_bit_identical(straight, tmp_path, victim, sig):
+    """One worker is stopped in the second epoch (SIGKILL, or SIGTERM: exit 130 with the resume hint, as one
+    process); the other stops by itself in one line, without hanging. Relaunched, both resume from the chief's
+    checkpoint and end where an uninterrupted run ends."""
+    reference, _ = straight
+    run_dir = tmp_path / "run"
+    procs = _launch_workers(tmp_path, run_dir, "restoration")
+    log = run_dir / "logs" / "restoration.csv"
+    end = time.time() + DEADLINE
+    while time.time() < end and _rows(log) < 1 and all(p.poll() is None for p in procs):
+        time.sleep(0.05)
+    if _rows(log) != 1 or any(p.poll() is not None for p in procs):
+        _finish(procs, tmp_path, ["w0", "w1"], deadline=0)  # kills both by pid
+        pytest.fail((tmp_path / "w0.err").read_text()[-1500:])
+    os.kill(procs[victim].pid, sig)
+    started = time.time()
+    codes, logs = _finish(procs, tmp_path, ["w0", "w1"], deadline=120)
+    waited = time.time() - started
+    survivor = logs[f"w{1 - victim}"].strip().splitlines()
+    assert codes[1 - victim] == 2, logs
+    assert survivor[-1].startswith("error: a worker of the cluster stopped answering"), survivor[-3:]
+    assert "Traceback" not in logs[f"w{1 - victim}"]
+    if sig == signal.SIGTERM:
+        assert codes[victim] == 130 and logs[f"w{victim}"].strip().splitlines()[-1].startswith("interrupted: rerun")
+    run = RunDir(run_dir)
+    assert not run.has_stage("restoration") and run.backup_dir("restoration").exists()
+
+    procs = _launch_workers(tmp_path, run_dir, "restoration", names=("r0", "r1"))
+    codes, logs = _finish(procs, tmp_path, ["r0", "r1"])
+    assert codes == [0, 0], logs
+    for name in ("r0", "r1"):
+        assert "[restoration] resuming from epoch " in (tmp_path / f"{name}.out").read_text()
+    epochs = [int(r["epoch"]) for r in csv.DictReader(open(log))]
+    assert epochs == [0, 1, 2], epochs  # epoch 0 kept from the stopped attempt, none twice
+    resumed = run.load_stage("restoration").get_weights()
+    for a, b in zip(resumed, RunDir(reference / "run").load_stage("restoration").get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    print(f"the other worker stopped {waited:.0f} s after its peer was")
+
+
+@pytest.mark.slow
+def test_a_worker_without_its_peer_fails_in_one_line(tmp_path):
+    """The peer of TF_CONFIG never starts: the worker gives up after IRDI_PEER_TIMEOUT, in one line, before
+    creating the run directory (TensorFlow's own start-up would wait forever)."""
+    ports = _free_ports(2)
+    started = time.time()
+    proc = subprocess.run([sys.executable, str(REPO / "train/restoration.py"), "--preset", "smoke",
+                           "--run-dir", str(tmp_path / "r"), "--strategy", "multiworker"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120, env=_cluster_env(ports, 0, timeout=5))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [f"error: worker 0 cannot reach 127.0.0.1:{ports[1]} (TF_CONFIG) within 5 s; start every "
+                     "worker of TF_CONFIG, check the addresses and the firewall, or raise IRDI_PEER_TIMEOUT"], lines
+    assert time.time() - started < 60
+    assert not (tmp_path / "r").exists()
+
+
+def test_multiworker_without_tf_config_fails_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    proc = subprocess.run([sys.executable, str(REPO / "train/restoration.py"), "--preset", "smoke",
+                           "--run-dir", str(tmp_path / "r"), "--strategy", "multiworker"],
+                          capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --strategy multiworker needs TF_CONFIG on every worker")
+    assert not (tmp_path / "r").exists()
+
+
+# -- the pieces, in process ----------------------------------------------------------------------------
+def test_each_replica_gets_its_rows_of_every_global_batch_with_the_global_size():
+    import tensorflow as tf
+
+    from keras_irdi.training.multiworker import _replica_slices
+
+    x = np.arange(13, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(13))).batch(5)  # 5, 5, 3: a short last batch
+    seen = []
+    for worker in range(2):  # two workers, one replica each
+        ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=worker, num_replicas_in_sync=2)
+        seen.append([(y.numpy().tolist(), float(b)) for _, y, b in _replica_slices(ds, ctx)])
+    assert seen[0] == [([0, 1], 5.0), ([5, 6], 5.0), ([10], 3.0)]
+    assert seen[1] == [([2, 3, 4], 5.0), ([7, 8, 9], 5.0), ([11, 12], 3.0)]
+    ctx = tf.distribute.InputContext(num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=2)
+    local = [y.numpy().tolist() for _, y, _ in _replica_slices(ds, ctx)]  # one worker, two replicas
+    assert local == [[0, 1], [2, 3, 4], [5, 6], [7, 8, 9], [10], [11, 12]]
+
+
+@pytest.mark.parametrize("loss", ["mse", "sparse_categorical_crossentropy", "psnr"])
+def test_per_example_losses_average_to_the_keras_loss(loss):
+    """The loop's loss: each example's, summed and divided by the global batch; their mean must be what
+    Keras' compiled loss computes for the batch (images: a mean over pixels too)."""
+    import keras
+
+    from keras_irdi.models import PSNRLoss
+    from keras_irdi.training.multiworker import _loss_fn
+
+    rng = np.random.default_rng(0)
+    if loss == "sparse_categorical_crossentropy":
+        y, pred = rng.integers(0, 4, 6), rng.dirichlet(np.ones(4), 6).astype(np.float32)
+    else:
+        y, pred = (rng.random((6, 8, 8, 3)).astype(np.float32) for _ in range(2))
+    keras_loss = PSNRLoss(30.0) if loss == "psnr" else keras.losses.get(
+        {"mse": "MeanSquaredError", "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy"}[loss])
+    per_example = np.asarray(_loss_fn(PSNRLoss(30.0) if loss == "psnr" else loss)(y, pred))
+    assert per_example.shape == (6,)
+    assert float(per_example.mean()) == pytest.approx(float(keras_loss(y, pred)), rel=1e-6)
+
+
+def test_tf_config_errors_are_one_line(monkeypatch):
+    from keras_irdi.runs.cluster import read_tf_config
+    from keras_irdi.errors import InputError
+
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}')
+    with pytest.raises(InputError, match="TF_CONFIG is not a cluster with this task in it"):
+        read_tf_config()
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"ps": ["a:1"], "worker": ["b:2"]}, "task": {"type": "worker", "index": 0}}')
+    with pytest.raises(InputError, match="takes 'chief' and 'worker' tasks"):
+        read_tf_config()
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}')
+    assert read_tf_config()["address"] == "b:2"
+
+
+# A one-worker cluster fitting a one-layer stage "tiny" through fit_stage (the loop), for 4 epochs; with
+# STOP, Ctrl-C at the end of that epoch (its checkpoint written). Prints the epochs its CSV log lists.
+TINY = """
+import csv, sys
+import numpy as np
+from keras_irdi.errors import main_wrapper
+
+def main(argv):
+    run_dir, stop = argv[0], int(argv[1])
+    from keras_irdi.tfenv import load_tensorflow
+    tf = load_tensorflow()
+    import keras
+    from keras_irdi.training.fitting import fit_stage
+    from keras_irdi.presets import StageConfig
+    from keras_irdi.runs.config import RunConfig, RuntimeConfig, get_strategy
+    from keras_irdi.runs.cluster import ClusterRunDir
+
+    strategy = get_strategy("multiworker")
+    run = ClusterRunDir(run_dir, strategy)
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == stop:
+                raise KeyboardInterrupt
+
+    x = np.random.default_rng(0).random((64, 3)).astype(np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(64) % 2)).batch(16)
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="tiny")
+    fit_stage(run, "tiny", model, lambda e: ds.repeat(e[1] - e[0]), ds, StageConfig(epochs=4, batch_size=16),
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), extra_callbacks=[Stop()])
+    print("epochs", [int(r["epoch"]) for r in csv.DictReader(open(run.log_dir() / "tiny.csv"))])
+
+sys.exit(main_wrapper(main, sys.argv[1:]))
+"""
+
+
+def _tiny(tmp_path, stop):
+    env = _cluster_env(_free_ports(1), 0)
+    proc = subprocess.run([sys.executable, "-c", TINY, str(tmp_path / "run"), str(stop)], capture_output=True,
+                          text=True, cwd=REPO, env=env, timeout=DEADLINE)
+    return proc
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cut,expected", [("latest", [0, 1, 1, 2, 3]), ("all", [0, 1, 0, 1, 2, 3])])
+def test_a_cut_checkpoint_falls_back_to_the_previous_or_restarts(tmp_path, cut, expected):
+    """As with fit's backups: a cut latest checkpoint costs one more epoch (the previous one is kept), none
+    readable restarts the stage with a warning, never fails it forever."""
+    proc = _tiny(tmp_path, stop=1)
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    backup = tmp_path / "run" / "backup" / "tiny"
+    for f in sorted(backup.glob("ckpt-*.data-*")):
+        if cut == "all" or f.name.startswith("ckpt-2."):
+            f.write_bytes(f.read_bytes()[:10])  # what a kill in the middle of a save leaves
+    proc = _tiny(tmp_path, stop=-1)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"epochs {expected}" in proc.stdout
+    assert "is unreadable" in proc.stderr
+    assert ("restarting this stage from epoch 0" in proc.stderr) == (cut == "all")
