@@ -146,7 +146,8 @@ def open_run(run_dir, config: RunConfig | None = None, **runtime) -> tuple[RunDi
         raise
     from keras_irdi.runs.lock import lock_run
 
-    lock_run(run.path)  # one process at a time per run directory, until this process exits
+    if getattr(run, "chief", True):  # one process (one cluster: its chief) at a time per run directory
+        lock_run(run.path)
     import keras
     import tensorflow as tf
 

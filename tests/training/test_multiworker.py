@@ -30,7 +30,7 @@ def main(argv):
     run_dir, strategy, stages, out, task = argv
     from keras_irdi.tfenv import load_tensorflow
     load_tensorflow()
-    from keras_irdi import training
+    from keras_irdi.training import stages as training
     from keras_irdi.data.cifar import BUNDLED_CIFAR10
     from keras_irdi.presets import get_preset
     from keras_irdi.runs.config import RunConfig, open_run
