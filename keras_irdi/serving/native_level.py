@@ -51,3 +51,38 @@ def native_level(estimate, image: np.ndarray, size: int, max_tiles: int = MAX_TI
     tiles = native_tiles(image, size, max_tiles)
     summary = summarise(estimate(tiles)) if len(tiles) else None
     return None if summary is None else dict(summary, tile_size=int(size))
+
+
+def measured_on(quality, size: int, degrade=None) -> dict:
+    """Which image each of predict's numbers was measured on (``quality``: a JpegQuality or None;
+    ``degrade``: predict's --degrade (kind, level) or None)."""
+    if quality is None:
+        file_text = "not a JPEG file: no quantisation tables"
+    elif quality.exact:
+        file_text = "the file as stored: its quantisation tables (IJG scaling rule)"
+    else:
+        file_text = "the file as stored: the IJG quality whose tables are closest to the file's (not IJG's own)"
+    native = f"the file at its native resolution, {size}x{size} tiles, no resize"
+    small = f"the classifier's {size}x{size} input (centre crop of the file, resized)"
+    if degrade:
+        native += f" (not degraded: --degrade applies to the {size}x{size} input only)"
+        small += f", after --degrade {degrade[0]}:{degrade[1]:g}"
+    return {"file_jpeg_quality": file_text, "level_native": native, "level_of_input": small + "; drives the weights"}
+
+
+def describe_levels(r: dict) -> list[str]:
+    """predict's text lines for one file's levels (``r``: its JSON record)."""
+    unit, native, degraded = r["level_unit"], r["level_native"], r.get("degraded")
+    quality = "n/a (not a JPEG file)" if r["file_jpeg_quality"] is None else str(r["file_jpeg_quality"])
+    lines = [f"  file JPEG quality: {quality}"]
+    if native is None:
+        lines.append(f"  {unit} at native resolution: n/a (no level estimator, or smaller than one tile)")
+    else:
+        side = native["tile_size"]
+        lines.append(f"  {unit} at native resolution: median {native['median']:.1f} (IQR {native['iqr'][0]:.1f}.."
+                     f"{native['iqr'][1]:.1f}, {native['tiles']} tiles of {side}x{side})"
+                     + (" [the file, not degraded]" if degraded else ""))
+    small = "n/a (no level estimator)" if r["level_of_input"] is None else f"{r['level_of_input']:.1f}"
+    lines.append(f"  {unit} of the classifier's input (drives the weights): {small}"
+                 + (f" [after --degrade {degraded}]" if degraded else ""))
+    return lines
