@@ -39,6 +39,10 @@ the same ``fit_to_input`` to files it reads with PIL):
   (side = the shorter side) and resized to S x S with antialiased bilinear interpolation
   (``tf.image.resize(..., "bilinear", antialias=True)``), then rounded and cast to uint8.
 
+A third signature, when the run has a restoration stage: ``restore(image: uint8 [H, W, 3])`` (any H, W) ->
+``restored`` uint8 [H, W, 3], the restoration net at the image's own resolution, tiled as ``irdi-restore``
+(``keras_irdi.serving.restore.restore_function``).
+
 Malformed input makes the request fail with ``tf.errors.InvalidArgumentError``; there is no
 ``tf.py_function`` in either signature, so the SavedModel runs in TF Serving as is.
 """
@@ -160,7 +164,7 @@ class ServingModule(tf.Module):
     """
 
     def __init__(self, network: str, composite, class_names, degradation: str, input_size: int,
-                 estimator=None, taps=None):
+                 estimator=None, taps=None, restoration=None):
         super().__init__(name=f"irdi_{network}")
         from keras_irdi.degradations import get_degradation
 
@@ -168,6 +172,7 @@ class ServingModule(tf.Module):
         self.composite = composite  # keras model: float32 0..255 -> probabilities (or Proposed's dict)
         self.estimator = estimator  # keras model 0..1 -> normalised level, or None
         self.taps = taps  # Ens(Cla): keras model -> Cla(org)'s probabilities inside the composite
+        self.restoration = restoration  # keras model 0..1 -> 0..1, any HxW, or None: the restore signature
         self.class_names = tf.constant(list(class_names), tf.string)
         self.level_scale = float(get_degradation(degradation).scale)
         self.input_size = int(input_size)
@@ -186,6 +191,10 @@ class ServingModule(tf.Module):
             serving_default, input_signature=[tf.TensorSpec([None, s, s, 3], tf.uint8, name="images")])
         self.serve_bytes = tf.function(
             serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+        if restoration is not None:  # uint8 [H, W, 3] -> {"restored": uint8 [H, W, 3]}, tiled
+            from keras_irdi.serving.restore import restore_function
+
+            self.restore = restore_function(restoration)
 
     def _run(self, images):
         x = tf.cast(images, tf.float32)
@@ -221,11 +230,13 @@ class ServingModule(tf.Module):
 
     def signatures(self) -> dict:
         return {"serving_default": self.serving_default.get_concrete_function(),
-                "serve_bytes": self.serve_bytes.get_concrete_function()}
+                "serve_bytes": self.serve_bytes.get_concrete_function(),
+                **({"restore": self.restore.get_concrete_function()} if self.restoration is not None else {})}
 
     def keras_models(self) -> list:
         """Every Keras model the signatures call (what the export archive must track)."""
-        return [m for m in (self.composite, self.estimator, self.taps) if m is not None]
+        models = [m for m in (self.composite, self.estimator, self.taps, self.restoration) if m is not None]
+        return [m for i, m in enumerate(models) if all(m is not other for other in models[:i])]
 
     def write_saved_model(self, path) -> None:
         """Write both signatures as a SavedModel that TF Serving's session loader can run.
@@ -242,6 +253,8 @@ class ServingModule(tf.Module):
             archive.track(model)
         archive.add_endpoint("serving_default", self.serving_default)
         archive.add_endpoint("serve_bytes", self.serve_bytes)
+        if self.restoration is not None:
+            archive.add_endpoint("restore", self.restore)
         archive.write_out(str(path), verbose=False)
 
 
@@ -294,7 +307,9 @@ def build_serving_module(run_dir, model: str = "proposed") -> ServingModule:
         class_names = [f"class_{i}" for i in range(n_classes)]
     if len(class_names) != n_classes:
         raise InputError(f"{run.manifest_path}: {len(class_names)} class names for a {n_classes}-class model")
-    module = ServingModule(model, composite, class_names, info["degradation"], size, estimator, taps)
+    restoration = stages["restoration"] if "restoration" in stages else (
+        run.load_stage("restoration") if run.has_stage("restoration") else None)
+    module = ServingModule(model, composite, class_names, info["degradation"], size, estimator, taps, restoration)
     members = weight_net_members(stages["weight_net"]) if model == "proposed" else PAPER_MEMBERS
     module.info = dict(info, class_names=list(class_names), network=model, weights_columns=weight_columns(members),
                        estimated_level="estimator" if (model == "proposed" or estimator is not None) else "none")

@@ -93,6 +93,53 @@ def to_uint8(image01) -> np.ndarray:
     return np.clip(np.round(np.asarray(image01, np.float32) * 255.0), 0, 255).astype(np.uint8)
 
 
+def restore_graph(model, image, tile: int = TILE, margin: int = 16):
+    """The tiling of ``TiledRestorer`` in TensorFlow ops (loops, no Python): uint8 (H, W, 3) -> uint8
+    (H, W, 3). For the SavedModel's ``restore`` signature, so a server holds one tile's feature maps too.
+
+    Each row of tiles is built as (W, tile, 3) (tiles transposed, concatenated along the first axis by a
+    TensorArray) and transposed back; the rows are concatenated the same way."""
+    image = tf.convert_to_tensor(image, tf.uint8)
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    x = tf.cast(image, tf.float32) / 255.0
+
+    def one_row(top):
+        bottom = tf.minimum(top + tile, height)
+        wt, wb = tf.maximum(top - margin, 0), tf.minimum(bottom + margin, height)
+
+        def one_tile(j, cols):
+            left = j * tile
+            right = tf.minimum(left + tile, width)
+            wl, wr = tf.maximum(left - margin, 0), tf.minimum(right + margin, width)
+            out = model(x[None, wt:wb, wl:wr], training=False)[0]
+            core = out[top - wt:bottom - wt, left - wl:right - wl]
+            core = tf.cast(tf.clip_by_value(tf.round(core * 255.0), 0.0, 255.0), tf.uint8)
+            return j + 1, cols.write(j, tf.transpose(core, [1, 0, 2]))
+
+        n_cols = (width + tile - 1) // tile
+        cols = tf.TensorArray(tf.uint8, size=n_cols, infer_shape=False, element_shape=tf.TensorShape([None, None, 3]))
+        _, cols = tf.while_loop(lambda j, _: j < n_cols, one_tile, [tf.constant(0), cols])
+        return tf.transpose(cols.concat(), [1, 0, 2])
+
+    def one_row_step(i, rows):
+        return i + 1, rows.write(i, one_row(i * tile))
+
+    n_rows = (height + tile - 1) // tile
+    rows = tf.TensorArray(tf.uint8, size=n_rows, infer_shape=False, element_shape=tf.TensorShape([None, None, 3]))
+    _, rows = tf.while_loop(lambda i, _: i < n_rows, one_row_step, [tf.constant(0), rows])
+    out = rows.concat()
+    out.set_shape([None, None, 3])
+    return out
+
+
+def restore_function(model, tile: int = TILE):
+    """The export's ``restore`` signature: ``image`` uint8 [H, W, 3] (any H, W >= 1) -> ``restored`` uint8
+    [H, W, 3], tiled as ``irdi-restore`` (same numbers)."""
+    margin = receptive_radius(model)
+    return tf.function(lambda image: {"restored": restore_graph(model, image, tile, margin)}, autograph=False,
+                       input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
+
+
 def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print) -> list[dict]:
     """Restore each file into ``out_dir/<stem>.png``; one dict per file, with "output" or "error"."""
     from PIL import Image
