@@ -172,3 +172,28 @@ def test_restore_signature_runs_in_the_session_loader(tiny_run, exported, tmp_pa
     out = np.load(tmp_path / "out.npy")
     reference = TiledRestorer(RunDir(tiny_run).load_stage("restoration"))(image)
     assert out.shape == image.shape and np.abs(out.astype(int) - reference).max() <= 1
+
+
+MEMORY_WRAPPER = r"""
+import resource, sys
+from keras_irdi.serving.restore import main
+code = main(sys.argv[1:])
+print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "EXIT", code)
+"""
+
+
+@pytest.mark.slow
+def test_large_photo_within_the_memory_budget(tiny_run, tmp_path):
+    """6000x4000 in a fresh process: the peak RSS stays under 2 GB (the shipped run's figure, with its
+    32-filter net, is in bench/results/restore_memory.json)."""
+    y, x = np.mgrid[0:4000, 0:6000]
+    image = np.stack([(x // 7) % 256, (y // 5) % 256, (x + y) % 256], -1).astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "big.jpg", quality=60)
+    del image, x, y
+    proc = subprocess.run([sys.executable, "-c", MEMORY_WRAPPER, str(tiny_run), str(tmp_path / "big.jpg"),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("MAXRSS_KB")), None)
+    assert line is not None and line.endswith("EXIT 0"), proc.stderr[-2000:]
+    assert int(line.split()[1]) / 1024 <= 2048, line
+    with Image.open(tmp_path / "out" / "big.png") as restored:
+        assert restored.size == (6000, 4000)
