@@ -3,7 +3,8 @@
 
 The photo: a BSD100 photo enlarged to 6000x4000 (bicubic) and saved as JPEG at quality 50 (24 megapixels,
 what a camera gives). irdi-restore runs in a fresh process with the shipped JPEG run; that process reports
-its own peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) once it is done. The goal
+its own peak resident set size (``VmHWM`` in ``/proc/self/status``; ``getrusage``'s ``ru_maxrss`` would
+also count the parent's memory, which a forked child inherits) once it is done. The goal
 (issue 28): at most 2 GB. For scale: the image alone is 72 MB as uint8, 288 MB as float32, and one 32-filter
 float32 feature map of the whole image 3 GB -- which is why the restoration runs by tiles.
 
@@ -25,10 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("IRDI_DATA") or REPO.parent / "shared" / "data")
 
 WRAPPER = r"""
-import resource, sys
+import sys
 from keras_irdi.serving.restore import main
 code = main(sys.argv[1:])
-print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "EXIT", code)
+# VmHWM: this process's own peak RSS (getrusage's ru_maxrss would include the parent's, inherited by fork)
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]
+print("MAXRSS_KB", hwm, "EXIT", code)
 """
 
 

@@ -175,10 +175,12 @@ def test_restore_signature_runs_in_the_session_loader(tiny_run, exported, tmp_pa
 
 
 MEMORY_WRAPPER = r"""
-import resource, sys
+import sys
 from keras_irdi.serving.restore import main
 code = main(sys.argv[1:])
-print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "EXIT", code)
+# VmHWM: this process's own peak RSS (getrusage's ru_maxrss would include the parent's, inherited by fork)
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]
+print("MAXRSS_KB", hwm, "EXIT", code)
 """
 
 
