@@ -128,12 +128,13 @@ def markdown(result: dict) -> str:
 # Read from the committed results (100 BSD100 photos, the shipped small runs); rewritten by hand if they change.
 NOTES = ["## Reading", "",
          "- Where the JPEG net harms (issue 28 part 4's input): its restored PSNR tops out near 37.7 dB whatever "
-         "the input (trained with a 30 dB PSNR cap, it gains nothing by being more exact). At QF 80 it harms 9 % "
-         "of the photos; at QF 90 the input is already 37.3 dB: -0.53 dB on average, 73 % of the photos harmed, "
-         "the worst -2.7 dB; at QF 95 and 100 -12 dB (BSD100's photos were JPEG files once: recompressed near "
-         "their original tables they come back almost unchanged, ~50 dB, and the net's changes are all loss).",
-         "- The native level follows the file's quality: within ~1 QF at QF 5-10 (the issue's 0.8-11 QF "
-         "range), 5-7 QF low at QF 50-70, and it saturates near 92 for QF 95-100. Noise: within half a sigma.",
+         "the input (a likely reason: trained with a 30 dB PSNR cap, it gains nothing by being more exact). At "
+         "QF 80 it harms 9 % of the photos; at QF 90 the input is already 37.3 dB: -0.53 dB on average, 73 % of "
+         "the photos harmed, the worst -2.7 dB; at QF 95 and 100 -12 dB (BSD100 comes from the JPEG files of the "
+         "Berkeley dataset: recompressed at QF 95-100 the photos come back almost unchanged, ~50 dB, and the "
+         "net's changes are all loss).",
+         "- The native level follows the file's quality: within ~1 QF at QF 5-10, 3 QF at 20-40, 5-7 QF low at "
+         "QF 50-70, and it saturates near 92 for QF 95-100. Noise: within half a sigma.",
          "- The noise net gains +3.5 dB at sigma 5 to +9.0 dB at sigma 50; one photo in 100 loses 0.3 dB at "
          "sigma 5.", ""]
 
