@@ -176,9 +176,9 @@ def _main(argv) -> int:
     from keras_irdi.data.images import load_image
     from keras_irdi.data.jpeg_quality import file_jpeg_quality
     from keras_irdi.degradations import degrade
-    from keras_irdi.serving.native_level import measured_on, native_tiles, summarise
     from keras_irdi.errors import one_line
     from keras_irdi.serving.export import fit_to_input
+    from keras_irdi.serving.native_level import measured_on, native_tiles, summarise
 
     trained_on = predictor.info.get("degradation")
     if args.degrade and trained_on and args.degrade[0] != trained_on:
