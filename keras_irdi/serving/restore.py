@@ -22,6 +22,7 @@ from keras_irdi.tfenv import load_tensorflow
 tf = load_tensorflow("--verbose" in sys.argv)  # before anything else loads it: no C++ chatter on stderr
 
 import argparse  # noqa: E402
+import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -55,9 +56,9 @@ class TiledRestorer:
     def __init__(self, model, tile: int = TILE, margin: int | None = None):
         self.model = model
         self.margin = receptive_radius(model) if margin is None else int(margin)
-        self.tile = int(tile)
-        if self.tile < 1:
-            raise ValueError(f"tile must be positive, got {tile}")
+        self.tile = int(tile)  # 0: the whole image at once
+        if self.tile < 0:
+            raise ValueError(f"tile must be 0 or positive, got {tile}")
         self._run = tf.function(lambda x: model(x, training=False),
                                 input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
 
@@ -200,6 +201,12 @@ def _main(argv) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise AccessError(f"--out {out} exists and is not a directory")
+    try:  # before the model loads, so an unwritable --out fails at once
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise AccessError(f"cannot write into --out {out} ({exc.strerror or exc}); choose another") from None
     results = restore_files(run, args.images, out, tile=args.tile)
     for r in results:
         if "error" in r:

@@ -110,6 +110,9 @@ def test_cli_restores_good_files_and_names_bad_ones(tiny_run, files, tmp_path, c
         with Image.open(out / name) as image:
             assert image.format == "PNG" and image.mode == "RGB" and image.size == (w, h)
     assert stdout.count(" -> ") == 3
+    whole = tmp_path / "whole"
+    assert main([str(tiny_run), str(files["photo"]), "--out", str(whole), "--tile", "0"]) == 0
+    assert (np.asarray(Image.open(whole / "photo.png")) == np.asarray(Image.open(out / "photo.png"))).all()
 
 
 def test_cli_usage_errors(tiny_run, files, tmp_path, capsys, restore_signals):
@@ -123,6 +126,8 @@ def test_cli_usage_errors(tiny_run, files, tmp_path, capsys, restore_signals):
     assert "not a run directory" in capsys.readouterr().err
     assert run(tiny_run, files["photo"], "--out", files["photo"]) == 2
     assert "not a directory" in capsys.readouterr().err
+    assert run(tiny_run, files["photo"], "--out", files["photo"] / "sub") == 2  # under a file: not creatable
+    assert "cannot write into --out" in capsys.readouterr().err
     assert run(tiny_run, files["photo"], "--out", tmp_path / "o", "--tile", "-1") == 2
     assert run(tiny_run, files["photo"]) == 2  # --out is required
 
