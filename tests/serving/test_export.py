@@ -351,7 +351,7 @@ def test_three_member_weight_net_with_features_exports_and_predicts(tmp_path, ca
 
     from conftest import make_tiny_run
     from keras_irdi.models import build_weight_net
-    from keras_irdi.predict import main as predict_main
+    from keras_irdi.serving.predict import main as predict_main
 
     run_dir = make_tiny_run(tmp_path / "run")
     net = build_weight_net(hidden=(4,), members=("seq_org", "seq_res", "cla_deg"), features="confidence")
