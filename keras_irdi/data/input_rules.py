@@ -17,7 +17,7 @@ SavedModel's ``serve_bytes`` signature (bytes decoded in the TF graph) both appl
 :func:`input_rules` is the single statement of the first three rules: it takes Python numbers (predict, from
 PIL's header) or TF tensors (serve_bytes, from the bytes) and returns the conditions to hold, with their
 messages. The conversions that follow (grey, palette, 16-bit, transparency onto white) are
-``data.images.load_image``'s and ``export._png_to_rgb``'s; then ``export.fit_to_input`` fits the image
+``data.images.load_image``'s and ``serving.decoding._png_to_rgb``'s; then ``serving.decoding.fit_to_input`` fits the image
 to the network's input.
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ RUN_OR_SAVEDMODEL is one of
 Each file is checked against the input rules of ``serve_bytes`` (``keras_irdi.data.input_rules``: JPEG or
 PNG, at most 4096 px per side and 32 MiB, one frame), read with PIL as displayed (EXIF orientation
 applied; grayscale, palette, 16-bit and transparent images become 8-bit RGB), fitted
-to the network's input with ``keras_irdi.serving.export.fit_to_input`` (the rule of the ``serve_bytes``
+to the network's input with ``keras_irdi.serving.decoding.fit_to_input`` (the rule of the ``serve_bytes``
 signature: exactly SxS untouched, else centre-crop to a square and antialiased bilinear resize), then,
 with ``--degrade``, degraded at that input size (what the network was trained on), and classified.
 
@@ -176,19 +176,22 @@ def _main(argv) -> int:
     predictor = open_predictor(args.model_dir, args.model)
 
     from keras_irdi.data.images import read_input_image
+    from keras_irdi.data.jpeg_quality import file_jpeg_quality
     from keras_irdi.degradations import degrade
     from keras_irdi.errors import one_line
-    from keras_irdi.serving.export import fit_to_input
+    from keras_irdi.serving.decoding import fit_to_input
+    from keras_irdi.serving.native_level import measured_on, native_tiles, summarise
 
     trained_on = predictor.info.get("degradation")
     if args.degrade and trained_on and args.degrade[0] != trained_on:
         print(f"warning: the model was trained for {trained_on}, not {args.degrade[0]}: its level estimate "
               f"and ensemble weights assume {trained_on}", file=sys.stderr)
     rng = np.random.default_rng(args.seed)
-    results, images, good = [], [], []
+    results, images, good, tiles = [], [], [], []
     for name in args.images:
         try:
-            image = fit_to_input(read_input_image(name), predictor.input_size).numpy()
+            native = read_input_image(name)
+            image = fit_to_input(native, predictor.input_size).numpy()
             if args.degrade:
                 image = degrade(image, args.degrade[0], args.degrade[1], seed=rng)
         except FileNotFoundError:
@@ -198,8 +201,9 @@ def _main(argv) -> int:
             results.append({"file": name, "error": msg if msg.startswith(str(name)) else f"{name}: {msg}"})
         else:
             good.append(len(results))
-            results.append({"file": name})
+            results.append({"file": name, "file_jpeg_quality": file_jpeg_quality(name)})
             images.append(image)
+            tiles.append(native_tiles(native, predictor.input_size))  # at most MAX_TILES, not the photo
 
     if images:
         out = predictor(np.stack(images))
@@ -210,11 +214,17 @@ def _main(argv) -> int:
             order = np.argsort(-probs, kind="stable")[:k]
             names = [_class_name(predictor, out, row, int(c)) for c in order]
             level = float(out["estimated_level"][row])
+            quality = results[index]["file_jpeg_quality"]
+            native = summarise(predictor(tiles[row])["estimated_level"]) if len(tiles[row]) else None
             results[index].update({
                 "class": out["class_name"][row].decode(), "class_id": int(out["class_id"][row]),
                 "top_k": [{"class": n, "class_id": int(c), "probability": float(probs[c])}
                           for n, c in zip(names, order)],
-                "estimated_level": None if _no_level(predictor.info, level) else level, "level_unit": unit,
+                "file_jpeg_quality": quality and quality.quality,
+                "level_native": None if native is None or _no_level(predictor.info, native["median"])
+                else dict(native, tile_size=predictor.input_size),
+                "level_of_input": None if _no_level(predictor.info, level) else level, "level_unit": unit,
+                "measured_on": measured_on(quality, predictor.input_size, args.degrade),
                 "weights": dict(zip(predictor.info.get("weights_columns", ("w_org", "w_res")),
                                     (float(w) for w in out["weights"][row]))),
                 "degraded": f"{args.degrade[0]}:{args.degrade[1]:g}" if args.degrade else None,
@@ -250,8 +260,9 @@ def _format(r: dict) -> str:
     head = f"{r['file']}" + (f" (degraded {r['degraded']})" if r["degraded"] else "")
     lines = [f"{head}: {r['class']}"]
     lines += [f"  {i}. {t['class']} ({t['probability']:.4f})" for i, t in enumerate(r["top_k"], 1)]
-    level = "n/a (no level estimator)" if r["estimated_level"] is None else f"{r['estimated_level']:.1f}"
-    lines.append(f"  estimated {r['level_unit']}: {level}")
+    from keras_irdi.serving.native_level import describe_levels
+
+    lines += describe_levels(r)
     lines.append("  weights: " + ", ".join(f"{name} {w:.3f}" for name, w in r["weights"].items()))
     return "\n".join(lines)
 

@@ -14,7 +14,7 @@ from PIL import Image, ImageOps
 from keras_irdi.data.images import read_input_image
 from keras_irdi.data.input_rules import MAX_SIDE, input_rules
 from keras_irdi.errors import InputError
-from keras_irdi.serving.export import decode_to_rgb
+from keras_irdi.serving.decoding import decode_to_rgb
 from odd_images import png_raw
 
 RNG = np.random.default_rng(0)

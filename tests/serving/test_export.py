@@ -47,7 +47,7 @@ def test_layout_and_signatures(export_root, loaded):
     root, path = export_root
     assert path == root / "proposed" / "1"
     assert (path / "saved_model.pb").exists() and (path / "assets.extra" / "irdi.json").exists()
-    assert set(loaded.signatures) == {"serving_default", "serve_bytes"}
+    assert set(loaded.signatures) == {"serving_default", "serve_bytes", "restore"}
     for name, (key, dtype) in {"serving_default": ("images", tf.uint8),
                                "serve_bytes": ("image_bytes", tf.string)}.items():
         spec = loaded.signatures[name].structured_input_signature[1][key]

@@ -53,7 +53,7 @@ def test_run_dir_text_output(tiny_run, files, capsys):
     assert len(err.splitlines()) == 1 and err.startswith(f"error: {files['corrupt']}: not a readable image")
     assert str(files["good"]) in out and str(files["gray"]) in out and str(files["corrupt"]) not in out
     assert out.count("  1. ") == 2 and out.count("  2. ") == 2 and "  3. " not in out
-    assert out.count("estimated quality factor: ") == 2 and out.count("weights: w_org ") == 2
+    assert out.count("quality factor of the classifier's input (drives the weights): ") == 2 and out.count("weights: w_org ") == 2
 
 
 def test_run_dir_and_saved_model_agree(tiny_run, exported, files, capsys):
@@ -72,7 +72,9 @@ def test_run_dir_and_saved_model_agree(tiny_run, exported, files, capsys):
         assert a["class"] == b["class"] and [t["class"] for t in a["top_k"]] == [t["class"] for t in b["top_k"]]
         np.testing.assert_allclose([t["probability"] for t in a["top_k"]], [t["probability"] for t in b["top_k"]],
                                    atol=1e-5)
-        assert abs(a["estimated_level"] - b["estimated_level"]) < 1e-4
+        assert abs(a["level_of_input"] - b["level_of_input"]) < 1e-4
+        assert a["level_native"]["tiles"] == b["level_native"]["tiles"]
+        assert abs(a["level_native"]["median"] - b["level_native"]["median"]) < 1e-2
         assert a["weights"] == pytest.approx(b["weights"], abs=1e-5)
         assert a["level_unit"] == b["level_unit"] == "quality factor"
         assert len(a["top_k"]) == 3 and abs(sum(w for w in a["weights"].values()) - 1) < 1e-5
@@ -164,7 +166,7 @@ def test_predict_cli_every_odd_file(tiny_run, odd_files, capsys):
         else:
             assert "error" not in r, r
             assert abs(sum(t["probability"] for t in r["top_k"]) - 1) < 1e-5  # all 10 classes
-            assert np.isfinite(r["estimated_level"]) and abs(sum(r["weights"].values()) - 1) < 1e-5
+            assert np.isfinite(r["level_of_input"]) and abs(sum(r["weights"].values()) - 1) < 1e-5
     assert len(captured.err.splitlines()) == len(PREDICT_ERRORS)
 
 

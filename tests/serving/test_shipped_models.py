@@ -46,7 +46,7 @@ def test_predict_cli_on_shipped_models(tmp_path, cifar_dir):
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout)[0]
     assert result["degraded"] == "jpeg:10" and result["level_unit"] == "quality factor"
-    assert 0 <= result["estimated_level"] <= 100
+    assert 0 <= result["level_of_input"] <= 100 and result["file_jpeg_quality"] is None
     assert result["class"] in load_cifar("cifar10", cifar_dir=cifar_dir)["class_names"]
 
 

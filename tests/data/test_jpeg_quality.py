@@ -1,0 +1,55 @@
+"""keras_irdi.data.jpeg_quality: a file's JPEG quality from its quantisation tables (IJG scaling rule)."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_irdi.data.jpeg_quality import CHROMINANCE, LUMINANCE, file_jpeg_quality, ijg_table, quality_from_tables
+
+IMAGE = np.random.default_rng(0).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+
+
+def jpeg(tmp_path, name="x.jpg", image=IMAGE, **options):
+    path = tmp_path / name
+    Image.fromarray(image).save(path, "JPEG", **options)
+    return path
+
+
+def test_every_pil_quality_reads_back_exactly():
+    for quality in range(1, 101):
+        buf = io.BytesIO()
+        Image.fromarray(IMAGE).save(buf, "JPEG", quality=quality)
+        with Image.open(buf) as image:
+            read = quality_from_tables(image.quantization)
+        assert (read.quality, read.exact) == (quality, True)
+
+
+def test_ijg_rule():
+    assert list(ijg_table(LUMINANCE, 50)) == list(LUMINANCE)
+    assert set(ijg_table(LUMINANCE, 100)) == {1}
+    assert ijg_table(LUMINANCE, 10)[0] == 80 and ijg_table(LUMINANCE, 1).max() == 255
+
+
+def test_files(tmp_path):
+    assert file_jpeg_quality(jpeg(tmp_path, quality=37)).quality == 37
+    gray = tmp_path / "gray.jpg"
+    Image.fromarray(IMAGE[..., 0], "L").save(gray, quality=80)  # one table only
+    assert file_jpeg_quality(gray).quality == 80
+    png = tmp_path / "x.png"
+    Image.fromarray(IMAGE).save(png)
+    assert file_jpeg_quality(png) is None
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a JPEG")
+    assert file_jpeg_quality(tmp_path / "bad.jpg") is None
+    assert file_jpeg_quality(tmp_path / "missing.jpg") is None
+
+
+def test_tables_that_are_not_ijg(tmp_path):
+    own = [list(np.clip(ijg_table(base, 75) + 1, 1, 255)) for base in (LUMINANCE, CHROMINANCE)]  # a camera
+    read = file_jpeg_quality(jpeg(tmp_path, qtables=own))
+    assert not read.exact and 70 <= read.quality <= 75
+
+
+@pytest.mark.parametrize("tables", [{}, None, {1: [1] * 64}, {0: [1] * 10}])
+def test_no_usable_table(tables):
+    assert quality_from_tables(tables) is None
