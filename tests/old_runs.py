@@ -1,4 +1,4 @@
-"""What runs made before session 7 stored: the flat preset (the small preset as it was then), abridged to
+"""What runs made before the nested presets (commit d7cf985) stored: the flat preset (the small preset as it was then), abridged to
 the fields that differ from the paper's defaults plus the ones whose translation is special."""
 
 FLAT_SMALL = {

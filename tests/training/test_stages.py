@@ -295,12 +295,12 @@ def test_sigkill_mid_epoch_then_resume_is_exact(tmp_path, cifar_dir):
 
 # -- the recipe: what each stage trains with and records, when a change retrains it, reuse, warm start ----
 def test_stage_configs_of_older_runs_still_count_as_trained(tmp_path):
-    """A stage's config.json from before session 7 holds a flat preset: with the same settings it must match
+    """A stage's config.json from before the nested presets (commit d7cf985) holds a flat preset: with the same settings it must match
     today's config (no retraining), with other settings it must not."""
     from keras_irdi.runs.older_runs import FLAT_FIELDS, upgrade_stage_config
 
     config = RunConfig(degradation="jpeg")
-    config.preset.finetune.augmentation = None  # what they fine-tuned with (session 9 gave Cla(org) its own)
+    config.preset.finetune.augmentation = None  # what they fine-tuned with (Cla(org) has its own since commit 0e5a33e)
     flat_fields = {  # what each stage recorded then
         "restoration": ("train_limit", "val_fraction", "patch_size", "patch_stride", "max_patches", "patch_source",
                         "restoration_filters", "restoration_loss", "restoration_psnr_cap_db", "restoration"),
