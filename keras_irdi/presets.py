@@ -182,7 +182,7 @@ class FinetuneConfig:
 
     ``augmentation``: None keeps the base's (``classifier.augmentation``); one name for all three, or a dict
     keyed by stage (``FINETUNED_STAGES``): Cla(org) gains from weaker shifts than its base saw, as long as
-    it stays robust enough for restored images (docs/DECISIONS.md, "The `small` recipe")."""
+    it stays robust enough for restored images (docs/DECISIONS.md, "Fine-tune augmentation")."""
 
     augmentation: str | dict | None = None
     train: StageConfig = _stage(epochs=3, batch_size=128)
