@@ -19,7 +19,6 @@ import argparse
 import datetime
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -82,20 +81,14 @@ def worker(args):
         json.dump(out, f)
 
 
-def _ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def launch(mode, args, tmp):
     """Run one mode's process(es); their reports, in task order."""
     tasks = {"single_fit": [None], "single_fit_1cpu": [0], "one_worker_loop": [None], "two_workers": [0, 1]}[mode]
-    ports = _ports(len(tasks))
+    from keras_irdi.runs.cluster import free_local_ports
+
+    ports = free_local_ports(len(tasks))
     procs, reports = [], []
     for i, cpu in enumerate(tasks):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")

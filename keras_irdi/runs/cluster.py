@@ -65,6 +65,17 @@ def read_tf_config() -> dict:
     return {"cluster": cluster, "type": task["type"], "index": int(task["index"]), "address": own}
 
 
+def free_local_ports(n: int) -> list[int]:
+    """``n`` free TCP ports on 127.0.0.1, for a cluster of local workers (tests, benchmarks, a first try)."""
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
 def _split(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host.strip("[]"), int(port)

@@ -7,7 +7,6 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import time
 import numpy as np
 import pytest
 
+from keras_irdi.runs.cluster import free_local_ports
 from keras_irdi.runs.directory import RunDir
 from helpers import REPO
 
@@ -55,14 +55,6 @@ sys.exit(main_wrapper(main, sys.argv[1:]))
 DEADLINE = 240  # seconds for one launch, start-up included; the machine is shared, so generous
 
 
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def _cluster_env(ports, index, timeout=60):
@@ -78,7 +70,7 @@ def _start(tmp, name, run_dir, strategy, stages, env=None):
 
 
 def _launch_workers(tmp, run_dir, stages, names=("w0", "w1")):
-    ports = _free_ports(2)
+    ports = free_local_ports(2)
     return [_start(tmp, name, run_dir, "multiworker", stages, _cluster_env(ports, i)) for i, name in enumerate(names)]
 
 
@@ -207,7 +199,7 @@ def test_a_stopped_cluster_resumes_bit_identical(straight, tmp_path, victim, sig
 def test_a_worker_without_its_peer_fails_in_one_line(tmp_path):
     """The peer of TF_CONFIG never starts: the worker gives up after IRDI_PEER_TIMEOUT, in one line, before
     creating the run directory (TensorFlow's own start-up would wait forever)."""
-    ports = _free_ports(2)
+    ports = free_local_ports(2)
     started = time.time()
     proc = subprocess.run([sys.executable, str(REPO / "train/restoration.py"), "--preset", "smoke",
                            "--run-dir", str(tmp_path / "r"), "--strategy", "multiworker"],
@@ -324,7 +316,7 @@ sys.exit(main_wrapper(main, sys.argv[1:]))
 
 
 def _tiny(tmp_path, stop):
-    env = _cluster_env(_free_ports(1), 0)
+    env = _cluster_env(free_local_ports(1), 0)
     proc = subprocess.run([sys.executable, "-c", TINY, str(tmp_path / "run"), str(stop)], capture_output=True,
                           text=True, cwd=REPO, env=env, timeout=DEADLINE)
     return proc
