@@ -33,6 +33,8 @@ def main():
     ap.add_argument("--delta", type=float, default=3.0)
     ap.add_argument("--floor-db", type=float, default=60.0, help="absolute cap for inputs JPEG left identical")
     ap.add_argument("--max-photos", type=int, default=100)
+    ap.add_argument("--high-share", type=float, default=0.0,
+                    help="share of training images degraded at QF 90-100 instead of a uniform QF 1-100")
     ap.add_argument("--out", default="bench/results/restoration_relative_cap_probe.json")
     args = ap.parse_args()
 
@@ -61,8 +63,17 @@ def main():
         mse_in = ops.mean(ops.square(clean - degraded), axis=(1, 2, 3))
         return 10.0 * ops.log(mse_out + mse_in * 10.0 ** (-args.delta / 10.0) + floor) / ops.log(10.0)
 
-    ds = patch_pairs(train, "jpeg", cfg.batch_size, "clean", seed=0, epochs=(0, cfg.epochs),
-                     steps=cfg.steps_per_epoch).map(lambda x, y: (x, tf.concat([y, x], axis=-1)))
+    if args.high_share > 0:  # the same number of samples, a share of them from the top of the range
+        rng = np.random.default_rng(0)
+        n = cfg.epochs * cfg.steps_per_epoch * cfg.batch_size
+        clean = train[rng.integers(0, len(train), n)]
+        qf = np.where(rng.random(n) < args.high_share, rng.integers(90, 101, n), rng.integers(1, 101, n))
+        x = degrade(clean, "jpeg", qf).astype(np.float32) / 255.0
+        y = clean.astype(np.float32) / 255.0
+        ds = tf.data.Dataset.from_tensor_slices((x, np.concatenate([y, x], -1))).batch(cfg.batch_size).repeat()
+    else:
+        ds = patch_pairs(train, "jpeg", cfg.batch_size, "clean", seed=0, epochs=(0, cfg.epochs),
+                         steps=cfg.steps_per_epoch).map(lambda x, y: (x, tf.concat([y, x], axis=-1)))
     net = build_restoration_net(32)
     net.compile(make_optimizer(cfg, cfg.steps_per_epoch), loss=loss)
     net.fit(ds, epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch, verbose=2)
@@ -81,7 +92,8 @@ def main():
         return 10 * np.log10(np.maximum(before, 1e-6) / np.maximum(after, 1e-6))
 
     result = {"command": f"python bench/restoration_relative_cap_probe.py --cifar-dir DATA --photos BSD100 "
-                         f"--delta {args.delta:g}", "delta_db": args.delta, "floor_db": args.floor_db,
+                         f"--delta {args.delta:g}" + (f" --high-share {args.high_share:g}" if args.high_share else ""),
+              "high_share": args.high_share, "delta_db": args.delta, "floor_db": args.floor_db,
               "train_seconds": round(train_seconds, 1), "cifar_test": [], "photos": []}
     for q in QFS:
         g = gains(data["x_test"], degrade(data["x_test"], "jpeg", q))
