@@ -38,9 +38,10 @@ class SharedForward:
     def member_inputs(self, x: np.ndarray, members) -> dict:
         """What the weight net trains on, for a [0,1] batch: the estimated level and the members'
         probabilities stacked as (B, members, classes)."""
-        frozen = self.proposed_inputs(x)
-        direct = {"cla_deg": self._run("cla_deg", x)} if "cla_deg" in members else {}  # fed the degraded image
-        return {"level": frozen["level"], "member_probs": np.stack([{**frozen, **direct}[m] for m in members], 1)}
+        out = self.proposed_inputs(x)
+        if "cla_deg" in members:  # fed the degraded image
+            out["cla_deg"] = self._run("cla_deg", x)
+        return {"level": out["level"], "member_probs": _stack(out, members)}
 
     def weight_columns(self) -> dict:
         """{sweep column: index of that member's weight, or None if the weight net does not mix it}."""
@@ -57,7 +58,7 @@ class SharedForward:
         from keras_irdi.models.weights import needs_member_probs, weight_net_members
 
         net = self.stages["weight_net"]
-        member_probs = np.stack([out[m] for m in weight_net_members(net)], axis=1)
+        member_probs = _stack(out, weight_net_members(net))
         weights = self._run("weight_net", [level, member_probs] if needs_member_probs(net) else level)
         return weights, np.asarray(self.mix_layer([weights, member_probs]))
 
@@ -74,3 +75,8 @@ class SharedForward:
             _, out["proposed_oracle"] = self.mix(np.asarray(true_level, np.float32).reshape(-1, 1), out)
         out.update(restored=restored, level=level[:, 0], weights=weights)
         return out
+
+
+def _stack(outputs: dict, members) -> np.ndarray:
+    """The members' probabilities as (B, members, classes), in the weight net's column order."""
+    return np.stack([outputs[m] for m in members], axis=1)

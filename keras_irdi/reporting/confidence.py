@@ -63,13 +63,20 @@ class PerImage:
             return None
         # Per image: its accuracy over the interval's levels, for a minus for b (the pairing).
         d = self.correct[a][rows].mean(axis=0) - self.correct[b][rows].mean(axis=0)
-        rng = np.random.default_rng(seed)
-        means = np.empty(n_resamples)
-        for start in range(0, n_resamples, 250):  # chunks keep the index array small
-            idx = rng.integers(0, d.size, size=(min(250, n_resamples - start), d.size))
-            means[start:start + len(idx)] = d[idx].mean(axis=1)
-        lower, upper = np.percentile(means, [2.5, 97.5])
-        return float(d.mean()), float(lower), float(upper)
+        return paired_ci(d, n_resamples, seed)
+
+
+def paired_ci(d, n_resamples: int = N_RESAMPLES, seed: int = SEED) -> tuple[float, float, float]:
+    """(mean, lower, upper) of per-image differences ``d`` (one network's score minus another's on the same
+    images): the 95% percentile interval of the mean over ``n_resamples`` resamples of the images."""
+    d = np.asarray(d, np.float64)
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_resamples)
+    for start in range(0, n_resamples, 250):  # chunks keep the index array small
+        idx = rng.integers(0, d.size, size=(min(250, n_resamples - start), d.size))
+        means[start:start + len(idx)] = d[idx].mean(axis=1)
+    lower, upper = np.percentile(means, [2.5, 97.5])
+    return float(d.mean()), float(lower), float(upper)
 
 
 def verdict(ci) -> str:
