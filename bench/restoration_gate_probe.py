@@ -35,10 +35,10 @@ def _stats(restore, estimate, clean, degraded):
     return estimate(degraded), (r * d).sum(axes), (r * r).sum(axes), (d * d).sum(axes)
 
 
-def _psnr_gain(alpha, rd, rr, dd, npix):
-    """Per image: PSNR(x + alpha r) - PSNR(x), dB (identical images: 0 gain)."""
+def _psnr_gain(alpha, rd, rr, dd):
+    """Per image: PSNR(x + alpha r) - PSNR(x), dB, from the cached products (identical images: 0 gain)."""
     after = np.maximum(dd - 2 * alpha * rd + alpha ** 2 * rr, 1e-6)
-    return 10 * np.log10(np.maximum(dd, 1e-6) / after) if npix else None
+    return 10 * np.log10(np.maximum(dd, 1e-6) / after)
 
 
 def fit_gate(level, rd, rr, dd, hidden=8, steps=3000, seed=0):
@@ -147,8 +147,8 @@ def main():
     for q in QFS:
         degraded = degrade(test, "jpeg", q)
         lvq, rdq, rrq, ddq = _stats(restore, estimate, test, degraded)
-        plain, gated = _psnr_gain(1.0, rdq, rrq, ddq, 1), _psnr_gain(gate(lvq), rdq, rrq, ddq, 1)
-        cnn = _psnr_gain(cnn_gate(degraded, lvq), rdq, rrq, ddq, 1)
+        plain, gated = _psnr_gain(1.0, rdq, rrq, ddq), _psnr_gain(gate(lvq), rdq, rrq, ddq)
+        cnn = _psnr_gain(cnn_gate(degraded, lvq), rdq, rrq, ddq)
         result["cifar_test"].append({"qf": q, "gain_db": round(float(plain.mean()), 3),
                                      "cnn_gain_db": round(float(cnn.mean()), 3), "cnn_worst_db": round(float(cnn.min()), 3),
                                      "cnn_harmed_share": round(float((cnn < -0.01).mean()), 3),
@@ -169,12 +169,11 @@ def main():
                 level = native_level(estimate, degraded, 32)["median"]
                 tiles = native_tiles(degraded, 32)
                 cnn_alpha = float(np.median(cnn_gate(tiles, estimate(tiles))))
-                _, rdp, rrp, ddp = _stats(lambda im: restore(im), lambda im: np.zeros(len(im)), photo[None],
-                                          degraded[None])
+                _, rdp, rrp, ddp = _stats(restore, lambda im: np.zeros(len(im)), photo[None], degraded[None])
                 alpha = float(gate([level])[0])
-                plain.append(_psnr_gain(1.0, rdp, rrp, ddp, 1)[0])
-                gated.append(_psnr_gain(alpha, rdp, rrp, ddp, 1)[0])
-                cnn.append(_psnr_gain(cnn_alpha, rdp, rrp, ddp, 1)[0])
+                plain.append(_psnr_gain(1.0, rdp, rrp, ddp)[0])
+                gated.append(_psnr_gain(alpha, rdp, rrp, ddp)[0])
+                cnn.append(_psnr_gain(cnn_alpha, rdp, rrp, ddp)[0])
                 alphas.append(alpha)
             gated, cnn = np.array(gated), np.array(cnn)
             result["photos"].append({"qf": q, "gain_db": round(float(np.mean(plain)), 3),
