@@ -31,6 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from keras_irdi import tfenv  # noqa: E402,F401  (quiet TensorFlow import)
+from keras_irdi.reporting.confidence import paired_ci  # noqa: E402
 
 SINGLES = ("cla_org", "cla_deg", "seq_org", "seq_res", "ens_cla")
 CACHED = ("cla_org", "cla_deg", "seq_org", "seq_res", "proposed")
@@ -42,7 +43,6 @@ VARIANTS = {  # name -> (members, features)
     "d_level": (("seq_org", "seq_res", "cla_deg"), "level"),
     "d_confidence": (("seq_org", "seq_res", "cla_deg"), "confidence"),
 }
-N_RESAMPLES = 2000
 
 
 def cache_outputs(run_dir, cifar_dir, out, step, batch_size=500):
@@ -79,15 +79,6 @@ def cache_outputs(run_dir, cifar_dir, out, step, batch_size=500):
     print(f"cached {out} in {(time.time() - start) / 60:.1f} min", flush=True)
 
 
-def paired_ci(a, b, seed=0):
-    """Mean of a - b (per-image scores) and its 95 % percentile bootstrap interval."""
-    d = a - b
-    rng = np.random.default_rng(seed)
-    means = np.array([d[rng.integers(0, d.size, d.size)].mean() for _ in range(N_RESAMPLES)])
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return float(d.mean()), float(lo), float(hi)
-
-
 def train_variant(members, features, level, probs, y, unit, seed, epochs, hidden=(16, 16)):
     """A weight net trained inside Proposed's tail on cached member outputs (as train/ensemble.py does)."""
     import keras
@@ -112,14 +103,14 @@ def mix(net, level, probs):
 
 def ablate(cache_path, seed, epochs):
     from keras_irdi.degradations import get_degradation
+    from keras_irdi.models.composites import MaxConfidence
 
     c = np.load(cache_path)
     deg = get_degradation(str(c["degradation"]))
     levels, y, split = c["levels"], c["y"].astype(np.int64), c["split"]
     L, n = c["level_est"].shape
     p = {m: c[f"p_{m}"].astype(np.float32) for m in CACHED}
-    a_wins = p["cla_org"].max(-1, keepdims=True) >= p["cla_deg"].max(-1, keepdims=True)
-    p["ens_cla"] = np.where(a_wins, p["cla_org"], p["cla_deg"])
+    p["ens_cla"] = np.asarray(MaxConfidence()([p["cla_org"], p["cla_deg"]]))  # Ens(Cla)'s rule, from the layer
     correct = {k: (v.argmax(-1) == y[None, :]) for k, v in p.items()}  # (L, n)
     correct["a_paper"] = correct.pop("proposed")
     # Per-level better of Seq(org) and Seq(res), chosen on the pool itself: a bound, not a network.
@@ -162,7 +153,7 @@ def ablate(cache_path, seed, epochs):
     singles_best = max(SINGLES, key=lambda k: per_image[k].mean())
     rows = []
     for name in ("a_paper", *VARIANTS):
-        leads = {other: paired_ci(per_image[name], per_image[other]) for other in SINGLES}
+        leads = {other: paired_ci(per_image[name] - per_image[other]) for other in SINGLES}
         worst = min(leads, key=lambda o: leads[o][1])
         intervals = {f"{lo:g}-{hi:g}": float(correct[name][(levels >= lo) & (levels <= hi)].mean())
                      for lo, hi in deg.intervals}
@@ -173,8 +164,8 @@ def ablate(cache_path, seed, epochs):
                      "lead_over_best_single": leads[singles_best], "best_single": singles_best,
                      "lead_over_each": leads, "weakest_rival": worst,
                      "significant_over_every_single": all(v[1] > 0 for v in leads.values()),
-                     "minus_a_paper": paired_ci(per_image[name], per_image["a_paper"]),
-                     "minus_b_level": paired_ci(per_image[name], per_image["b_level"]),
+                     "minus_a_paper": paired_ci(per_image[name] - per_image["a_paper"]),
+                     "minus_b_level": paired_ci(per_image[name] - per_image["b_level"]),
                      "interval_means": intervals})
     return {"degradation": deg.name, "n_images": int(n), "n_val": int(len(val)), "n_test": int(len(test)),
             "levels": levels.tolist(), "seed": seed, "epochs": epochs,
@@ -182,7 +173,7 @@ def ablate(cache_path, seed, epochs):
             "singles_interval_means": {k: {f"{lo:g}-{hi:g}": float(correct[k][(levels >= lo) & (levels <= hi)].mean())
                                            for lo, hi in deg.intervals} for k in SINGLES},
             "better_of_seq_bound": float(better.mean()),
-            "better_of_seq_bound_minus_best_single": paired_ci(better.mean(0), per_image[singles_best]),
+            "better_of_seq_bound_minus_best_single": paired_ci(better.mean(0) - per_image[singles_best]),
             "variants": rows, "weights": weights_log, "train_seconds": trained}
 
 
