@@ -271,6 +271,13 @@ def test_sigkill_mid_epoch_then_resume_is_exact(tmp_path, cifar_dir):
         try:
             rows = _poll_rows(killed / "logs" / "cla_base.csv", proc, timeout=600)
             assert rows == 1 and proc.poll() is None, (rows, (tmp_path / "err.txt").read_text()[-2000:])
+            # The CSV row comes before the epoch's checkpoint is written: a kill in between would restart the
+            # stage (no checkpoint yet), not resume it. Wait for the checkpoint, then get into epoch 2.
+            checkpoint = RunDir(killed).backup_dir("cla_base") / "training_metadata.json"
+            deadline = time.time() + 120
+            while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.02)
+            assert checkpoint.exists() and proc.poll() is None
             time.sleep(0.3)  # into epoch 2
             proc.kill()
             proc.wait(timeout=60)
