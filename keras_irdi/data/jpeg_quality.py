@@ -70,3 +70,81 @@ def file_jpeg_quality(path) -> JpegQuality | None:
             return quality_from_tables(getattr(image, "quantization", None) or {})
     except (OSError, SyntaxError, ValueError):
         return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The quality of decoded pixels: JPEG leaves every 8x8 block's luminance DCT coefficients on the lattice of
+# multiples of its quantisation table, blurred only by the decoder's rounding to 8 bits (about 0.35 in DCT
+# units). The table whose lattice explains the coefficients best (a coarser table than the true one leaves
+# half of them off its lattice; a finer one explains them with less density per point) is the file's, even
+# on a 32x32 image (16 blocks). Blocks holding a clipped pixel (0 or 255) leave the lattice and are skipped;
+# a block may still be off it (a mixture, 10 % outliers per block), and an image where no table beats "no
+# lattice" by a clear margin was not JPEG-compressed on this grid (never compressed, resized or cropped
+# after) -> None. Steps of 1 (QF 100 everywhere, QF 99 nearly) are hidden by the rounding itself: such an
+# image reads as never compressed, which it nearly is.
+
+_SIGMA = 0.45  # the decoder's rounding in DCT units, a little wide to tolerate libjpeg's integer IDCT
+_SIGMA_PER_STEP = 0.01  # and its error on large coefficients, which grows with the step (QF 3: 2 at a step of 200)
+_OUTLIER = 0.1  # share of blocks allowed off the lattice
+_MIN_EVIDENCE = 8.0  # nats: never-compressed CIFAR images reach at most 7, correct reads at QF 2-98 at least 13 in
+# 99 % of images (32x32; a photo has 64x the blocks)
+_MAX_BLOCKS = 1024  # evenly spread blocks: plenty for a photo (a 32x32 image has 16), and bound the time
+
+
+def _dct_matrix(n: int = 8) -> np.ndarray:
+    k = np.arange(n)
+    m = np.cos(np.pi * (2 * k[None] + 1) * k[:, None] / (2 * n)) * np.sqrt(2.0 / n)
+    m[0] /= np.sqrt(2.0)
+    return m
+
+
+_DCT = _dct_matrix()
+# Distinct luminance tables (the top qualities share some) and, for each, the highest quality that makes it.
+_LUMA, _LUMA_INDEX = np.unique(_TABLES[0], axis=0, return_inverse=True)
+_LUMA_QUALITY = np.array([_QUALITIES[_LUMA_INDEX.reshape(-1) == i].max() for i in range(len(_LUMA))])
+
+
+def _luma_blocks(image: np.ndarray) -> np.ndarray:
+    """The 8x8 blocks (on the JPEG grid, from the top-left corner) without a clipped pixel -> DCT (n, 64);
+    all blocks when every one holds a clipped pixel (the mixture then absorbs the worst)."""
+    rgb = image.astype(np.float64)
+    y = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114 - 128.0
+    h, w = (y.shape[0] // 8) * 8, (y.shape[1] // 8) * 8
+    blocks = y[:h, :w].reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
+    clipped = ((image[:h, :w] == 0) | (image[:h, :w] == 255)).any(-1)
+    clipped = clipped.reshape(h // 8, 8, w // 8, 8).any(axis=(1, 3)).reshape(-1)
+    if not clipped.all():
+        blocks = blocks[~clipped]
+    if len(blocks) > _MAX_BLOCKS:
+        blocks = blocks[np.linspace(0, len(blocks) - 1, _MAX_BLOCKS).astype(int)]
+    return (_DCT @ blocks @ _DCT.T).reshape(-1, 64)
+
+
+def _lattice_scores(coeffs: np.ndarray) -> np.ndarray:
+    """Log-likelihood ratio of each distinct table's lattice against no lattice, summed over blocks."""
+    q = _LUMA[:, None, :].astype(np.float32)  # (tables, 1, 64)
+    c = coeffs[None].astype(np.float32)  # (1, blocks, 64)
+    sigma = np.sqrt(_SIGMA ** 2 + (_SIGMA_PER_STEP * q) ** 2)
+    off = np.mod(c + q / 2, q) - q / 2  # signed distance to the nearest multiple
+    density = sum(np.exp(-0.5 * ((off + k * q) / sigma) ** 2) for k in (-1, 0, 1)) / (sigma * np.sqrt(2 * np.pi))
+    # Only coefficients outside the zero bin carry evidence: zeros fit every table and would favour the coarsest.
+    per_coeff = np.log(q * density * 0.98 + 0.02) * (np.abs(c) >= q / 2)
+    block = per_coeff.sum(axis=2)
+    mix = np.logaddexp(block + np.log(1 - _OUTLIER), np.log(_OUTLIER))
+    return (mix - np.logaddexp(np.log(1 - _OUTLIER), np.log(_OUTLIER))).sum(axis=1)
+
+
+def quality_from_pixels(image: np.ndarray) -> int | None:
+    """The IJG quality an (H, W, 3) uint8 image was last JPEG-compressed at, read from its luminance DCT
+    lattice; None if it shows none (never compressed, compressed at QF 99-100, or resized/cropped off the
+    8x8 grid since)."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"quality_from_pixels needs an (H, W, 3) uint8 image, got {image.dtype} {image.shape}")
+    coeffs = _luma_blocks(image)
+    if not len(coeffs):
+        return None
+    scores = _lattice_scores(coeffs)
+    if scores.max() < _MIN_EVIDENCE:
+        return None
+    return int(_LUMA_QUALITY[np.flatnonzero(scores == scores.max())].max())

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_irdi.data.jpeg_quality import CHROMINANCE, LUMINANCE, file_jpeg_quality, ijg_table, quality_from_tables
+from keras_irdi.data.jpeg_quality import (CHROMINANCE, LUMINANCE, file_jpeg_quality, ijg_table, quality_from_pixels,
+                                       quality_from_tables)
 
 IMAGE = np.random.default_rng(0).integers(0, 256, (24, 40, 3), dtype=np.uint8)
 
@@ -53,3 +54,47 @@ def test_tables_that_are_not_ijg(tmp_path):
 @pytest.mark.parametrize("tables", [{}, None, {1: [1] * 64}, {0: [1] * 10}])
 def test_no_usable_table(tables):
     assert quality_from_tables(tables) is None
+
+
+# --- the quality of decoded pixels -------------------------------------------------------------------------
+
+def _decoded(image, quality):
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "JPEG", quality=quality)
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def cifar_images(cifar_dir):
+    return np.load(cifar_dir)["x_test"][:60]
+
+
+@pytest.mark.parametrize("quality", [5, 10, 50, 90, 95, 98])
+def test_pixels_of_32x32_jpegs_give_their_quality(cifar_images, quality):
+    # 16 luminance blocks are enough evidence for nearly every real CIFAR image, at every quality up to 98.
+    found = [quality_from_pixels(_decoded(image, quality)) for image in cifar_images]
+    assert np.mean([f == quality for f in found]) >= 0.9, found
+
+
+def test_steps_of_one_read_as_never_compressed(cifar_images):
+    found = [quality_from_pixels(_decoded(image, 100)) for image in cifar_images]
+    assert np.mean([f is None for f in found]) >= 0.9, found
+
+
+def test_pixels_of_a_photo_give_its_quality(clean_dir):
+    photo = np.asarray(Image.open(sorted(clean_dir.iterdir())[0]).convert("RGB"))
+    assert [quality_from_pixels(_decoded(photo, q)) for q in (3, 37, 75, 93, 98)] == [3, 37, 75, 93, 98]
+
+
+def test_pixels_without_a_lattice_give_none(cifar_images, clean_dir):
+    # Never compressed (the CIFAR originals and a lossless photo), or cropped off the 8x8 grid after compression.
+    assert np.mean([quality_from_pixels(image) is None for image in cifar_images]) >= 0.8
+    photo = np.asarray(Image.open(sorted(clean_dir.iterdir())[0]).convert("RGB"))
+    assert quality_from_pixels(photo) is None
+    assert quality_from_pixels(_decoded(photo, 50)[3:, 5:]) is None
+
+
+def test_pixels_need_an_rgb_uint8_image():
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
+        quality_from_pixels(IMAGE.astype(np.float32))
+    assert quality_from_pixels(IMAGE[:7, :7]) is None  # no whole 8x8 block
