@@ -21,10 +21,11 @@ PATTERNS = ("tables/*.md", "tables/*.csv", "figures/*.png", "eval/*.csv", "eval/
 def ship_models(run: Path, out: Path) -> list:
     """``out/<stage>/model.keras`` (weights only: the optimizer state is dropped, a third of the size),
     ``out/<stage>/config.json``, ``out/<stage>/identity.json`` (when the stage has one: the same training,
-    the re-saved file's digest) and ``out/manifest.json`` without the machine-specific data paths."""
+    the re-saved file's digest), the restoration's quality gate (when it has one) and ``out/manifest.json``
+    without the machine-specific data paths."""
     import json
 
-    from keras_irdi.runs.directory import STAGES, RunDir, write_json
+    from keras_irdi.runs.directory import QUALITY_GATE_FILE, STAGES, RunDir, write_json
     from keras_irdi.runs.config import RunConfig
     from keras_irdi.runs.stage_identity import file_sha256, read_identity
 
@@ -37,6 +38,9 @@ def ship_models(run: Path, out: Path) -> list:
         model.save(out / stage / "model.keras")
         shutil.copy2(src.stage_dir(stage) / "config.json", out / stage / "config.json")
         written += [out / stage / "model.keras", out / stage / "config.json"]
+        if stage == "restoration" and (gate := src.stage_dir(stage) / QUALITY_GATE_FILE).is_file():
+            shutil.copy2(gate, out / stage / QUALITY_GATE_FILE)  # what irdi-restore applies
+            written.append(out / stage / QUALITY_GATE_FILE)
         identity = read_identity(src.stage_dir(stage))
         if identity:  # same training (token, inputs), the re-saved file's digest
             write_json(out / stage / "identity.json",

@@ -85,9 +85,16 @@ class RestorationConfig:
     loss: str = "mse"
     psnr_cap_db: float | dict = 50.0
     train: StageConfig | dict = _stage(epochs=50, batch_size=64, steps_per_epoch=1000)
+    # JPEG runs: after training, fit how much of the residual to apply at each quality, on images the net never
+    # saw (models/restoration_gate.py), so the restoration never harms a nearly clean image; every
+    # ``quality_gate_step``-th quality is fitted (1: all 100), the others take the nearest.
+    quality_gate: bool = False
+    quality_gate_step: int = 1
 
     def __post_init__(self):
         _check_choice("restoration.loss", self.loss, ("mse", "psnr"))
+        if int(self.quality_gate_step) < 1:
+            raise InputError(f"restoration.quality_gate_step must be >= 1, got {self.quality_gate_step}")
 
     def for_degradation(self, degradation: str) -> "RestorationConfig":
         """This section as a run of ``degradation`` trains it: the cap and the schedule resolved to one each.
@@ -96,7 +103,8 @@ class RestorationConfig:
         images they draw (the cap) and in how long the net keeps gaining (the schedule; docs/DECISIONS.md)."""
         return dataclasses.replace(self, psnr_cap_db=float(_resolve("restoration.psnr_cap_db", self.psnr_cap_db,
                                                                      degradation)),
-                                   train=_resolve("restoration.train", self.train, degradation))
+                                   train=_resolve("restoration.train", self.train, degradation),
+                                   quality_gate=self.quality_gate and degradation == "jpeg")  # reads JPEG's lattice
 
 
 def _resolve(name: str, value, key: str):
@@ -305,7 +313,8 @@ PRESETS = {
         data=DataConfig(train_limit=1200),
         patches=PatchConfig(source="both", size=32, stride=32, max_patches=256),
         restoration=RestorationConfig(filters=8, loss="psnr",
-                                      train=StageConfig(epochs=1, batch_size=16, steps_per_epoch=8)),
+                                      train=StageConfig(epochs=1, batch_size=16, steps_per_epoch=8),
+                                      quality_gate=True, quality_gate_step=10),
         estimator=EstimatorConfig(filters=8, train=StageConfig(epochs=1, batch_size=16, steps_per_epoch=8,
                                                                optimizer="adam", learning_rate=0.001)),
         classifier=ClassifierConfig(filters=(8, 16, 32), dense=32, dropout=0.0, augmentation="flip_shift",
@@ -360,6 +369,12 @@ PRESETS.update({
     "small_heldout_three": _small_with_weight_net("small_heldout_three", members=("seq_org", "seq_res", "cla_deg"),
                                                   **_HELD_OUT),
 })
+
+# The 1.0 release recipe: `small`'s stages, the three-member held-out weight net (small_heldout_three), and the
+# JPEG restoration gated by the image's quality (docs/DECISIONS.md, "Never harming").
+PRESETS["small_v1"] = dataclasses.replace(
+    PRESETS["small_heldout_three"], name="small_v1",
+    restoration=dataclasses.replace(PRESETS["small"].restoration, quality_gate=True))
 
 
 def get_preset(name: str) -> Preset:

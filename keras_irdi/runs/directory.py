@@ -6,6 +6,7 @@ Layout::
     RUN/<stage>/model.keras            the trained Keras model
     RUN/<stage>/savedmodel/            the same model as a TF SavedModel (model.export)
     RUN/<stage>/config.json            the stage's config (what `train/all.py` compares to skip a stage)
+    RUN/restoration/quality_gate.json  the share of the residual to apply per JPEG quality (gated presets)
     RUN/logs/<stage>.csv, logs/tb/     Keras CSV and TensorBoard logs
     RUN/backup/<stage>/                BackupAndRestore state while a stage is training
     RUN/eval/, RUN/tables/, RUN/figures/
@@ -30,6 +31,7 @@ from keras_irdi.runs.stage_identity import stage_problem, write_identity
 
 # Training order: the two cheap patch nets first (a failed recipe shows in minutes, not after the
 # classifiers), then each stage after what it needs (Cla(deg) may warm-start from Cla(org)).
+QUALITY_GATE_FILE = "quality_gate.json"  # RUN/restoration/: the gate of a JPEG restoration net (presets.py)
 STAGES = ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_net")
 # Trained only by warm-start presets: the clean-image classifier all three classifiers fine-tune from.
 # Not one of the delivered stages (nothing evaluates or exports it).
@@ -114,8 +116,10 @@ class RunDir:
         expected = as_json(config)
         return as_json(upgrade_stage_config(read_json(d / "config.json"), expected)) == expected
 
-    def save_stage(self, stage: str, model: keras.Model, config: dict, export: bool = True) -> Path:
-        """Write model.keras, a SavedModel and config.json into a temp dir, then rename into place."""
+    def save_stage(self, stage: str, model: keras.Model, config: dict, export: bool = True,
+                   extra_json: dict | None = None) -> Path:
+        """Write model.keras, a SavedModel, config.json (and ``{file name: data}`` JSON files that belong to the
+        stage) into a temp dir, then rename into place."""
         final = self.stage_dir(stage)
         tmp = self.path / f"{stage}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -125,6 +129,8 @@ class RunDir:
             if export:
                 model.export(str(tmp / "savedmodel"), format="tf_saved_model", verbose=False)
             write_json(tmp / "config.json", config)
+            for name, data in (extra_json or {}).items():
+                write_json(tmp / name, data)
             write_identity(self, stage, tmp, config)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -170,6 +176,11 @@ class RunDir:
             raise InputError(f"{path} is damaged ({one_line(err)[:200]}); retrain it: "
                              + STAGE_COMMANDS[stage].format(run=self.path)) from None
         return with_fast_dilation(model)
+
+    def quality_gate(self) -> dict | None:
+        """The restoration stage's {JPEG quality: share of the residual}, None if it was trained without one."""
+        path = self.stage_dir("restoration") / QUALITY_GATE_FILE
+        return {int(q): float(a) for q, a in read_json(path).items()} if path.is_file() else None
 
     def load_stages(self, *stages: str) -> dict:
         self.require(*stages)

@@ -9,6 +9,11 @@ memory holds one tile's feature maps (tile + 2 margins, squared, x filters) inst
 Files are read as predict reads them (``keras_irdi.data.images.load_image``: 8-bit RGB, grayscale, palette,
 16-bit and transparent images converted); each result is written as ``DIR/<file stem>.png`` (8-bit RGB).
 
+A run trained with a quality gate (JPEG, ``restoration.quality_gate``) applies only the share of the net's
+residual fitted for the image's JPEG quality, read from the file's quantisation tables or from the pixels'
+DCT lattice: all of it at low qualities, none on a nearly clean image or one with no JPEG lattice (never
+compressed, resized since), which is written as it was read. ``--full`` applies all of it regardless.
+
 Exit status: 0 all files restored, 1 some files could not be read (one ``error: PATH: reason`` line each on
 stderr, as irdi-predict; the others are still restored), 2 usage error (no run directory, no restoration
 stage, unwritable --out).
@@ -80,11 +85,17 @@ class TiledRestorer:
             out[top:bottom, left:right] = core
         return out
 
-    def __call__(self, image: np.ndarray, tile: int | None = None) -> np.ndarray:
-        """uint8 (H, W, 3) -> restored uint8 (H, W, 3): only one tile is ever held as float."""
+    def __call__(self, image: np.ndarray, tile: int | None = None, share: float = 1.0) -> np.ndarray:
+        """uint8 (H, W, 3) -> restored uint8 (H, W, 3): only one tile is ever held as float. ``share``: how much
+        of the net's residual to apply (the quality gate's alpha; 0 returns the image as it is)."""
         image = np.asarray(image)
+        if share == 0:
+            return image.copy()
         out = np.empty(image.shape[:2] + (3,), np.uint8)
         for (top, bottom, left, right), core in self._cores(image, tile):
+            if share != 1:
+                x = image[top:bottom, left:right].astype(np.float32) / 255.0
+                core = x + np.float32(share) * (core - x)
             out[top:bottom, left:right] = to_uint8(core)
         return out
 
@@ -141,8 +152,29 @@ def restore_function(model, tile: int = TILE):
                        input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
 
 
-def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print) -> list[dict]:
-    """Restore each file into ``out_dir/<stem>.png``; one dict per file, with "output" or "error"."""
+def gate_share(gate: dict | None, path, image: np.ndarray, quality: int | None = None) -> dict:
+    """How much of the residual to apply to one image: {"share", "quality", "quality_from"}. Without a gate
+    (or with ``gate=None``) all of it; else the gate's share at the quality given, else the file's (its
+    quantisation tables), else the pixels' (their DCT lattice); none found: 0, the image as it is."""
+    from keras_irdi.data.jpeg_quality import file_jpeg_quality, quality_from_pixels
+    from keras_irdi.models.restoration_gate import alpha_for
+
+    if gate is None:
+        return {"share": 1.0, "quality": None, "quality_from": None}
+    if quality is not None:
+        source = "given"
+    elif (found := file_jpeg_quality(path)) is not None:
+        quality, source = found.quality, "file"
+    else:
+        quality, source = quality_from_pixels(image), "pixels"
+    return {"share": alpha_for(gate, quality), "quality": quality, "quality_from": source if quality else None}
+
+
+def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated: bool = True,
+                  quality: int | None = None) -> list[dict]:
+    """Restore each file into ``out_dir/<stem>.png``; one dict per file, with "output" (and the share of the
+    residual applied, with the JPEG quality it was chosen by) or "error". ``gated=False``: the whole residual,
+    as the net was trained, even where the run has a quality gate."""
     from PIL import Image
 
     from keras_irdi.data.images import load_image
@@ -151,6 +183,7 @@ def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print) -> li
 
     run = RunDir(run_dir)
     restorer = TiledRestorer(run.load_stage("restoration"), tile=tile)
+    gate = run.quality_gate() if gated else None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results, taken = [], set()
@@ -168,9 +201,13 @@ def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print) -> li
         while (out := out_dir / (f"{stem}.png" if n == 1 else f"{stem}-{n}.png")) in taken:
             n += 1
         taken.add(out)
-        Image.fromarray(restorer(image)).save(out)
-        results.append({"file": name, "output": str(out)})
-        report(f"{name} -> {out} ({image.shape[1]}x{image.shape[0]})")
+        how = gate_share(gate, name, image, quality)
+        Image.fromarray(restorer(image, share=how["share"])).save(out)
+        results.append({"file": name, "output": str(out), **how})
+        gated_by = "" if gate is None else (f"; JPEG quality {how['quality']} ({how['quality_from']})"
+                                            if how["quality"] else "; no JPEG quality found") + \
+            f", share of the residual {how['share']:.2f}"
+        report(f"{name} -> {out} ({image.shape[1]}x{image.shape[0]}{gated_by})")
     return results
 
 
@@ -191,10 +228,18 @@ def _main(argv) -> int:
     parser.add_argument("--out", required=True, help="folder for the restored PNG files (created)")
     parser.add_argument("--tile", type=int, default=TILE,
                         help=f"core side of a tile in pixels (default {TILE}); 0: the whole image at once")
+    parser.add_argument("--quality", type=int, help="JPEG quality (1..100) to choose the share of the residual "
+                        "by, for every image (default: each file's own, from its tables or its pixels)")
+    parser.add_argument("--full", action="store_true", help="apply the whole residual, as the net was trained, "
+                        "even where the run's quality gate would apply less")
     parser.add_argument("--verbose", action="store_true", help="keep TensorFlow's own log lines on stderr")
     args = parser.parse_args(argv)
     if args.tile < 0:
         parser.error(f"--tile must be 0 or positive, got {args.tile}")
+    if args.quality is not None and not 1 <= args.quality <= 100:
+        parser.error(f"--quality must be 1..100, got {args.quality}")
+    if args.quality is not None and args.full:
+        parser.error("--quality chooses a share of the residual and --full applies all of it: give one")
     run = Path(args.run_dir)
     if not (run / "manifest.json").exists():
         raise MissingError(f"{run} is not a run directory (no manifest.json)")
@@ -207,7 +252,7 @@ def _main(argv) -> int:
             pass
     except OSError as exc:
         raise AccessError(f"cannot write into --out {out} ({exc.strerror or exc}); choose another") from None
-    results = restore_files(run, args.images, out, tile=args.tile)
+    results = restore_files(run, args.images, out, tile=args.tile, gated=not args.full, quality=args.quality)
     for r in results:
         if "error" in r:
             print(f"error: {r['error']}", file=sys.stderr)

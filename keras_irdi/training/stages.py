@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from keras_irdi.runs.directory import BASE_STAGE, RunDir
+from keras_irdi.runs.directory import BASE_STAGE, QUALITY_GATE_FILE, RunDir
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError
 from keras_irdi.training.fitting import Summary, fit_stage
@@ -108,8 +108,29 @@ def _train_patch_net(run: RunDir, config: RunConfig, spec: PatchNetSpec) -> dict
     final = fit_stage(run, spec.stage, model, train_epochs, val_ds, cfg, loss=spec.loss(section), clock=summary.clock,
                       seed=config.seed, metrics=list(spec.metrics))
     metrics = {"loss": final["loss"], "val_loss": final["val_loss"], **spec.report(model, val_ds, final, config)}
-    run.save_stage(spec.stage, model, expected_stage_config(config, spec.stage))
+    extra = {}
+    if spec.stage == "restoration" and section.quality_gate:
+        from keras_irdi.models.restoration_gate import alpha_for
+
+        gate = _fit_quality_gate(model, config, val_patches, section)
+        extra[QUALITY_GATE_FILE] = {str(q): a for q, a in gate.items()}
+        metrics.update({f"gate_share_qf{q}": alpha_for(gate, q) for q in (10, 50, 90, 95, 98)})
+    run.save_stage(spec.stage, model, expected_stage_config(config, spec.stage), extra_json=extra)
     return summary.done(metrics)
+
+
+def _fit_quality_gate(model, config: RunConfig, val_patches, section) -> dict:
+    """The gate on the validation patches and, when the net trained on CIFAR only, the run's clean photos
+    (--clean-dir, else scikit-image's): photos it never saw."""
+    from keras_irdi.data.images import default_clean_images, load_image_folder
+    from keras_irdi.training.quality_gate import fit_quality_gate
+
+    photos = []
+    if config.preset.patches.source == "cifar":
+        dirs = config.runtime.clean_dirs
+        photos = load_image_folder(dirs) if dirs else default_clean_images()
+    return fit_quality_gate(model, val_patches, photos, seed=config.seed, step=section.quality_gate_step,
+                            report=log.info)
 
 
 def _restoration_gain(model, val_ds) -> dict:

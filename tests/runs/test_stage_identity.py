@@ -100,8 +100,11 @@ def test_shipped_stages_keep_their_identity(tmp_path, stages, cifar_dir):
     publish = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(publish)
     run, _ = _run(tmp_path / "run", stages, cifar_dir)
+    gate = {"1": 1.0, "100": 0.0}
+    (run.stage_dir("restoration") / "quality_gate.json").write_text(json.dumps(gate))
     publish.ship_models(run.path, tmp_path / "shipped")
     shipped = RunDir(tmp_path / "shipped")
     assert all(shipped.stage_problem(s) is None for s in ORDER)
+    assert shipped.quality_gate() == {1: 1.0, 100: 0.0}  # irdi-restore on the shipped models applies it
     shipped.save_stage("cla_res", stages["cla_res"], {}, export=False)
     assert shipped.stage_problem("weight_net").startswith("weight_net is stale")

@@ -204,3 +204,58 @@ def test_large_photo_within_the_memory_budget(tiny_run, tmp_path):
     assert int(line.split()[1]) / 1024 <= 2048, line
     with Image.open(tmp_path / "out" / "big.png") as restored:
         assert restored.size == (6000, 4000)
+
+
+@pytest.fixture
+def gated_run(tiny_run, random_net, tmp_path):
+    """The tiny run with a restoration net that changes its input, and a quality gate: all of the residual at
+    QF 10, half at QF 50, none at QF 100."""
+    import shutil
+
+    run_dir = tmp_path / "gated"
+    shutil.copytree(tiny_run, run_dir)
+    RunDir(run_dir).save_stage("restoration", random_net, config={}, export=False,
+                               extra_json={"quality_gate.json": {"10": 1.0, "50": 0.5, "100": 0.0}})
+    return run_dir
+
+
+def test_cli_applies_the_share_of_the_image_s_quality(gated_run, random_net, clean_dir, tmp_path, capsys,
+                                                     restore_signals):
+    photo = np.asarray(Image.open(sorted(clean_dir.iterdir())[0]).convert("RGB"))[:96, :128]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(photo).save(folder / "clean.png")
+    for q in (10, 50):
+        Image.fromarray(photo).save(folder / f"q{q}.jpg", quality=q)
+    decoded = {q: np.asarray(Image.open(folder / f"q{q}.jpg").convert("RGB")) for q in (10, 50)}
+    Image.fromarray(decoded[50]).save(folder / "q50_pixels.png")  # the same pixels, no tables to read
+    out = tmp_path / "out"
+    names = ("clean.png", "q10.jpg", "q50.jpg", "q50_pixels.png")
+    assert main([str(gated_run), *(str(folder / n) for n in names), "--out", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "JPEG quality 50 (file), share of the residual 0.50" in report
+    assert "JPEG quality 50 (pixels), share of the residual 0.50" in report
+    assert "no JPEG quality found, share of the residual 0.00" in report
+    result = {n: np.asarray(Image.open(out / (Path(n).stem + ".png"))).astype(int) for n in names}
+    full = TiledRestorer(random_net)
+    assert (result["clean.png"] == photo).all()  # never compressed: written as it was read
+    assert (result["q10.jpg"] == full(decoded[10])).all()  # the whole residual
+    half = (decoded[50].astype(int) + full(decoded[50]).astype(int)) / 2
+    assert np.abs(result["q50.jpg"] - half).max() <= 1  # half of it (each image rounded once)
+    assert (result["q50.jpg"] != decoded[50]).any() and (result["q50.jpg"] != full(decoded[50])).any()
+    assert (result["q50_pixels.png"] == result["q50.jpg"]).all()
+    # --full and --quality override the gate.
+    for option, expected in ((["--full"], full(photo)), (["--quality", "10"], full(photo)),
+                             (["--quality", "100"], photo)):
+        assert main([str(gated_run), str(folder / "clean.png"), "--out", str(tmp_path / "o"), *option]) == 0
+        assert (np.asarray(Image.open(tmp_path / "o" / "clean.png")) == expected).all(), option
+
+
+def test_cli_quality_options_are_checked(gated_run, tmp_path, capsys, restore_signals):
+    image = tmp_path / "x.png"
+    Image.fromarray(noisy_image(16, 16)).save(image)
+    for option in (["--quality", "0"], ["--quality", "101"], ["--quality", "50", "--full"]):
+        with pytest.raises(SystemExit) as exc:
+            main([str(gated_run), str(image), "--out", str(tmp_path / "o"), *option])
+        assert exc.value.code == 2
+    assert "--quality must be 1..100" in capsys.readouterr().err

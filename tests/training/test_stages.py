@@ -63,6 +63,11 @@ def test_smoke_end_to_end(smoke_run):
     assert 0 < sweep < manifest["command_seconds"]
     assert manifest["command_seconds"] >= manifest["command_training_seconds"] > 0
     assert len(manifest["data"]["cifar_sha256"]) == 64 and manifest["versions"]["tensorflow"]
+    # The JPEG restoration's quality gate: a share in [0, 1] at every tenth quality (smoke's step), and QF 100.
+    gate = rd.quality_gate()
+    assert sorted(gate) == [1, 11, 21, 31, 41, 51, 61, 71, 81, 91, 100]
+    assert all(0 <= a <= 1 for a in gate.values())
+    assert manifest["stages"]["restoration"]["metrics"]["gate_share_qf10"] == gate[11]
     # One summary line per stage, then the evaluation.
     for stage in STAGES:
         assert f"[{stage}] done in" in proc.stdout
