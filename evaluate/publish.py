@@ -6,12 +6,15 @@ models as a minimal run directory that `irdi-predict` and `evaluate/sweep.py` ac
     python evaluate/publish.py --run-dir RUN --out results/small_jpeg_cifar10 --models-out models/small_jpeg_cifar10
 """
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
 
 from keras_irdi.commands.cli import ArgumentParser, main_wrapper
 from keras_irdi.errors import MissingError
+from keras_irdi.runs.json_files import write_json
+from keras_irdi.runs.provenance import public_manifest
 
 PATTERNS = ("tables/*.md", "tables/*.csv", "figures/*.png", "eval/*.csv", "eval/*.json", "eval/*_correct.npz",
             "manifest.json",
@@ -23,9 +26,7 @@ def ship_models(run: Path, out: Path) -> list:
     ``out/<stage>/config.json``, ``out/<stage>/identity.json`` (when the stage has one: the same training,
     the re-saved file's digest), the restoration's quality gate (when it has one) and ``out/manifest.json``
     without the machine-specific data paths."""
-    import json
-
-    from keras_irdi.runs.directory import QUALITY_GATE_FILE, STAGES, RunDir, write_json
+    from keras_irdi.runs.directory import QUALITY_GATE_FILE, STAGES, RunDir
     from keras_irdi.runs.config import RunConfig
     from keras_irdi.runs.stage_identity import file_sha256, read_identity
 
@@ -47,11 +48,9 @@ def ship_models(run: Path, out: Path) -> list:
                        dict(identity, model_sha256=file_sha256(out / stage / "model.keras")))
             written.append(out / stage / "identity.json")
     manifest = json.loads(src.manifest_path.read_text())
-    config = RunConfig.from_dict(manifest["config"])
-    config.runtime.cifar_dir = config.runtime.clean_dirs = None  # the user's own copies, not ours
-    manifest["config"] = config.to_dict()
+    manifest["config"] = RunConfig.from_dict(manifest["config"]).to_dict()
     manifest["shipped_from"] = run.name
-    write_json(out / "manifest.json", manifest)
+    write_json(out / "manifest.json", public_manifest(manifest))  # the user's data copies, not ours
     return written + [out / "manifest.json"]
 
 
@@ -69,7 +68,10 @@ def main(argv=None) -> None:
         for src in sorted(run.glob(pattern)):
             dst = out / src.relative_to(run)
             dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst)
+            if src.name == "manifest.json":  # committed: no path of this machine in it
+                write_json(dst, public_manifest(json.loads(src.read_text())))
+            else:
+                shutil.copy2(src, dst)
             copied.append(dst)
     if not any(p.match("eval/*.csv") for p in copied):
         raise MissingError(f"{run}/eval has no sweep results; run evaluate/sweep.py --run-dir {run} first")

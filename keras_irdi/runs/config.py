@@ -10,6 +10,7 @@ import hashlib
 import json
 import platform
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,8 +152,13 @@ def open_run(run_dir, config: RunConfig | None = None, **runtime) -> tuple[RunDi
     import keras
     import tensorflow as tf
 
-    run.update_manifest(config=config.to_dict(), versions={
-        "keras_irdi": __import__("keras_irdi").__version__, "tensorflow": tf.__version__,
+    from keras_irdi.runs.provenance import SCHEMA_VERSION, code_commit, typed_command
+
+    commands = run.manifest().get("commands", []) + [{
+        "command": typed_command(), "commit": code_commit(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}]
+    run.update_manifest(schema_version=SCHEMA_VERSION, config=config.to_dict(), commands=commands, versions={
+        "keras_irdi": __import__("keras_irdi").__version__, "commit": code_commit(), "tensorflow": tf.__version__,
         "keras": keras.__version__, "numpy": np.__version__, "python": platform.python_version()})
     return run, config
 

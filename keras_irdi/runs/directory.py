@@ -31,6 +31,7 @@ from keras_irdi.runs.stage_identity import stage_problem, write_identity
 
 # Training order: the two cheap patch nets first (a failed recipe shows in minutes, not after the
 # classifiers), then each stage after what it needs (Cla(deg) may warm-start from Cla(org)).
+MERGED = ("stages", "eval", "data")  # manifest fields written piece by piece (update_manifest)
 QUALITY_GATE_FILE = "quality_gate.json"  # RUN/restoration/: the gate of a JPEG restoration net (presets.py)
 STAGES = ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_net")
 # Trained only by warm-start presets: the clean-image classifier all three classifiers fine-tune from.
@@ -94,9 +95,11 @@ class RunDir:
         return read_json(self.manifest_path) if self.manifest_path.exists() else {}
 
     def update_manifest(self, **fields) -> dict:
+        """Replace the given top-level fields; ``MERGED`` fields hold one entry per stage, sweep or data
+        source, and only the entries given are replaced."""
         data = self.manifest()
         for key, value in fields.items():
-            if isinstance(value, dict) and isinstance(data.get(key), dict):
+            if key in MERGED and isinstance(value, dict) and isinstance(data.get(key), dict):
                 data[key].update(value)
             else:
                 data[key] = value

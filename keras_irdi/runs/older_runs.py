@@ -52,6 +52,8 @@ def upgrade_stage_config(stored: dict, expected: dict) -> dict:
     since) in today's form, holding the sections ``expected`` records: a stage trained with the same
     settings then still counts as trained."""
     out = dict(stored)
+    if "schema_version" not in out and "schema_version" in expected:  # schema 1 had the same fields
+        out["schema_version"] = expected["schema_version"]
     preset = stored.get("preset")
     if isinstance(preset, dict):
         # Flat presets are regrouped; every section is read back, so fields added since take their defaults

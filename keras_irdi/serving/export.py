@@ -262,6 +262,7 @@ def _check_writable(path: Path) -> None:
 def export_serving(run_dir, out_dir, model: str = "proposed", version: int | None = None) -> Path:
     """Export ``model`` of the run as ``out_dir/<model>/<version>/``; returns that version folder."""
     from keras_irdi.degradations import get_degradation
+    from keras_irdi.runs.directory import RunDir
 
     base = Path(out_dir) / model
     _check_writable(base)  # before the (slow) build, so an unwritable --out fails in a second
@@ -278,7 +279,8 @@ def export_serving(run_dir, out_dir, model: str = "proposed", version: int | Non
     module.write_saved_model(tmp)
     deg = get_degradation(module.info["degradation"])
     extra = dict(module.info, level_unit=deg.unit_name, level_range=[deg.low, deg.high], version=version,
-                 max_side=MAX_SIDE, max_bytes=MAX_BYTES, run_dir=str(Path(run_dir).resolve()),
+                 max_side=MAX_SIDE, max_bytes=MAX_BYTES, run=Path(run_dir).resolve().name,
+                 run_commit=RunDir(run_dir).manifest().get("versions", {}).get("commit"),
                  resize_rule="exactly SxS: untouched; else centre-crop to a square, antialiased bilinear "
                              "resize to SxS, round to uint8")
     (tmp / "assets.extra").mkdir(exist_ok=True)

@@ -30,7 +30,9 @@ class Summary:
 
     def done(self, metrics: dict) -> dict:
         seconds = time.time() - self.start
-        entry = {"seconds": round(seconds, 1), "peak_rss_mb": round(_peak_rss_mb(), 1),
+        from keras_irdi.runs.provenance import code_commit
+
+        entry = {"seconds": round(seconds, 1), "peak_rss_mb": round(_peak_rss_mb(), 1), "commit": code_commit(),
                  "metrics": {k: float(v) for k, v in metrics.items()},
                  "epoch_seconds": self.clock.seconds, "load_avg_1min": self.clock.load}
         self.run.update_manifest(stages={self.stage: entry})

@@ -9,6 +9,7 @@ import contextlib
 
 from keras_irdi.runs.config import RunConfig, get_strategy
 from keras_irdi.runs.directory import BASE_STAGE, STAGES, as_json
+from keras_irdi.runs.provenance import SCHEMA_VERSION
 
 # What each classifier trains on; the warm-start base is the clean one's start.
 TRAINED_ON = {BASE_STAGE: "clean", "cla_org": "clean", "cla_deg": "degraded", "cla_res": "restored"}
@@ -47,7 +48,8 @@ def expected_stage_config(config: RunConfig, stage: str) -> dict:
     also invalidates Cla(res) and the weight net.
     """
     preset = config.preset.for_degradation(config.degradation).for_stage(stage).to_dict()
-    out = {"stage": stage, "degradation": config.degradation, "dataset": config.dataset, "seed": config.seed,
+    out = {"schema_version": SCHEMA_VERSION, "stage": stage, "degradation": config.degradation,
+           "dataset": config.dataset, "seed": config.seed,
            "preset": {k: preset[k] for k in STAGE_SECTIONS[stage]}}
     if stage in TRAINED_ON:
         out["data"] = TRAINED_ON[stage]

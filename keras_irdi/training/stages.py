@@ -8,6 +8,7 @@ saves it atomically into the run directory. Later stages load earlier ones froze
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -272,7 +273,9 @@ def reuse_stage(run: RunDir, source, stage: str, expected: dict) -> bool:
     shutil.copytree(other.stage_dir(stage), tmp)
     shutil.rmtree(run.stage_dir(stage), ignore_errors=True)
     tmp.replace(run.stage_dir(stage))
-    entry = dict(other.manifest().get("stages", {}).get(stage, {}), reused_from=str(other.path.resolve()))
+    # Where it came from, relative to this run (a path of this machine would mean nothing elsewhere).
+    source = os.path.relpath(other.path.resolve(), run.path.resolve())
+    entry = dict(other.manifest().get("stages", {}).get(stage, {}), reused_from=source)
     run.update_manifest(stages={stage: entry})
     print(f"[{stage}] reused from {other.path} (same config; trained there in {entry.get('seconds', '?')} s)",
           flush=True)

@@ -1,5 +1,7 @@
 """keras_irdi.serving.export: TF Serving SavedModel of a (tiny, random-weight) run; both signatures, rules, fuzzing."""
 import io
+import json
+from pathlib import Path
 import shutil
 import time
 
@@ -365,6 +367,7 @@ def test_three_member_weight_net_with_features_exports_and_predicts(tmp_path, ca
     np.testing.assert_allclose(out["probabilities"].numpy(), ref["probabilities"], atol=1e-5)
     info = json.loads((path / "assets.extra" / "irdi.json").read_text())
     assert info["weights_columns"] == ["w_org", "w_res", "w_deg"]
+    assert info["run"] == Path(run_dir).name and str(tmp_path) not in json.dumps(info)  # no path of this machine
     png = tmp_path / "a.png"
     Image.fromarray(x[0]).save(png)
     for model_dir in (run_dir, path):

@@ -1,0 +1,58 @@
+"""Where a run's numbers came from, in words that hold on any machine: the code's commit, the command as
+typed, and a manifest with no path of this machine in it (what `evaluate/publish.py` commits).
+
+SCHEMA_VERSION numbers the layout of the manifest and of the stage configs; it changes when a field is
+renamed or removed (added fields take their defaults when read).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+SCHEMA_VERSION = 2  # 1: every run before keras-irdi 1.0 (no schema_version field)
+
+
+@functools.lru_cache(maxsize=1)
+def code_commit() -> str | None:
+    """The git commit of the keras_irdi source this process runs, "+dirty" when its files differ from it;
+    None for an installed copy outside a git checkout."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        run = lambda *args: subprocess.run(["git", "-C", str(root), *args], capture_output=True,  # noqa: E731
+                                           text=True, timeout=10, check=True).stdout.strip()
+        commit = run("rev-parse", "HEAD")
+        dirty = run("status", "--porcelain", "--untracked-files=no", "--", "keras_irdi", "train", "evaluate",
+                    "figures", "setup.cfg")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
+def typed_command(argv=None) -> str:
+    """The command line as the user typed it (script path and options, relative paths kept relative)."""
+    argv = sys.argv if argv is None else argv
+    script = argv[0]
+    try:
+        script = os.path.relpath(script)
+    except ValueError:
+        pass
+    return shlex.join(["python", script, *argv[1:]])
+
+
+def public_manifest(manifest: dict) -> dict:
+    """The manifest without this machine's paths: the runtime data locations (the command as typed, kept in
+    ``commands``, says which options were given) and the data source path go; the rest is unchanged."""
+    out = dict(manifest)
+    config = dict(out.get("config", {}))
+    if "runtime" in config:
+        config["runtime"] = dict(config["runtime"], cifar_dir=None, clean_dirs=None)
+    for legacy in ("cifar_dir", "clean_dirs"):  # written beside the experiment's fields before d7cf985
+        config.pop(legacy, None)
+    out["config"] = config
+    if "data" in out:
+        out["data"] = {k: v for k, v in out["data"].items() if k not in ("cifar_source", "clean_dirs")}
+    return out

@@ -1,0 +1,63 @@
+"""keras_irdi.runs.provenance: the commit and command a run records, the manifest it publishes (no path of
+this machine), and RunDir.update_manifest's replace-or-merge rule."""
+import json
+import re
+
+import pytest
+
+from helpers import REPO
+from keras_irdi.runs.directory import RunDir
+from keras_irdi.runs.provenance import SCHEMA_VERSION, code_commit, public_manifest, typed_command
+
+
+def test_public_manifest_drops_this_machine_s_paths():
+    manifest = {"schema_version": 2,
+                "config": {"degradation": "jpeg", "cifar_dir": "/old/flat", "clean_dirs": ["/old"],
+                           "runtime": {"cifar_dir": "/home/me/cifar", "clean_dirs": ["/home/me/T91"],
+                                       "strategy": "default"}},
+                "data": {"cifar_source": "/home/me/cifar/cifar-10-batches-py", "cifar_sha256": "ab", "train": 3},
+                "commands": [{"command": "python train/all.py --cifar-dir ../data"}]}
+    public = public_manifest(manifest)
+    assert "/home/me" not in json.dumps(public) and "/old" not in json.dumps(public)
+    assert public["config"]["runtime"] == {"cifar_dir": None, "clean_dirs": None, "strategy": "default"}
+    assert public["data"] == {"cifar_sha256": "ab", "train": 3}
+    assert public["commands"] == manifest["commands"] and public["config"]["degradation"] == "jpeg"
+    assert manifest["config"]["runtime"]["cifar_dir"] == "/home/me/cifar"  # the run's own is untouched
+
+
+def test_commit_and_command():
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", code_commit())
+    assert typed_command(["train/all.py", "--cifar-dir", "../my data"]) == \
+        "python train/all.py --cifar-dir '../my data'"
+
+
+def test_update_manifest_replaces_fields_and_merges_entries(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.update_manifest(config={"seed": 0, "removed": 1}, stages={"restoration": {"seconds": 1}})
+    run.update_manifest(config={"seed": 1}, stages={"estimator": {"seconds": 2}})
+    manifest = run.manifest()
+    assert manifest["config"] == {"seed": 1}  # a field no longer written leaves the manifest
+    assert set(manifest["stages"]) == {"restoration", "estimator"}  # one entry per stage
+
+
+@pytest.mark.slow
+def test_a_run_records_its_schema_commit_and_commands(smoke_run, tmp_path):
+    import importlib.util
+
+    run, _ = smoke_run
+    rd = RunDir(run)
+    manifest = rd.manifest()
+    assert manifest["schema_version"] == SCHEMA_VERSION
+    assert manifest["commands"][0]["command"].startswith("python train/all.py --preset smoke")
+    assert manifest["versions"]["commit"] == code_commit() == manifest["stages"]["restoration"]["commit"]
+    assert json.loads((rd.stage_dir("weight_net") / "config.json").read_text())["schema_version"] == SCHEMA_VERSION
+    spec = importlib.util.spec_from_file_location("publish", REPO / "evaluate" / "publish.py")
+    publish = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(publish)
+    publish.main(["--run-dir", str(run), "--out", str(tmp_path / "results"), "--models-out", str(tmp_path / "models")])
+    for published in (tmp_path / "results" / "manifest.json", tmp_path / "models" / "manifest.json"):
+        text = published.read_text()
+        assert "cifar10_subset.npz" not in text and str(REPO) not in text, published  # the data paths went
