@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Copy a run's small, shareable results into the repository: tables (md/csv), figures (png), the sweep
-CSV/JSON, per-image correctness and the manifest -- never data. With --models-out, also the six stage
-models as a minimal run directory that `irdi-predict` and `evaluate/sweep.py` accept.
+CSV/JSON, per-image correctness and the manifest (without this machine's paths) -- never data. With
+--models-out, also the six stage models (and the warm-start base) as a minimal run directory that
+`irdi-predict`, `irdi-restore`, `evaluate/sweep.py` and `--reuse-from` accept.
 
-    python evaluate/publish.py --run-dir RUN --out results/small_jpeg_cifar10 --models-out models/small_jpeg_cifar10
+    python evaluate/publish.py --run-dir RUN --out results/small_v1_jpeg_cifar10 --models-out models/small_v1_jpeg_cifar10
 """
 import argparse
 import json
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from keras_irdi.commands.cli import ArgumentParser, main_wrapper
 from keras_irdi.errors import MissingError
+from keras_irdi.reporting.run_readme import write_run_readme
 from keras_irdi.runs.json_files import write_json
 from keras_irdi.runs.provenance import public_manifest
 
@@ -25,15 +27,16 @@ def ship_models(run: Path, out: Path) -> list:
     """``out/<stage>/model.keras`` (weights only: the optimizer state is dropped, a third of the size),
     ``out/<stage>/config.json``, ``out/<stage>/identity.json`` (when the stage has one: the same training,
     the re-saved file's digest), the restoration's quality gate (when it has one) and ``out/manifest.json``
-    without the machine-specific data paths."""
-    from keras_irdi.runs.directory import QUALITY_GATE_FILE, STAGES, RunDir
+    without the machine-specific data paths. The warm-start base goes too when the run has one: the runs of
+    the other degradations of the same commit take it (and Cla(org)) with ``--reuse-from out``."""
+    from keras_irdi.runs.directory import BASE_STAGE, QUALITY_GATE_FILE, STAGES, RunDir
     from keras_irdi.runs.config import RunConfig
     from keras_irdi.runs.stage_identity import file_sha256, read_identity
 
     src = RunDir(run)
     src.require(*STAGES)
     written = []
-    for stage in STAGES:
+    for stage in STAGES + ((BASE_STAGE,) if src.has_stage(BASE_STAGE) else ()):
         model = src.load_stage(stage)  # compile=False: no optimizer variables
         (out / stage).mkdir(parents=True, exist_ok=True)
         model.save(out / stage / "model.keras")
@@ -75,7 +78,8 @@ def main(argv=None) -> None:
             copied.append(dst)
     if not any(p.match("eval/*.csv") for p in copied):
         raise MissingError(f"{run}/eval has no sweep results; run evaluate/sweep.py --run-dir {run} first")
-    print(f"copied {len(copied)} files into {out}")
+    write_run_readme(out)  # the folder's own page, from the files just copied
+    print(f"copied {len(copied)} files into {out}, with its README.md")
     if args.models_out:
         shipped = ship_models(run, Path(args.models_out))
         size = sum(p.stat().st_size for p in shipped) / 2**20

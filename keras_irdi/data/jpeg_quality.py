@@ -104,47 +104,66 @@ _LUMA, _LUMA_INDEX = np.unique(_TABLES[0], axis=0, return_inverse=True)
 _LUMA_QUALITY = np.array([_QUALITIES[_LUMA_INDEX.reshape(-1) == i].max() for i in range(len(_LUMA))])
 
 
-def _luma_blocks(image: np.ndarray) -> np.ndarray:
-    """The 8x8 blocks (on the JPEG grid, from the top-left corner) without a clipped pixel -> DCT (n, 64);
-    all blocks when every one holds a clipped pixel (the mixture then absorbs the worst)."""
-    rgb = image.astype(np.float64)
+def _luma_blocks(images: np.ndarray, max_blocks: int = _MAX_BLOCKS):
+    """(n, H, W, 3) uint8 -> each image's 8x8 luminance blocks (on the JPEG grid, from the top-left corner) as
+    DCT coefficients (n, blocks, 64), and each block's weight: 0 for a block holding a clipped pixel (it left
+    the lattice), unless every block of the image does (then all count, and the mixture absorbs the worst)."""
+    rgb = images.astype(np.float32)
     y = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114 - 128.0
-    h, w = (y.shape[0] // 8) * 8, (y.shape[1] // 8) * 8
-    blocks = y[:h, :w].reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
-    clipped = ((image[:h, :w] == 0) | (image[:h, :w] == 255)).any(-1)
-    clipped = clipped.reshape(h // 8, 8, w // 8, 8).any(axis=(1, 3)).reshape(-1)
-    if not clipped.all():
-        blocks = blocks[~clipped]
-    if len(blocks) > _MAX_BLOCKS:
-        blocks = blocks[np.linspace(0, len(blocks) - 1, _MAX_BLOCKS).astype(int)]
-    return (_DCT @ blocks @ _DCT.T).reshape(-1, 64)
+    n, h, w = len(images), (y.shape[1] // 8) * 8, (y.shape[2] // 8) * 8
+    blocks = y[:, :h, :w].reshape(n, h // 8, 8, w // 8, 8).transpose(0, 1, 3, 2, 4).reshape(n, -1, 8, 8)
+    clipped = ((images[:, :h, :w] == 0) | (images[:, :h, :w] == 255)).any(-1)
+    clipped = clipped.reshape(n, h // 8, 8, w // 8, 8).any(axis=(2, 4)).reshape(n, -1)
+    if blocks.shape[1] > max_blocks:
+        pick = np.linspace(0, blocks.shape[1] - 1, max_blocks).astype(int)
+        blocks, clipped = blocks[:, pick], clipped[:, pick]
+    weight = np.where(clipped.all(axis=1, keepdims=True), 1.0, (~clipped).astype(np.float32))
+    return np.einsum("ij,nbjk,lk->nbil", _DCT, blocks, _DCT).reshape(n, -1, 64).astype(np.float32), weight
 
 
-def _lattice_scores(coeffs: np.ndarray) -> np.ndarray:
-    """Log-likelihood ratio of each distinct table's lattice against no lattice, summed over blocks."""
-    q = _LUMA[:, None, :].astype(np.float32)  # (tables, 1, 64)
-    c = coeffs[None].astype(np.float32)  # (1, blocks, 64)
+def _lattice_scores(coeffs: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """(n, tables): log-likelihood ratio of each distinct table's lattice against no lattice, summed over the
+    weighted blocks of each image."""
+    q = _LUMA[None, :, None, :].astype(np.float32)  # (1, tables, 1, 64)
+    c = coeffs[:, None]  # (n, 1, blocks, 64)
     sigma = np.sqrt(_SIGMA ** 2 + (_SIGMA_PER_STEP * q) ** 2)
     off = np.mod(c + q / 2, q) - q / 2  # signed distance to the nearest multiple
-    density = sum(np.exp(-0.5 * ((off + k * q) / sigma) ** 2) for k in (-1, 0, 1)) / (sigma * np.sqrt(2 * np.pi))
+    density = np.exp(-0.5 * np.square(off / sigma))
+    fine = _LUMA.min(axis=1) <= 4 * _SIGMA  # tables with steps small enough that the neighbours' tails matter
+    density[:, fine] += sum(np.exp(-0.5 * np.square((off[:, fine] + k * q[:, fine]) / sigma[:, fine]))
+                            for k in (-1, 1))
+    density /= sigma * np.sqrt(2 * np.pi)
     # Only coefficients outside the zero bin carry evidence: zeros fit every table and would favour the coarsest.
     per_coeff = np.log(q * density * 0.98 + 0.02) * (np.abs(c) >= q / 2)
-    block = per_coeff.sum(axis=2)
+    block = per_coeff.sum(axis=3)  # (n, tables, blocks)
     mix = np.logaddexp(block + np.log(1 - _OUTLIER), np.log(_OUTLIER))
-    return (mix - np.logaddexp(np.log(1 - _OUTLIER), np.log(_OUTLIER))).sum(axis=1)
+    return ((mix - np.logaddexp(np.log(1 - _OUTLIER), np.log(_OUTLIER))) * weight[:, None]).sum(axis=2)
+
+
+def qualities_from_pixels(images: np.ndarray, max_blocks: int = _MAX_BLOCKS) -> list:
+    """``quality_from_pixels`` of each of (n, H, W, 3) uint8 images of one size, in bounded-memory chunks;
+    at most ``max_blocks`` evenly spread blocks of each are read."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"quality_from_pixels needs (H, W, 3) uint8 images, got {images.dtype} {images.shape[1:]}")
+    if images.shape[1] < 8 or images.shape[2] < 8:  # no whole 8x8 block
+        return [None] * len(images)
+    blocks = min((images.shape[1] // 8) * (images.shape[2] // 8), max_blocks)
+    chunk = max(1, 8_000_000 // (len(_LUMA) * blocks * 64))
+    out = []
+    for i in range(0, len(images), chunk):
+        scores = _lattice_scores(*_luma_blocks(images[i:i + chunk], max_blocks))
+        for row in scores:
+            found = row.max() >= _MIN_EVIDENCE
+            out.append(int(_LUMA_QUALITY[np.flatnonzero(row == row.max())].max()) if found else None)
+    return out
 
 
 def quality_from_pixels(image: np.ndarray) -> int | None:
     """The IJG quality an (H, W, 3) uint8 image was last JPEG-compressed at, read from its luminance DCT
     lattice; None if it shows none (never compressed, compressed at QF 99-100, or resized/cropped off the
-    8x8 grid since)."""
+    8x8 grid since). After two compressions it is the coarser lattice's quality that shows."""
     image = np.asarray(image)
-    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+    if image.ndim != 3:
         raise ValueError(f"quality_from_pixels needs an (H, W, 3) uint8 image, got {image.dtype} {image.shape}")
-    coeffs = _luma_blocks(image)
-    if not len(coeffs):
-        return None
-    scores = _lattice_scores(coeffs)
-    if scores.max() < _MIN_EVIDENCE:
-        return None
-    return int(_LUMA_QUALITY[np.flatnonzero(scores == scores.max())].max())
+    return qualities_from_pixels(image[None])[0]

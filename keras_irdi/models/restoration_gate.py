@@ -3,9 +3,9 @@
 The net tops out near 38 dB whatever its input, so it harms nearly clean images (CIFAR QF 95-100, photos from
 QF 85 up). Applying a share alpha(q) of its residual, x + alpha(q) (R(x) - x), with alpha fitted per quality
 q on images no stage trained on, keeps every gain where the net helps (alpha = 1 up to about QF 70) and
-leaves the input as it is where no share helps (alpha = 0). The quality comes from the file's quantisation
-tables or, for decoded pixels, from their DCT lattice (``keras_irdi.data.jpeg_quality``), both exact for
-IJG-made JPEGs; an image showing no lattice was not JPEG-compressed on its grid and is left as it is.
+leaves the input as it is where no share helps (alpha = 0). The quality is the file's own (its quantisation
+tables) or, for a decoded image, what its pixels' DCT lattice shows (``keras_irdi.data.jpeg_quality``, exact
+for IJG-made JPEGs); ``gate_quality`` says which, and when an image is left alone.
 
 The fit needs three numbers per image (pixel units): <r, d>, |r|^2 and |d|^2 with r = R(x) - x and
 d = clean - x, from which the PSNR gain of any alpha follows without running the net again.
@@ -33,10 +33,14 @@ def gains_db(products: np.ndarray, alpha) -> np.ndarray:
 
 
 def fit_alpha(domains: list[np.ndarray]) -> float:
-    """The share with the best mean PSNR gain over the domains (each: products of its images at one quality)
-    among those that harm no domain on average; 0 (the input as it is) when every share harms one."""
-    gains = np.array([[gains_db(p, a).mean() for a in ALPHAS] for p in domains if len(p)])  # (domains, alphas)
-    score = np.where(gains.min(axis=0) >= 0, gains.mean(axis=0), -np.inf)
+    """The share with the best mean PSNR gain over the kinds of image (each: products of its images at one
+    quality) among those that no kind loses with, with confidence (its mean gain minus two standard errors
+    stays >= 0); 0 (the input as it is) when every share fails that for some kind."""
+    domains = [p for p in domains if len(p)]
+    gains = [np.stack([gains_db(p, a) for a in ALPHAS]) for p in domains]  # each (alphas, images)
+    means = np.array([g.mean(axis=1) for g in gains])  # (kinds, alphas)
+    lower = means - 2 * np.array([g.std(axis=1) / np.sqrt(g.shape[1]) for g in gains])
+    score = np.where(lower.min(axis=0) >= 0, means.mean(axis=0), -np.inf)
     return float(ALPHAS[int(np.argmax(score))]) if np.isfinite(score).any() and score.max() > 0 else 0.0
 
 
@@ -45,16 +49,39 @@ def fitted_qualities(step: int = 1) -> list[int]:
     return sorted(set(range(1, 101, int(step))) | {100})
 
 
-def fit_table(products_by_quality: dict) -> dict:
-    """{quality: [products of domain 1, products of domain 2, ...]} -> {quality: alpha}."""
-    return {int(q): fit_alpha(domains) for q, domains in sorted(products_by_quality.items())}
+def gate_quality(pixels: int | None, file: int | None = None) -> int | None:
+    """The quality an image's share is chosen by: the file's own (its quantisation tables), confirmed by what
+    its pixels' DCT lattice shows, else the pixels' alone (a PNG of a decoded JPEG). None -- the image is
+    left as it is -- when neither is known, or when the pixels show a coarser quality than the file's: the
+    file was saved again from an earlier JPEG, and restoring it would undo that earlier compression too."""
+    if pixels is not None and file is not None and pixels < file:
+        return None
+    return file if file is not None else pixels
+
+
+MIN_IMAGES = 20  # a kind of image with fewer images at a quality does not decide that quality's share
+
+
+def fit_table(samples: dict) -> dict:
+    """{quality: [products of each kind of image read at that quality]} -> {quality: alpha}; a quality where
+    no kind has MIN_IMAGES images is left out (it takes its nearest neighbour's share)."""
+    table = {}
+    for quality, kinds in sorted(samples.items()):
+        voting = [p for p in kinds if len(p) >= MIN_IMAGES]
+        if voting:
+            table[int(quality)] = fit_alpha(voting)
+    return table
+
+
+def nearest(keys, quality: int) -> int:
+    keys = np.array(sorted(int(k) for k in keys))
+    return int(keys[np.argmin(np.abs(keys - int(quality)))])
 
 
 def alpha_for(table: dict, quality: int | None) -> float:
-    """The share for an image of ``quality`` (None: no JPEG lattice -> 0, left as it is); a quality the table
-    lacks takes its nearest fitted one."""
+    """The share for an image of ``quality`` (None: no JPEG lattice and no file quality -> 0, the image as it
+    is); a quality the table lacks takes its nearest fitted one."""
     if quality is None:
         return 0.0
-    keys = np.array(sorted(int(k) for k in table))
-    nearest = int(keys[np.argmin(np.abs(keys - int(quality)))])
-    return float(table[nearest] if nearest in table else table[str(nearest)])
+    key = nearest(table, quality)
+    return float(table[key] if key in table else table[str(key)])

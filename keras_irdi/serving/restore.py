@@ -10,9 +10,10 @@ Files are read as predict reads them (``keras_irdi.data.images.load_image``: 8-b
 16-bit and transparent images converted); each result is written as ``DIR/<file stem>.png`` (8-bit RGB).
 
 A run trained with a quality gate (JPEG, ``restoration.quality_gate``) applies only the share of the net's
-residual fitted for the image's JPEG quality, read from the file's quantisation tables or from the pixels'
-DCT lattice: all of it at low qualities, none on a nearly clean image or one with no JPEG lattice (never
-compressed, resized since), which is written as it was read. ``--full`` applies all of it regardless.
+residual fitted for the image's JPEG quality: the file's own (its quantisation tables) or, for a PNG, what its
+pixels' DCT lattice shows. All of it at low qualities, none on a nearly clean image. An image with neither (a
+PNG never compressed, or resized since), or a file saved again from an earlier, coarser JPEG, is written as it
+was read. ``--full`` applies all of it regardless.
 
 Exit status: 0 all files restored, 1 some files could not be read (one ``error: PATH: reason`` line each on
 stderr, as irdi-predict; the others are still restored), 2 usage error (no run directory, no restoration
@@ -154,20 +155,23 @@ def restore_function(model, tile: int = TILE):
 
 def gate_share(gate: dict | None, path, image: np.ndarray, quality: int | None = None) -> dict:
     """How much of the residual to apply to one image: {"share", "quality", "quality_from"}. Without a gate
-    (or with ``gate=None``) all of it; else the gate's share at the quality given, else the file's (its
-    quantisation tables), else the pixels' (their DCT lattice); none found: 0, the image as it is."""
+    all of it; with one, the gate's share at the quality given, else at the file's own quality or what the
+    pixels show (``gate_quality``); the image is left as it is (share 0) when neither is known or the file
+    was saved again from an earlier, coarser JPEG ("quality_from": "re-saved")."""
     from keras_irdi.data.jpeg_quality import file_jpeg_quality, quality_from_pixels
-    from keras_irdi.models.restoration_gate import alpha_for
+    from keras_irdi.models.restoration_gate import alpha_for, gate_quality
 
     if gate is None:
         return {"share": 1.0, "quality": None, "quality_from": None}
     if quality is not None:
-        source = "given"
-    elif (found := file_jpeg_quality(path)) is not None:
-        quality, source = found.quality, "file"
-    else:
-        quality, source = quality_from_pixels(image), "pixels"
-    return {"share": alpha_for(gate, quality), "quality": quality, "quality_from": source if quality else None}
+        return {"share": alpha_for(gate, quality), "quality": quality, "quality_from": "given"}
+    found = file_jpeg_quality(path)
+    pixels, file = quality_from_pixels(image), found.quality if found else None
+    chosen = gate_quality(pixels, file)
+    source = "file" if chosen is not None and chosen == file else "pixels" if chosen is not None else \
+        "re-saved" if pixels is not None and file is not None else None
+    return {"share": alpha_for(gate, chosen), "quality": pixels if source == "re-saved" else chosen,
+            "quality_from": source}
 
 
 def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated: bool = True,
@@ -204,9 +208,10 @@ def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated
         how = gate_share(gate, name, image, quality)
         Image.fromarray(restorer(image, share=how["share"])).save(out)
         results.append({"file": name, "output": str(out), **how})
-        gated_by = "" if gate is None else (f"; JPEG quality {how['quality']} ({how['quality_from']})"
-                                            if how["quality"] else "; no JPEG quality found") + \
-            f", share of the residual {how['share']:.2f}"
+        gated_by = "" if gate is None else (
+            f"; saved again from an earlier JPEG of quality {how['quality']}" if how["quality_from"] == "re-saved"
+            else f"; JPEG quality {how['quality']} ({how['quality_from']})" if how["quality"]
+            else "; no JPEG quality found") + f", share of the residual {how['share']:.2f}"
         report(f"{name} -> {out} ({image.shape[1]}x{image.shape[0]}{gated_by})")
     return results
 

@@ -130,7 +130,7 @@ def _fit_quality_gate(model, config: RunConfig, val_patches, section) -> dict:
     if config.preset.patches.source == "cifar":
         dirs = config.runtime.clean_dirs
         photos = load_image_folder(dirs) if dirs else default_clean_images()
-    return fit_quality_gate(model, val_patches, photos, seed=config.seed, step=section.quality_gate_step,
+    return fit_quality_gate(model, val_patches, photos, step=section.quality_gate_step,
                             report=log.info)
 
 

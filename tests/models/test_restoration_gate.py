@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from keras_irdi.metrics import cpsnr
-from keras_irdi.models.restoration_gate import (alpha_for, fit_alpha, fit_table, fitted_qualities, gains_db,
-                                                residual_products)
+from keras_irdi.models.restoration_gate import (MIN_IMAGES, alpha_for, fit_alpha, fit_table, fitted_qualities,
+                                                gains_db, gate_quality, residual_products)
 
 RNG = np.random.default_rng(0)
 CLEAN = RNG.integers(40, 216, (50, 8, 8, 3)).astype(np.float64)
@@ -42,8 +42,12 @@ def test_no_domain_may_lose_on_average():
 def test_table_and_lookup():
     assert fitted_qualities(1) == list(range(1, 101))
     assert fitted_qualities(30) == [1, 31, 61, 91, 100]
-    table = fit_table({10: [_products(CLEAN)], 90: [_products(2 * DEGRADED - CLEAN)]})
-    assert table == {10: 1.0, 90: 0.0}
+    few = _products(CLEAN)[:MIN_IMAGES - 1]
+    table = fit_table({10: [_products(CLEAN), few], 90: [_products(2 * DEGRADED - CLEAN)], 95: [few]})
+    assert table == {10: 1.0, 90: 0.0}  # too few images decide nothing: QF 95 takes its neighbour's share
+    assert gate_quality(None, 95) == 95 and gate_quality(95, 95) == 95 and gate_quality(40, None) == 40
+    assert gate_quality(85, 95) is None  # saved again from a coarser JPEG: left as it is
+    assert gate_quality(None, None) is None
     assert [alpha_for(table, q) for q in (1, 49, 51, 100)] == [1.0, 1.0, 0.0, 0.0]  # the nearest fitted quality
     assert alpha_for(table, None) == 0.0  # no JPEG lattice: the image as it is
     assert alpha_for({"10": 0.7}, 12) == pytest.approx(0.7)  # as read back from JSON

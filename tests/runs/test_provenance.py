@@ -58,6 +58,9 @@ def test_a_run_records_its_schema_commit_and_commands(smoke_run, tmp_path):
     publish = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(publish)
     publish.main(["--run-dir", str(run), "--out", str(tmp_path / "results"), "--models-out", str(tmp_path / "models")])
+    page = (tmp_path / "results" / "README.md").read_text()  # the run's own page, from its files
+    assert "python train/all.py --preset smoke" in page and "| Proposed |" in page and "## Cost" in page
+    assert "![accuracy of the six networks at every level](figures/accuracy_jpeg_cifar10.png)" in page
     for published in (tmp_path / "results" / "manifest.json", tmp_path / "models" / "manifest.json"):
         text = published.read_text()
         assert "cifar10_subset.npz" not in text and str(REPO) not in text, published  # the data paths went

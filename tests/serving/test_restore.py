@@ -229,16 +229,21 @@ def test_cli_applies_the_share_of_the_image_s_quality(gated_run, random_net, cle
         Image.fromarray(photo).save(folder / f"q{q}.jpg", quality=q)
     decoded = {q: np.asarray(Image.open(folder / f"q{q}.jpg").convert("RGB")) for q in (10, 50)}
     Image.fromarray(decoded[50]).save(folder / "q50_pixels.png")  # the same pixels, no tables to read
+    Image.fromarray(decoded[10]).save(folder / "q10_resaved.jpg", quality=50)  # shows QF 10 under QF 50 tables
     out = tmp_path / "out"
-    names = ("clean.png", "q10.jpg", "q50.jpg", "q50_pixels.png")
+    names = ("clean.png", "q10.jpg", "q50.jpg", "q50_pixels.png", "q10_resaved.jpg")
     assert main([str(gated_run), *(str(folder / n) for n in names), "--out", str(out)]) == 0
-    report = capsys.readouterr().out
-    assert "JPEG quality 50 (file), share of the residual 0.50" in report
-    assert "JPEG quality 50 (pixels), share of the residual 0.50" in report
-    assert "no JPEG quality found, share of the residual 0.00" in report
+    report = capsys.readouterr().out.splitlines()
+    assert report[0].endswith("no JPEG quality found, share of the residual 0.00)")
+    assert report[1].endswith("JPEG quality 10 (file), share of the residual 1.00)")
+    assert report[2].endswith("JPEG quality 50 (file), share of the residual 0.50)")
+    assert report[3].endswith("JPEG quality 50 (pixels), share of the residual 0.50)")
+    assert report[4].endswith("saved again from an earlier JPEG of quality 10, share of the residual 0.00)")
     result = {n: np.asarray(Image.open(out / (Path(n).stem + ".png"))).astype(int) for n in names}
     full = TiledRestorer(random_net)
     assert (result["clean.png"] == photo).all()  # never compressed: written as it was read
+    resaved = np.asarray(Image.open(folder / "q10_resaved.jpg").convert("RGB"))
+    assert (result["q10_resaved.jpg"] == resaved).all()
     assert (result["q10.jpg"] == full(decoded[10])).all()  # the whole residual
     half = (decoded[50].astype(int) + full(decoded[50]).astype(int)) / 2
     assert np.abs(result["q50.jpg"] - half).max() <= 1  # half of it (each image rounded once)
