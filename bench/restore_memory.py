@@ -50,7 +50,7 @@ def peak_memory(run_dir, image_path, out_dir, *options) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--run", default=str(REPO / "models" / "small_jpeg_cifar10"))
+    ap.add_argument("--run", default=str(REPO / "models" / "small_v1_jpeg_cifar10"))
     ap.add_argument("--photo", default=str(sorted((DATA / "clean" / "BSD100").iterdir())[0]))
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "restore_memory.json"))
     args = ap.parse_args(argv)

@@ -23,6 +23,7 @@ def main(argv=None) -> None:
     ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--compare", nargs="+", action="append", required=True, metavar="ARG",
                     help="SWEEP PREVIOUS NEW [NEW ...]")
+    ap.add_argument("--note", default="", help="a paragraph on what differs between the runs by design")
     ap.add_argument("--out", default="results/REPRODUCIBILITY.md")
     args = ap.parse_args(argv)
     for group in args.compare:
@@ -32,7 +33,7 @@ def main(argv=None) -> None:
     lines = ["# Do the published numbers reproduce?", "", f"Made by `{command}`: every number comes from the "
              "results folders' tables; diff = new - previous. A verdict's change is *inside the CI* when the "
              "previous run's deciding difference lies inside the new run's 95 % paired bootstrap CI (test images "
-             "resampled), i.e. resampling the test images alone could explain it.", ""]
+             "resampled), i.e. resampling the test images alone could explain it.", ""] + ([args.note, ""] if args.note else [])
     for sweep, previous, *new in args.compare:
         lines += compare(Results(previous, REPO), [Results(n, REPO) for n in new], sweep)
     Path(args.out).write_text("\n".join(lines))

@@ -267,7 +267,7 @@ class Preset:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Preset":
-        """A preset from its nested dict (a flat one of an older run: ``runs.older_runs.upgrade_flat_preset``)."""
+        """A preset from its nested dict (as ``to_dict`` and every manifest write it)."""
         return cls(name=d["name"], **{key: section_from_dict(key, d[key]) for key in SECTIONS if key in d})
 
     def describe(self) -> str:
@@ -281,14 +281,11 @@ def _check_choice(name: str, value, choices) -> None:
 
 
 def section_from_dict(key: str, d: dict | None):
-    """One section from its dict; missing fields take their defaults, which are what runs made before the
-    field existed did (e.g. ``restoration.psnr_cap_db`` = 50)."""
+    """One section from its dict; a missing field takes its default."""
     if d is None:
         return None
     cls = SECTIONS[key]
     d = dict(d)
-    if cls is FinetuneConfig and "train" not in d:  # older runs stored the fine-tune as a bare schedule
-        d = {"train": d}
     if "train" in d:
         train = d["train"]
         per_degradation = not set(train) & {f.name for f in dataclasses.fields(StageConfig)}

@@ -63,13 +63,14 @@ def shared_clean_dir():
 def make_tiny_run(path, degradation="jpeg", class_names=None, seed=0):
     """A run directory with all six stages as tiny random-weight models (seconds to build, no training)."""
     from keras_irdi.runs.directory import RunDir
+    from keras_irdi.runs.provenance import SCHEMA_VERSION
     from keras_irdi.data.cifar import CLASS_NAMES
 
     class_names = list(class_names or CLASS_NAMES["cifar10"])
     run = RunDir(path)
     for stage, model in random_stages(degradation, len(class_names), seed).items():
         run.save_stage(stage, model, config={}, export=False)
-    run.update_manifest(config={"degradation": degradation, "dataset": "cifar10", "preset": {"name": "tiny"}},
+    run.update_manifest(schema_version=SCHEMA_VERSION, config={"degradation": degradation, "dataset": "cifar10", "preset": {"name": "tiny"}},
                         class_names=class_names, input_size=32)
     return run.path
 

@@ -1,11 +1,9 @@
-"""keras_irdi.presets: the sections' choices, the presets by name, and how the flat presets of older runs read."""
+"""keras_irdi.presets: the sections' choices, the presets by name, and a run config's round trip."""
 import pytest
 
 from keras_irdi.presets import (ClassifierConfig, PatchConfig, Preset, RestorationConfig, StageConfig,
                                 WeightNetConfig, get_preset)
 from keras_irdi.runs.config import RunConfig, RuntimeConfig
-from keras_irdi.runs.older_runs import upgrade_flat_preset
-from old_runs import FLAT_SMALL
 
 
 @pytest.mark.parametrize("bad", [dict(schedule="cosine"), dict(optimizer="sgd")])
@@ -42,30 +40,9 @@ def test_weight_net_variants_differ_from_small_in_the_weight_net_only():
     assert get_preset("small_heldout_three").weight_net.members == ("seq_org", "seq_res", "cla_deg")
 
 
-def _from_flat(flat):
-    return Preset.from_dict(upgrade_flat_preset(flat))
-
-
-def test_flat_presets_of_older_runs_read_as_the_nested_preset():
-    # The older small preset had one 30 dB cap; today's has one per degradation, 30 dB for JPEG. Its
-    # classifiers all fine-tuned with the base's augmentation; today's gives Cla(org) its own.
-    today = get_preset("small")
-    today.finetune.augmentation = None
-    assert _from_flat(FLAT_SMALL).for_degradation("jpeg") == today.for_degradation("jpeg")
-    assert _from_flat(FLAT_SMALL).for_degradation("jpeg") != get_preset("small").for_degradation("jpeg")
-    assert _from_flat(FLAT_SMALL).classifier_augmentation("cla_org") == "flip_shift"  # the base's
-    old_paper = dict(FLAT_SMALL, warm_start=False)  # a from-scratch run: its fine-tune schedule meant nothing
-    assert _from_flat(old_paper).finetune is None
-    before_cap = {k: v for k, v in FLAT_SMALL.items() if k != "restoration_psnr_cap_db"}
-    assert _from_flat(before_cap).restoration.psnr_cap_db == 50.0  # what runs did before the field
-
-
-def test_old_runtime_fields_read_into_the_runtime_section():
-    old = {"degradation": "gaussian", "dataset": "cifar10", "preset": FLAT_SMALL, "seed": 2, "cifar_dir": "/data",
-           "clean_dirs": ["/photos"], "strategy": "default"}
-    config = RunConfig.from_dict(old)
-    assert (config.degradation, config.seed, config.preset) == ("gaussian", 2, _from_flat(FLAT_SMALL))
-    assert config.runtime == RuntimeConfig(cifar_dir="/data", clean_dirs=["/photos"], strategy="default")
+def test_run_config_round_trips_through_its_dict():
+    config = RunConfig(degradation="gaussian", preset=get_preset("small_v1"), seed=2,
+                       runtime=RuntimeConfig(cifar_dir="/data", clean_dirs=["/photos"]))
     assert RunConfig.from_dict(config.to_dict()) == config
 
 

@@ -16,11 +16,11 @@ def test_reevaluate_command_runs_on_the_bundled_subset(tmp_path):
     readme = (REPO / "README.md").read_text()
     sweep = [line for line in readme.splitlines()
              if line.startswith("python evaluate/sweep.py --run-dir /tmp/jpeg_run")]
-    assert len(sweep) == 1 and "cp -r models/small_jpeg_cifar10 /tmp/jpeg_run" in readme
+    assert len(sweep) == 1 and "cp -r models/small_v1_jpeg_cifar10 /tmp/jpeg_run" in readme
     args = shlex.split(sweep[0].split("#")[0])[2:]
     assert "DATA" not in args and "keras_irdi/data/bundled/cifar10_subset.npz" in args
     run = tmp_path / "jpeg_run"
-    subprocess.run(["cp", "-r", str(REPO / "models" / "small_jpeg_cifar10"), str(run)], check=True)
+    subprocess.run(["cp", "-r", str(REPO / "models" / "small_v1_jpeg_cifar10"), str(run)], check=True)
     args[args.index("/tmp/jpeg_run")] = str(run)
     proc = run_script("evaluate/sweep.py", *args, "--levels", "10,90", "--limit", "20")
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -19,7 +19,7 @@ class DilatedConv2D(layers.Conv2D):
     With oneDNN on (``tfenv.load_tensorflow``) ``tf.nn.conv2d`` takes ``dilations`` directly and gives the
     same numbers 1.7x faster forward and 1.8x faster backward on the development CPU (docs/DECISIONS.md).
     Without oneDNN, TF's CPU kernels have no dilated gradient, so the layer keeps Keras's path there.
-    The weights and config are a plain ``Conv2D``'s: models saved before this layer existed load unchanged.
+    The weights and config are a plain ``Conv2D``'s.
     """
 
     def convolution_op(self, inputs, kernel):
@@ -28,23 +28,6 @@ class DilatedConv2D(layers.Conv2D):
             return super().convolution_op(inputs, kernel)
         return tf.nn.conv2d(inputs, kernel, strides=(1, *self.strides, 1), padding=self.padding.upper(),
                             dilations=(1, *self.dilation_rate, 1))
-
-
-def with_fast_dilation(model: keras.Model) -> keras.Model:
-    """``model`` with its dilated plain ``Conv2D`` layers as ``DilatedConv2D``: same weights, same numbers.
-
-    Stage models saved before ``DilatedConv2D`` existed (committed runs, shipped models) hold plain
-    ``Conv2D`` layers; this gives them the fast op on load. Models without such layers come back as they are.
-    """
-    def is_old(layer):
-        return type(layer) is layers.Conv2D and max(layer.dilation_rate) > 1
-
-    if not any(is_old(layer) for layer in model.layers):
-        return model
-    fast = keras.models.clone_model(model, clone_function=lambda layer: (
-        DilatedConv2D if is_old(layer) else type(layer)).from_config(layer.get_config()))
-    fast.set_weights(model.get_weights())
-    return fast
 
 
 def dilated_body(x, filters: int, out_channels: int, prefix: str, last_initializer="he_normal"):

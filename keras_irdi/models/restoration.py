@@ -32,12 +32,6 @@ def _log_mse(clean, restored, cap_db: float):
 
 
 @keras.saving.register_keras_serializable(package="keras_irdi")
-def psnr_loss(clean, restored):
-    """The PSNR loss with a 50 dB cap (runs made before the cap was a preset field load with it)."""
-    return _log_mse(clean, restored, 50.0)
-
-
-@keras.saving.register_keras_serializable(package="keras_irdi")
 class PSNRLoss(keras.losses.Loss):
     """Minus the mean per-image PSNR, each image's PSNR capped at ``cap_db``.
 

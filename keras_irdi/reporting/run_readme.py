@@ -54,8 +54,8 @@ def headline(folder: Path, stem: str) -> list[str]:
                     f"({best['evidence'].split(' | ')[0]}; 95 % paired bootstrap CI over the test images)."]
     if claims:
         counts = {v: sum(c["verdict"] == v for c in claims.values()) for v in ("holds", "tie", "fails", "n/a")}
-        out += ["", f"Of the paper's {len(claims)} claims checked on this run: "
-                    + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + " (table below)."]
+        out += ["", f"The paper's {len(claims)} claims on this run (table below): "
+                    + ", ".join(f"{v} {n}" for v, n in counts.items() if n) + "."]
     return out
 
 
@@ -91,7 +91,8 @@ def write_run_readme(folder) -> Path:
             source = f"reused from `{entry['reused_from']}`" if entry.get("reused_from") else "in this run"
             lines.append(f"| {stage} | {_minutes(entry.get('seconds'))} | {source} |")
         lines += ["", f"Training {_minutes(manifest.get('training_seconds'))} (each stage's own time, reused ones "
-                      f"included), training and sweep {_minutes(manifest.get('total_seconds'))}.", ""]
+                      f"included), training and sweep {_minutes(manifest.get('total_seconds'))}; the last command on "
+                      f"this run took {_minutes(manifest.get('command_seconds'))}.", ""]
     others = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
                     if p.is_file() and p.suffix in (".md", ".csv", ".json") and p.name != "README.md")
     lines += ["## Files", "", *[f"- [`{p}`]({p})" for p in others], ""]

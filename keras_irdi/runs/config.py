@@ -19,7 +19,6 @@ import numpy as np
 from keras_irdi.runs.directory import RunDir
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError, MissingError
-from keras_irdi.runs.older_runs import is_flat_preset, upgrade_flat_preset
 from keras_irdi.presets import Preset, get_preset
 
 DATASETS = ("cifar10", "cifar100")
@@ -51,13 +50,10 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
-        """The config a manifest stored; before d7cf985 the runtime fields sat beside the experiment's and
-        the preset was flat."""
+        """The config a manifest stored."""
         d = dict(d)
-        legacy = {f.name: d.pop(f.name) for f in dataclasses.fields(RuntimeConfig) if f.name in d}
-        preset = d.pop("preset")
-        preset = Preset.from_dict(upgrade_flat_preset(preset) if is_flat_preset(preset) else preset)
-        runtime = RuntimeConfig(**d.pop("runtime", legacy))
+        preset = Preset.from_dict(d.pop("preset"))
+        runtime = RuntimeConfig(**d.pop("runtime", {}))
         return cls(**d, preset=preset, runtime=runtime)
 
     def validate(self) -> None:

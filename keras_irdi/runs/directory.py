@@ -26,7 +26,7 @@ import keras
 
 from keras_irdi.errors import AccessError, InputError, MissingError
 from keras_irdi.runs.json_files import as_json, read_json, write_json  # noqa: F401  (importers use them from here)
-from keras_irdi.runs.older_runs import upgrade_stage_config
+from keras_irdi.runs.provenance import SCHEMA_VERSION
 from keras_irdi.runs.stage_identity import stage_problem, write_identity
 
 # Training order: the two cheap patch nets first (a failed recipe shows in minutes, not after the
@@ -92,7 +92,14 @@ class RunDir:
 
     # -- manifest -----------------------------------------------------------------------------
     def manifest(self) -> dict:
-        return read_json(self.manifest_path) if self.manifest_path.exists() else {}
+        """The run's manifest ({} for a new run); a run written in another layout is refused with one line."""
+        data = read_json(self.manifest_path) if self.manifest_path.exists() else {}
+        if "config" in data and data.get("schema_version") != SCHEMA_VERSION:
+            found = data.get("schema_version")
+            raise InputError(f"{self.path} was written by keras-irdi {'before 1.0' if found is None else f'with run schema {found}'}"
+                             f"; this version reads run schema {SCHEMA_VERSION}: train it again into a new --run-dir "
+                             "(keras-irdi 0.1.0 reads the old one)")
+        return data
 
     def update_manifest(self, **fields) -> dict:
         """Replace the given top-level fields; ``MERGED`` fields hold one entry per stage, sweep or data
@@ -117,7 +124,7 @@ class RunDir:
         if config is None:
             return True
         expected = as_json(config)
-        return as_json(upgrade_stage_config(read_json(d / "config.json"), expected)) == expected
+        return as_json(read_json(d / "config.json")) == expected
 
     def save_stage(self, stage: str, model: keras.Model, config: dict, export: bool = True,
                    extra_json: dict | None = None) -> Path:
@@ -151,7 +158,7 @@ class RunDir:
 
     def stage_problem(self, stage: str) -> str | None:
         """Why the complete-looking ``RUN/<stage>`` is not that stage (damaged, foreign, stale), or None."""
-        return stage_problem(self, stage, STAGES + (BASE_STAGE,))
+        return stage_problem(self, stage)
 
     def require(self, *stages: str) -> None:
         missing = [s for s in stages
@@ -169,7 +176,6 @@ class RunDir:
         self.require(stage)
         # Composites' mixing layers and the patch nets' DilatedConv2D are registered on import.
         import keras_irdi.models.composites  # noqa: F401
-        from keras_irdi.models._body import with_fast_dilation
         from keras_irdi.errors import one_line
 
         path = self.stage_dir(stage) / "model.keras"
@@ -178,7 +184,7 @@ class RunDir:
         except (OSError, ValueError) as err:  # e.g. a truncated copy: retraining the stage fixes it
             raise InputError(f"{path} is damaged ({one_line(err)[:200]}); retrain it: "
                              + STAGE_COMMANDS[stage].format(run=self.path)) from None
-        return with_fast_dilation(model)
+        return model
 
     def quality_gate(self) -> dict | None:
         """The restoration stage's {JPEG quality: share of the residual}, None if it was trained without one."""

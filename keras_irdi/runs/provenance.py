@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCHEMA_VERSION = 2  # 1: every run before keras-irdi 1.0 (no schema_version field)
+SCHEMA_VERSION = 2  # runs before keras-irdi 1.0 had none
 
 
 @functools.lru_cache(maxsize=1)
@@ -50,8 +50,6 @@ def public_manifest(manifest: dict) -> dict:
     config = dict(out.get("config", {}))
     if "runtime" in config:
         config["runtime"] = dict(config["runtime"], cifar_dir=None, clean_dirs=None)
-    for legacy in ("cifar_dir", "clean_dirs"):  # written beside the experiment's fields before d7cf985
-        config.pop(legacy, None)
     out["config"] = config
     if "data" in out:
         out["data"] = {k: v for k, v in out["data"].items() if k not in ("cifar_source", "clean_dirs")}

@@ -17,8 +17,7 @@ one line saying what is wrong, or None:
 - a stage it was trained on has been retrained since (its token changed): e.g. the weight net trained on an
   older Cla(res). Retraining the stage fixes it.
 
-Stages saved before identities existed (the shipped models, older runs) have no ``identity.json``; for them
-only the archive and the names are checked.
+A stage without ``identity.json`` was not saved by ``save_stage`` whole, and is refused as well.
 """
 from __future__ import annotations
 
@@ -81,10 +80,8 @@ def write_identity(run, stage: str, stage_dir, config: dict) -> None:
         "model_name": archived_model_name(model), "inputs": inputs})
 
 
-def stage_problem(run, stage: str, stage_names=()) -> str | None:
-    """One line saying why ``RUN/<stage>`` is not the stage it claims to be, or None (see the module doc).
-
-    ``stage_names``: every stage's name, to recognise another stage's model copied into this folder."""
+def stage_problem(run, stage: str) -> str | None:
+    """One line saying why ``RUN/<stage>`` is not the stage it claims to be, or None (see the module doc)."""
     d = run.stage_dir(stage)
     model = d / "model.keras"
     try:
@@ -98,10 +95,8 @@ def stage_problem(run, stage: str, stage_names=()) -> str | None:
     if isinstance(config, dict) and config.get("stage") not in (None, stage):
         return f"{d / 'config.json'} is the config of stage {config['stage']}, not {stage}"
     identity = read_identity(d)
-    if identity is None:  # saved before identities: the names are all there is to check
-        if name != stage and name in stage_names:
-            return f"{model} holds the model of stage {name}, not {stage}"
-        return None
+    if identity is None:
+        return f"{d} has no {IDENTITY}: it was not saved whole"
     if identity.get("model_sha256") != file_sha256(model):
         other = f" (it holds the model of stage {name})" if name != identity.get("model_name") else ""
         return f"{model} is not the model this stage saved{other}: it was replaced or damaged since"

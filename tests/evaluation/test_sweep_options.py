@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from helpers import run_script
+from keras_irdi.runs.provenance import SCHEMA_VERSION
 from keras_irdi.runs.directory import RunDir
 from keras_irdi.errors import ExistsError, InputError
 from keras_irdi.evaluation.level_sweep import run_sweep
@@ -21,7 +22,7 @@ def _run_with_full_sweep(path, tiny_run, cifar_dir, stages=True):
         shutil.copytree(tiny_run, path)
     run = RunDir(path)
     config = RunConfig(degradation="jpeg", preset=get_preset("smoke"), runtime=RuntimeConfig(cifar_dir=str(cifar_dir)))
-    run.update_manifest(config=config.to_dict())
+    run.update_manifest(schema_version=SCHEMA_VERSION, config=config.to_dict())
     (path / "eval").mkdir(exist_ok=True)
     rows = "\n".join(",".join([str(q)] + ["0.5"] * (len(COLUMNS) - 1)) for q in range(1, 101))
     (path / "eval" / "jpeg_cifar10.csv").write_text(",".join(COLUMNS) + "\n" + rows + "\n")

@@ -7,7 +7,7 @@ from keras_irdi.data.cifar import load_cifar
 from keras_irdi.data.images import extract_patches, load_image_folder
 from keras_irdi.degradations import degrade, get_degradation
 from keras_irdi.models import (PSNRLoss, build_classifier, build_level_estimator, build_restoration_net,
-                               build_weight_net, psnr_loss)
+                               build_weight_net)
 from helpers import steep_stages
 
 
@@ -190,35 +190,17 @@ def test_dilated_conv_runs_as_one_op_with_keras_numbers(monkeypatch, tmp_path):
     np.testing.assert_allclose(loaded(x[..., :3]).numpy(), model(x[..., :3]).numpy(), atol=1e-6)
 
 
-def test_models_saved_with_plain_conv2d_load_with_the_fast_op(tmp_path):
-    """Committed runs and shipped models predate DilatedConv2D: loading gives them the fast op, same numbers."""
-    from keras_irdi.runs.directory import RunDir
-    from keras_irdi.models import _body
-    inp = keras.Input((None, None, 3))
-    x = inp
-    for rate in _body.DILATIONS:
-        x = keras.layers.Conv2D(3, 3, padding="same", dilation_rate=rate)(x)
-    old = keras.Model(inp, x)
-    run = RunDir(tmp_path / "run")
-    run.save_stage("restoration", old, {}, export=False)
-    loaded = run.load_stage("restoration")
-    assert [type(l).__name__ for l in convs(loaded)] == ["Conv2D"] + ["DilatedConv2D"] * 5 + ["Conv2D"]
-    images = np.random.default_rng(1).random((2, 16, 16, 3)).astype("float32")
-    np.testing.assert_allclose(loaded(images).numpy(), old(images).numpy(), atol=1e-5)
-    new = build_level_estimator(8)
-    assert _body.with_fast_dilation(new) is new
-
-
 # -- the restoration net's loss ----------------------------------------------------------------------
 def test_psnr_loss_is_per_image_log_mse():
     rng = np.random.default_rng(0)
     clean = rng.random((2, 8, 8, 3)).astype(np.float32)
     err = np.stack([np.full((8, 8, 3), 0.1), np.full((8, 8, 3), 0.01)]).astype(np.float32)
-    loss = np.asarray(psnr_loss(clean, clean + err))
+    per_image = PSNRLoss(cap_db=50.0, reduction=None)
+    loss = np.asarray(per_image(clean, clean + err))
     np.testing.assert_allclose(loss, 10 * np.log10(np.array([0.01, 0.0001]) + 1e-5), rtol=1e-5)
     # Halving the error lowers the loss by 5-6 dB at either level, where MSE would drop 100x less for the
     # nearly clean image: it counts about as much as the damaged one.
-    halved = np.asarray(psnr_loss(clean, clean + err / 2))
+    halved = np.asarray(per_image(clean, clean + err / 2))
     expected = 10 * np.log10(np.array([0.01 + 1e-5, 1e-4 + 1e-5]) / np.array([0.0025 + 1e-5, 2.5e-5 + 1e-5]))
     np.testing.assert_allclose(loss - halved, expected, rtol=1e-4)
     assert np.all((4.9 < loss - halved) & (loss - halved < 6.1))
@@ -234,7 +216,5 @@ def test_psnr_cap_bounds_the_weight_of_nearly_clean_images():
     per_image = np.asarray(PSNRLoss(cap_db=30.0, reduction=None)(clean, clean + err))
     np.testing.assert_allclose(per_image, 10 * np.log10(np.array([0.01, 1e-6, 0.0]) + 1e-3), rtol=1e-4)
     assert per_image[1] - per_image[2] < 0.005  # 60 dB and a perfect image: the same to within 0.005 dB
-    np.testing.assert_allclose(np.asarray(PSNRLoss(cap_db=50.0, reduction=None)(clean, clean + err)),
-                               np.asarray(psnr_loss(clean, clean + err)), rtol=1e-6)  # the old function
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(PSNRLoss(cap_db=30.0)))
     assert restored.cap_db == 30.0

@@ -5,6 +5,7 @@ import stat
 
 import pytest
 
+from keras_irdi.runs.provenance import SCHEMA_VERSION
 from keras_irdi.runs.directory import RunDir, write_json
 
 
@@ -14,7 +15,7 @@ def test_json_artefacts_follow_the_umask(tmp_path, umask, mode):
     try:
         write_json(tmp_path / "a.json", {"x": 1})
         run = RunDir(tmp_path / "run")
-        run.update_manifest(config={"degradation": "jpeg"})
+        run.update_manifest(schema_version=SCHEMA_VERSION, config={"degradation": "jpeg"})
     finally:
         os.umask(old)
     for path in (tmp_path / "a.json", run.manifest_path):

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from helpers import REPO, run_script
+from keras_irdi.runs.provenance import SCHEMA_VERSION
 from keras_irdi.runs.lock import RunLockedError, holding_run, lock_run, unlock_run
 
 HOLD = ("import sys, time; sys.path.insert(0, sys.argv[2]); from keras_irdi.runs.lock import lock_run; "
@@ -48,7 +49,7 @@ def test_a_sweep_on_a_run_in_use_is_one_line(tmp_path):
     """The sweep takes the lock too: exit 2 at once, naming the holder, nothing written."""
     run = tmp_path / "run"
     run.mkdir()
-    (run / "manifest.json").write_text('{"config": {}}')
+    (run / "manifest.json").write_text('{"schema_version": %d, "config": {}}' % SCHEMA_VERSION)
     holder = _holder(run)
     try:
         proc = run_script("evaluate/sweep.py", "--run-dir", run)

@@ -12,13 +12,13 @@ from keras_irdi.runs.provenance import SCHEMA_VERSION, code_commit, public_manif
 
 def test_public_manifest_drops_this_machine_s_paths():
     manifest = {"schema_version": 2,
-                "config": {"degradation": "jpeg", "cifar_dir": "/old/flat", "clean_dirs": ["/old"],
+                "config": {"degradation": "jpeg",
                            "runtime": {"cifar_dir": "/home/me/cifar", "clean_dirs": ["/home/me/T91"],
                                        "strategy": "default"}},
                 "data": {"cifar_source": "/home/me/cifar/cifar-10-batches-py", "cifar_sha256": "ab", "train": 3},
                 "commands": [{"command": "python train/all.py --cifar-dir ../data"}]}
     public = public_manifest(manifest)
-    assert "/home/me" not in json.dumps(public) and "/old" not in json.dumps(public)
+    assert "/home/me" not in json.dumps(public)
     assert public["config"]["runtime"] == {"cifar_dir": None, "clean_dirs": None, "strategy": "default"}
     assert public["data"] == {"cifar_sha256": "ab", "train": 3}
     assert public["commands"] == manifest["commands"] and public["config"]["degradation"] == "jpeg"
@@ -36,7 +36,8 @@ def test_commit_and_command():
 def test_update_manifest_replaces_fields_and_merges_entries(tmp_path):
     run = RunDir(tmp_path / "run")
     run.path.mkdir()
-    run.update_manifest(config={"seed": 0, "removed": 1}, stages={"restoration": {"seconds": 1}})
+    run.update_manifest(schema_version=SCHEMA_VERSION, config={"seed": 0, "removed": 1},
+                        stages={"restoration": {"seconds": 1}})
     run.update_manifest(config={"seed": 1}, stages={"estimator": {"seconds": 2}})
     manifest = run.manifest()
     assert manifest["config"] == {"seed": 1}  # a field no longer written leaves the manifest
@@ -64,3 +65,18 @@ def test_a_run_records_its_schema_commit_and_commands(smoke_run, tmp_path):
     for published in (tmp_path / "results" / "manifest.json", tmp_path / "models" / "manifest.json"):
         text = published.read_text()
         assert "cifar10_subset.npz" not in text and str(REPO) not in text, published  # the data paths went
+
+
+def test_a_run_of_another_schema_is_refused_with_one_line(tmp_path, capsys):
+    from keras_irdi.errors import InputError
+
+    run = RunDir(tmp_path / "old")
+    run.path.mkdir()
+    (run.path / "manifest.json").write_text(json.dumps({"config": {"degradation": "jpeg"}}))  # before 1.0
+    with pytest.raises(InputError, match=rf"written by keras-irdi before 1.0; this version reads run schema "
+                                         rf"{SCHEMA_VERSION}: train it again into a new --run-dir"):
+        run.manifest()
+    (run.path / "manifest.json").write_text(json.dumps({"schema_version": 99, "config": {}}))
+    with pytest.raises(InputError, match="with run schema 99"):
+        run.update_manifest(seed=1)  # nothing is written into it either
+    assert RunDir(tmp_path / "new").manifest() == {}  # a new run is not refused

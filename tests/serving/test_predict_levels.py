@@ -61,7 +61,7 @@ def test_shipped_jpeg_run_reads_the_file_s_quality(tmp_path, capsys):
     for quality in (10, 50, 90):
         paths.append(tmp_path / f"q{quality}.jpg")
         Image.fromarray(image).save(paths[-1], quality=quality)
-    code, results, _ = run_json(capsys, MODELS / "small_jpeg_cifar10", *paths)
+    code, results, _ = run_json(capsys, MODELS / "small_v1_jpeg_cifar10", *paths)
     assert code == 0
     medians = [r["level_native"]["median"] for r in results]
     assert [r["file_jpeg_quality"] for r in results] == [10, 50, 90]

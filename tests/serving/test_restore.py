@@ -16,7 +16,7 @@ from keras_irdi.serving.restore import TiledRestorer, main, receptive_radius, re
 from helpers import REPO
 
 SHARED = Path(os.environ.get("IRDI_DATA") or REPO.parent / "shared" / "data")
-SHIPPED_JPEG = REPO / "models" / "small_jpeg_cifar10"
+SHIPPED_JPEG = REPO / "models" / "small_v1_jpeg_cifar10"
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The models shipped in models/ (the three `small` runs' six stages) load, classify, and serve as run dirs."""
+"""The models shipped in models/ (the three `small_v1` runs) load, classify, and serve as run dirs."""
 import json
 import subprocess
 import sys
@@ -15,8 +15,8 @@ from keras_irdi.models.composites import build_composite
 from keras_irdi.runs.config import RunConfig
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
-SHIPPED = [("small_jpeg_cifar10", "jpeg", 30), ("small_gaussian_cifar10", "gaussian", 20),
-           ("small_blur_cifar10", "blur", 1)]
+SHIPPED = [("small_v1_jpeg_cifar10", "jpeg", 30), ("small_v1_gaussian_cifar10", "gaussian", 20),
+           ("small_v1_blur_cifar10", "blur", 1)]
 
 
 @pytest.mark.parametrize("name, degradation, level", SHIPPED)
@@ -40,7 +40,7 @@ def test_predict_cli_on_shipped_models(tmp_path, cifar_dir):
     image = load_cifar("cifar10", cifar_dir=cifar_dir)["x_test"][1]  # a ship
     path = tmp_path / "ship.png"
     Image.fromarray(image).save(path)
-    proc = subprocess.run([sys.executable, "-m", "keras_irdi.serving.predict", str(MODELS / "small_jpeg_cifar10"),
+    proc = subprocess.run([sys.executable, "-m", "keras_irdi.serving.predict", str(MODELS / "small_v1_jpeg_cifar10"),
                            str(path), "--degrade", "jpeg:10", "--model", "proposed", "--json"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -18,7 +18,6 @@ from keras_irdi.runs.directory import BASE_STAGE, STAGES, RunDir, as_json
 from keras_irdi.training.stage_configs import expected_stage_config, training_stages
 from keras_irdi.training.stages import reuse_stage, train_classifier
 from helpers import REPO, run_script as cli
-from old_runs import FLAT_SMALL
 
 
 def _check_stage_outputs(stage, model, num_classes):
@@ -316,37 +315,6 @@ def test_sigkill_mid_epoch_then_resume_is_exact(tmp_path, cifar_dir):
 
 
 # -- the recipe: what each stage trains with and records, when a change retrains it, reuse, warm start ----
-def test_stage_configs_of_older_runs_still_count_as_trained(tmp_path):
-    """A stage's config.json from before the nested presets (commit d7cf985) holds a flat preset: with the same settings it must match
-    today's config (no retraining), with other settings it must not."""
-    from keras_irdi.runs.older_runs import FLAT_FIELDS, upgrade_stage_config
-
-    config = RunConfig(degradation="jpeg")
-    config.preset.finetune.augmentation = None  # what they fine-tuned with (Cla(org) has its own since commit 0e5a33e)
-    flat_fields = {  # what each stage recorded then
-        "restoration": ("train_limit", "val_fraction", "patch_size", "patch_stride", "max_patches", "patch_source",
-                        "restoration_filters", "restoration_loss", "restoration_psnr_cap_db", "restoration"),
-        "cla_org": ("train_limit", "val_fraction", "classifier_filters", "classifier_dense", "classifier_dropout",
-                    "classifier_augmentation", "classifier", "warm_start", "classifier_finetune"),
-        "weight_net": ("train_limit", "val_fraction", "classifier_augmentation", "weight_hidden",
-                       "weight_train_images", "weight_net")}
-    for stage, fields in flat_fields.items():
-        expected = expected_stage_config(config, stage)
-        old = dict(expected, preset={k: FLAT_SMALL[k] for k in fields})
-        if stage == "weight_net":  # its inputs' configs were flat too
-            old["input_restoration"] = dict(old["input_restoration"],
-                                            preset={k: FLAT_SMALL[k] for k in flat_fields["restoration"]})
-        assert as_json(upgrade_stage_config(old, expected)) == as_json(expected), stage
-        run = RunDir(tmp_path / stage)
-        run.save_stage(stage, keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]), old, export=False)
-        assert run.has_stage(stage, expected)
-        other = RunConfig(degradation="jpeg")
-        other.preset.classifier.dense = 128
-        other.preset.restoration.filters = 16
-        assert not run.has_stage(stage, expected_stage_config(other, stage))
-    assert set(FLAT_FIELDS) | {"name", "warm_start", "classifier_finetune", "restored_copies"} == set(FLAT_SMALL)
-
-
 def test_psnr_cap_per_degradation_is_what_the_stage_trains_with_and_records():
     from keras_irdi.training.stages import PATCH_NETS
 
