@@ -64,12 +64,15 @@ MIN_IMAGES = 20  # a kind of image with fewer images at a quality does not decid
 
 def fit_table(samples: dict) -> dict:
     """{quality: [products of each kind of image read at that quality]} -> {quality: alpha}; a quality where
-    no kind has MIN_IMAGES images is left out (it takes its nearest neighbour's share)."""
+    no kind has MIN_IMAGES images is left out (it takes its nearest neighbour's share), unless none has
+    anywhere (a tiny run)."""
     table = {}
     for quality, kinds in sorted(samples.items()):
         voting = [p for p in kinds if len(p) >= MIN_IMAGES]
         if voting:
             table[int(quality)] = fit_alpha(voting)
+    if not table:  # a run too small for any kind to vote anywhere: fit on what it has
+        table = {int(q): fit_alpha(kinds) for q, kinds in sorted(samples.items()) if any(len(p) for p in kinds)}
     return table
 
 
@@ -79,9 +82,9 @@ def nearest(keys, quality: int) -> int:
 
 
 def alpha_for(table: dict, quality: int | None) -> float:
-    """The share for an image of ``quality`` (None: no JPEG lattice and no file quality -> 0, the image as it
-    is); a quality the table lacks takes its nearest fitted one."""
-    if quality is None:
+    """The share for an image of ``quality`` (None, or an empty table: 0, the image as it is); a quality the
+    table lacks takes its nearest fitted one."""
+    if quality is None or not table:
         return 0.0
     key = nearest(table, quality)
     return float(table[key] if key in table else table[str(key)])

@@ -193,12 +193,12 @@ class ClusterRunDir(RunDir):
             return super().update_manifest(**fields)
         return self.manifest()
 
-    def save_stage(self, stage, model, config, export: bool = True):
+    def save_stage(self, stage, model, config, export: bool = True, extra_json: dict | None = None):
         if self.chief:
-            final = super().save_stage(stage, model, config, export=export)
+            final = super().save_stage(stage, model, config, export=export, extra_json=extra_json)
         else:
             with tempfile.TemporaryDirectory(prefix=f"irdi_{stage}_") as tmp:
-                RunDir(tmp).save_stage(stage, model, config, export=export)
+                RunDir(tmp).save_stage(stage, model, config, export=export, extra_json=extra_json)
             final = self.stage_dir(stage)
         barrier(self.strategy)
         return final

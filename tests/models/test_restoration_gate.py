@@ -51,3 +51,5 @@ def test_table_and_lookup():
     assert [alpha_for(table, q) for q in (1, 49, 51, 100)] == [1.0, 1.0, 0.0, 0.0]  # the nearest fitted quality
     assert alpha_for(table, None) == 0.0  # no JPEG lattice: the image as it is
     assert alpha_for({"10": 0.7}, 12) == pytest.approx(0.7)  # as read back from JSON
+    assert fit_table({10: [few], 90: [few[:3]]}) == {10: 1.0, 90: 1.0}  # a tiny run: what it has decides
+    assert alpha_for({}, 50) == 0.0

@@ -52,7 +52,8 @@ def test_comparisons_are_read_from_every_evidence_form():
 def test_cli_reads_a_committed_folder_from_git(tmp_path, capsys):
     if not (REPO / ".git").exists():
         pytest.skip("not a git checkout")
-    committed = subprocess.run(["git", "log", "-1", "--format=%H", "--", "results/small_jpeg_cifar10/tables"],
+    committed = subprocess.run(["git", "log", "-1", "--diff-filter=AM", "--format=%H", "--",
+                                "results/small_jpeg_cifar10/tables"],
                                capture_output=True, text=True, cwd=REPO).stdout.strip()
     if not committed:
         pytest.skip("no committed results folder to read")
