@@ -8,10 +8,10 @@ cannot disagree with them.
 """
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
+from keras_irdi.reporting.reproducibility import Results
 from keras_irdi.reporting.sweep_files import display_name
 
 FIGURES = (("accuracy", "accuracy of the six networks at every level"),
@@ -38,16 +38,15 @@ def _minutes(seconds) -> str:
 
 def headline(folder: Path, stem: str) -> list[str]:
     """The full-range accuracy of every network and Proposed's lead over the best of the others."""
-    rows = list(csv.DictReader(open(folder / "tables" / f"{stem}_intervals.csv"))) \
-        if (folder / "tables" / f"{stem}_intervals.csv").is_file() else []
-    full = next((r for r in rows if r["interval"] == "(1,100)" or r is rows[-1]), None)
-    if full is None:
+    results = Results(str(folder))
+    rows = results.table(stem, "intervals")
+    if not rows:
         return []
+    full = rows[-1]  # the tables end with the whole range
     networks = [c for c in full if c not in ("interval", "best") and "true level" not in c]
     out = [f"| network | {full['interval']} |", "|:---|---:|"]
     out += [f"| {n} | {float(full[n]):.3f} |" for n in networks if full[n]]
-    claims = {r["claim"]: r for r in csv.DictReader(open(folder / "tables" / f"{stem}_claims.csv"))} \
-        if (folder / "tables" / f"{stem}_claims.csv").is_file() else {}
+    claims = {r["claim"]: r for r in results.table(stem, "claims")}
     best = claims.get("Proposed best on the full interval")
     if best:
         out += ["", f"Proposed against the best of the others: **{best['verdict']}** "
