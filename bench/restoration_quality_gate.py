@@ -74,8 +74,8 @@ def main():
         degraded = list(degrade(np.stack(images), "jpeg", q)) if images[0].shape[0] == 32 \
             else [degrade(im[None], "jpeg", q)[0] for im in images]
         # The net as trained; the recipe's gate as irdi-restore applies it to the JPEG file (its quality q,
-        # unless the pixels show a coarser one: saved again, left as it is) and each gate as it applies it to
-        # a PNG of the decoded JPEG (the quality the pixels show, else none: left as it is).
+        # unless, above QF 50, the pixels show a coarser one: saved again, left as it is) and each gate as it
+        # applies it to a PNG of the decoded JPEG (the quality the pixels show, else none: left as it is).
         rows = {"net": [], **{name: [] for name in gates}, FILE: []}
         found = []
         for c, d in zip(images, degraded):
@@ -125,9 +125,9 @@ def write_markdown(result, path):
              "JPEG quality (8-bit output, as `irdi-restore` writes it); worst image and share of images harmed "
              "(< -0.01 dB). The gate is `small_v1`'s: fitted on the CIFAR validation split and on T91's photos, "
              "clean and saved twice at QF 85-98 (the release runs' `--clean-dir`). The share is chosen as "
-             "`irdi-restore` chooses it: for the JPEG file, by its quality (left alone when its pixels show an "
-             "earlier, coarser one); for a PNG of the decoded image, by the quality its DCT lattice shows (none: "
-             "left alone). For contrast, a gate fitted on the validation split alone. No image measured here was "
+             "`irdi-restore` chooses it: for the JPEG file, by its quality (above QF 50, left alone when its "
+             "pixels show an earlier, coarser one); for a PNG of the decoded image, by the quality its DCT lattice "
+             "shows (none: left alone). For contrast, a gate fitted on the validation split alone. No image measured here was "
              "seen by the net or a fit.", "",
              "| share of the residual at QF | " + " | ".join(str(q) for q in SHOWN) + " |", "|---|" + "---:|" * len(SHOWN)]
     for name in names:

@@ -12,8 +12,8 @@ Files are read as predict reads them (``keras_irdi.data.images.load_image``: 8-b
 A run trained with a quality gate (JPEG, ``restoration.quality_gate``) applies only the share of the net's
 residual fitted for the image's JPEG quality: the file's own (its quantisation tables) or, for a PNG, what its
 pixels' DCT lattice shows. All of it at low qualities, none on a nearly clean image. An image with neither (a
-PNG never compressed, or resized since), or a file saved again from an earlier, coarser JPEG, is written as it
-was read. ``--full`` applies all of it regardless.
+PNG never compressed, or resized since), or a file above QF 50 saved again from an earlier, coarser JPEG, is
+written as it was read. ``--full`` applies all of it regardless.
 
 Exit status: 0 all files restored, 1 some files could not be read (one ``error: PATH: reason`` line each on
 stderr, as irdi-predict; the others are still restored), 2 usage error (no run directory, no restoration
@@ -156,8 +156,8 @@ def restore_function(model, tile: int = TILE):
 def gate_share(gate: dict | None, path, image: np.ndarray, quality: int | None = None) -> dict:
     """How much of the residual to apply to one image: {"share", "quality", "quality_from"}. Without a gate
     all of it; with one, the gate's share at the quality given, else at the file's own quality or what the
-    pixels show (``gate_quality``); the image is left as it is (share 0) when neither is known or the file
-    was saved again from an earlier, coarser JPEG ("quality_from": "re-saved")."""
+    pixels show (``gate_quality``); the image is left as it is (share 0) when neither is known or a file above
+    QF 50 was saved again from an earlier, coarser JPEG ("quality_from": "re-saved")."""
     from keras_irdi.data.jpeg_quality import file_jpeg_quality, quality_from_pixels
     from keras_irdi.models.restoration_gate import alpha_for, gate_quality
 

@@ -6,8 +6,8 @@ the classifiers are judged on), clean photos at their own scale, and the same ph
 quality, for the qualities cameras and photo sites save at (85-98). Saving a JPEG again at its own quality
 changes almost nothing, so a net that restores it undoes the first save's compression too and costs dB
 against the photo as it was -- and neither the file nor its pixels can tell such a photo from a once-saved
-one (a photo saved again at a *finer* quality shows its earlier, coarser lattice and is left alone by
-``gate_quality``). This is the state of BSD100's and Urban100's references: their pixels read QF 95 and 96.
+one (a photo saved again at a *finer* quality above QF 50 shows its earlier, coarser lattice and is left alone
+by ``gate_quality``). This is the state of BSD100's and Urban100's references: their pixels read QF 95 and 96.
 Each image counts at the quality its share will be chosen by, rounded to the nearest fitted quality.
 """
 from __future__ import annotations
@@ -17,19 +17,13 @@ import numpy as np
 from keras_irdi.degradations import degrade
 from keras_irdi.data.jpeg_quality import qualities_from_pixels
 from keras_irdi.models.restoration_gate import fit_table, fitted_qualities, gate_quality, nearest, residual_products
+from keras_irdi.training.stages import restore_array
 
 PER_QUALITY = 300  # validation images per quality (a different slice at each)
 PHOTO_CROP = 128  # photos are fitted on a centre crop at their own scale (one size: one batch per quality)
 RESAVED = (85, 98)  # the qualities at which photos are also fitted saved twice
 MAX_PHOTOS = 100
 READ_BLOCKS = 64  # blocks read per image for its quality (16 suffice on CIFAR; bounds the fit's time)
-
-
-def _restore(model, images: np.ndarray) -> np.ndarray:
-    """uint8 (n, H, W, 3) of one size -> the net's output, float 0..255 (before any rounding: the gate mixes)."""
-    out = [np.asarray(model(images[i:i + 256].astype(np.float32) / 255.0, training=False))
-           for i in range(0, len(images), 256)]
-    return np.concatenate(out) * 255.0
 
 
 def centre_crop(image: np.ndarray, size: int = PHOTO_CROP) -> np.ndarray:
@@ -57,7 +51,7 @@ def fit_quality_gate(model, val_images: np.ndarray, photos=(), step: int = 1,
             if reference is None:
                 continue
             degraded = degrade(source, "jpeg", quality)
-            products = residual_products(reference, degraded, _restore(model, degraded))
+            products = residual_products(reference, degraded, restore_array(model, degraded) * 255.0)
             for row, read in zip(products, qualities_from_pixels(degraded, READ_BLOCKS)):
                 key = gate_quality(read, quality)  # as irdi-restore reads the file
                 if key is not None:  # else left as it is, whatever the share

@@ -141,9 +141,7 @@ def _restoration_gain(model, val_ds) -> dict:
     deg, res, clean = [], [], []
     for x, y in val_ds:
         deg.append(x.numpy())
-        # A direct call, not predict_on_batch: under a MirroredStrategy that would feed the whole batch to
-        # every replica and return it once per replica.
-        res.append(np.asarray(model(x, training=False)))
+        res.append(np.asarray(model(x, training=False)))  # direct, as in restore_array
         clean.append(y.numpy())
     to8 = lambda a: np.round(np.concatenate(a) * 255)  # noqa: E731
     clean, deg, res = to8(clean), to8(deg), to8(res)
@@ -159,11 +157,13 @@ def _restoration_gain(model, val_ds) -> dict:
 
 
 def restore_array(restoration, images_uint8: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Frozen restoration of a uint8 array -> float32 [0,1] (what Seq(res) and Proposed feed on)."""
+    """Frozen restoration of a uint8 array (one image size) -> float32 [0,1], unrounded (what Seq(res) and
+    Proposed feed on, and what the quality gate mixes). A direct call, not predict_on_batch: under a
+    MirroredStrategy that would return the batch once per replica."""
     out = np.empty(images_uint8.shape, np.float32)
     for i in range(0, len(images_uint8), batch_size):
         x = images_uint8[i:i + batch_size].astype(np.float32) / 255.0
-        out[i:i + batch_size] = restoration.predict_on_batch(x)
+        out[i:i + batch_size] = np.asarray(restoration(x, training=False))
     return out
 
 

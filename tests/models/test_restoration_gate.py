@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from keras_irdi.metrics import cpsnr
-from keras_irdi.models.restoration_gate import (MIN_IMAGES, alpha_for, fit_alpha, fit_table, fitted_qualities,
-                                                gains_db, gate_quality, residual_products)
+from keras_irdi.models.restoration_gate import (MIN_IMAGES, RESAVE_ABOVE, alpha_for, fit_alpha, fit_table,
+                                                fitted_qualities, gains_db, gate_quality, residual_products)
 
 RNG = np.random.default_rng(0)
 CLEAN = RNG.integers(40, 216, (50, 8, 8, 3)).astype(np.float64)
@@ -47,9 +47,11 @@ def test_table_and_lookup():
     assert table == {10: 1.0, 90: 0.0}  # too few images decide nothing: QF 95 takes its neighbour's share
     assert gate_quality(None, 95) == 95 and gate_quality(95, 95) == 95 and gate_quality(40, None) == 40
     assert gate_quality(85, 95) is None  # saved again from a coarser JPEG: left as it is
+    assert gate_quality(8, 10) == 10 and gate_quality(40, RESAVE_ABOVE) == RESAVE_ABOVE  # low files: their own
+    assert gate_quality(RESAVE_ABOVE, RESAVE_ABOVE + 1) is None
     assert gate_quality(None, None) is None
     assert [alpha_for(table, q) for q in (1, 49, 51, 100)] == [1.0, 1.0, 0.0, 0.0]  # the nearest fitted quality
     assert alpha_for(table, None) == 0.0  # no JPEG lattice: the image as it is
-    assert alpha_for({"10": 0.7}, 12) == pytest.approx(0.7)  # as read back from JSON
+    assert alpha_for({10: 0.7}, 12) == pytest.approx(0.7)
     assert fit_table({10: [few], 90: [few[:3]]}) == {10: 1.0, 90: 1.0}  # a tiny run: what it has decides
     assert alpha_for({}, 50) == 0.0

@@ -11,6 +11,7 @@ from PIL import Image
 
 from keras_irdi.metrics import cpsnr
 from keras_irdi.models.restoration import build_restoration_net
+from keras_irdi.models.restoration_gate import RESAVE_ABOVE
 from keras_irdi.runs.directory import RunDir
 from keras_irdi.serving.restore import TiledRestorer, main, receptive_radius, restore_graph, tile_windows
 from helpers import REPO
@@ -229,9 +230,10 @@ def test_cli_applies_the_share_of_the_image_s_quality(gated_run, random_net, cle
         Image.fromarray(photo).save(folder / f"q{q}.jpg", quality=q)
     decoded = {q: np.asarray(Image.open(folder / f"q{q}.jpg").convert("RGB")) for q in (10, 50)}
     Image.fromarray(decoded[50]).save(folder / "q50_pixels.png")  # the same pixels, no tables to read
-    Image.fromarray(decoded[10]).save(folder / "q10_resaved.jpg", quality=50)  # shows QF 10 under QF 50 tables
+    Image.fromarray(decoded[10]).save(folder / "q10_resaved.jpg", quality=90)  # shows QF 10 under QF 90 tables
+    Image.fromarray(decoded[10]).save(folder / "q10_at50.jpg", quality=RESAVE_ABOVE)  # a low file: its own
     out = tmp_path / "out"
-    names = ("clean.png", "q10.jpg", "q50.jpg", "q50_pixels.png", "q10_resaved.jpg")
+    names = ("clean.png", "q10.jpg", "q50.jpg", "q50_pixels.png", "q10_resaved.jpg", "q10_at50.jpg")
     assert main([str(gated_run), *(str(folder / n) for n in names), "--out", str(out)]) == 0
     report = capsys.readouterr().out.splitlines()
     assert report[0].endswith("no JPEG quality found, share of the residual 0.00)")
@@ -239,6 +241,7 @@ def test_cli_applies_the_share_of_the_image_s_quality(gated_run, random_net, cle
     assert report[2].endswith("JPEG quality 50 (file), share of the residual 0.50)")
     assert report[3].endswith("JPEG quality 50 (pixels), share of the residual 0.50)")
     assert report[4].endswith("saved again from an earlier JPEG of quality 10, share of the residual 0.00)")
+    assert report[5].endswith(f"JPEG quality {RESAVE_ABOVE} (file), share of the residual 0.50)")
     result = {n: np.asarray(Image.open(out / (Path(n).stem + ".png"))).astype(int) for n in names}
     full = TiledRestorer(random_net)
     assert (result["clean.png"] == photo).all()  # never compressed: written as it was read
