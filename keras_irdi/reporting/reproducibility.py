@@ -24,10 +24,12 @@ class Results:
 
     def __init__(self, where: str, repo: Path | None = None):
         self.where, self.repo = str(where), repo
-        self.name = self.where.rstrip("/").split("/")[-1]
+        self.in_git = ":" in self.where and not Path(self.where).exists()
+        folder = self.where.rstrip("/").split("/")[-1]
+        self.name = f"{self.where.split(':', 1)[0]}:{folder}" if self.in_git else folder  # rev tells apart
 
     def read(self, relative: str) -> str | None:
-        if ":" in self.where and not Path(self.where).exists():
+        if self.in_git:
             rev, path = self.where.split(":", 1)
             proc = subprocess.run(["git", "show", f"{rev}:{path.rstrip('/')}/{relative}"], capture_output=True,
                                   text=True, cwd=self.repo)

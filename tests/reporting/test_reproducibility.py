@@ -63,4 +63,5 @@ def test_cli_reads_a_committed_folder_from_git(tmp_path, capsys):
     text = out.read_text()
     assert "| (1,100) | Proposed |" in text and "| Proposed best on the full interval |" in text
     assert "→" not in text  # the same numbers: no verdict changed
+    assert f"| {committed}:small_jpeg_cifar10 |" in text  # a folder read from git is named with its revision
     assert call_cli("evaluate/reproducibility.py", "--compare", "jpeg_cifar10", "only-one") == 2
