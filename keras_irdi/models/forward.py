@@ -2,7 +2,8 @@
 
 The sweep (keras_irdi.evaluation.level_sweep) runs it per level; the weight-net stage
 (keras_irdi.training.stages) uses its frozen part, so Proposed's forward pass is written once. ``calls``
-counts sub-model invocations, so tests and the benchmark can check the sharing.
+counts sub-model invocations, so tests and the benchmark can check the sharing. ``restore_array`` runs the
+frozen restoration over a whole array (Cla(res)'s training images, the quality gate's fit).
 """
 from __future__ import annotations
 
@@ -80,3 +81,14 @@ class SharedForward:
 def _stack(outputs: dict, members) -> np.ndarray:
     """The members' probabilities as (B, members, classes), in the weight net's column order."""
     return np.stack([outputs[m] for m in members], axis=1)
+
+
+def restore_array(restoration, images_uint8: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Frozen restoration of a uint8 array (one image size) -> float32 [0,1], unrounded (what Seq(res) and
+    Proposed feed on, and what the quality gate mixes). A direct call, not predict_on_batch: under a
+    MirroredStrategy that would return the batch once per replica."""
+    out = np.empty(images_uint8.shape, np.float32)
+    for i in range(0, len(images_uint8), batch_size):
+        x = images_uint8[i:i + batch_size].astype(np.float32) / 255.0
+        out[i:i + batch_size] = np.asarray(restoration(x, training=False))
+    return out

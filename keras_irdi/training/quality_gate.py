@@ -16,8 +16,8 @@ import numpy as np
 
 from keras_irdi.degradations import degrade
 from keras_irdi.data.jpeg_quality import qualities_from_pixels
+from keras_irdi.models.forward import restore_array
 from keras_irdi.models.restoration_gate import fit_table, fitted_qualities, gate_quality, nearest, residual_products
-from keras_irdi.training.stages import restore_array
 
 PER_QUALITY = 300  # validation images per quality (a different slice at each)
 PHOTO_CROP = 128  # photos are fitted on a centre crop at their own scale (one size: one batch per quality)

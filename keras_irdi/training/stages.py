@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from keras_irdi.models.forward import restore_array
 from keras_irdi.runs.directory import BASE_STAGE, QUALITY_GATE_FILE, RunDir
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError
@@ -141,7 +142,7 @@ def _restoration_gain(model, val_ds) -> dict:
     deg, res, clean = [], [], []
     for x, y in val_ds:
         deg.append(x.numpy())
-        res.append(np.asarray(model(x, training=False)))  # direct, as in restore_array
+        res.append(np.asarray(model(x, training=False)))  # direct, as in models.forward.restore_array
         clean.append(y.numpy())
     to8 = lambda a: np.round(np.concatenate(a) * 255)  # noqa: E731
     clean, deg, res = to8(clean), to8(deg), to8(res)
@@ -154,17 +155,6 @@ def _restoration_gain(model, val_ds) -> dict:
     return {"val_psnr_degraded": mean_cpsnr(clean[changed], deg[changed]),
             "val_psnr_restored": mean_cpsnr(clean[changed], res[changed]),
             "val_psnr_patches": int(changed.sum())}
-
-
-def restore_array(restoration, images_uint8: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Frozen restoration of a uint8 array (one image size) -> float32 [0,1], unrounded (what Seq(res) and
-    Proposed feed on, and what the quality gate mixes). A direct call, not predict_on_batch: under a
-    MirroredStrategy that would return the batch once per replica."""
-    out = np.empty(images_uint8.shape, np.float32)
-    for i in range(0, len(images_uint8), batch_size):
-        x = images_uint8[i:i + batch_size].astype(np.float32) / 255.0
-        out[i:i + batch_size] = np.asarray(restoration(x, training=False))
-    return out
 
 
 def _clean_images(run: RunDir, config: RunConfig, d: dict):
