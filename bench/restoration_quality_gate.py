@@ -127,8 +127,8 @@ def write_markdown(result, path):
              "clean and saved twice at QF 85-98 (the release runs' `--clean-dir`). The share is chosen as "
              "`irdi-restore` chooses it: for the JPEG file, by its quality (above QF 50, left alone when its "
              "pixels show an earlier, coarser one); for a PNG of the decoded image, by the quality its DCT lattice "
-             "shows (none: left alone). For contrast, a gate fitted on the validation split alone. No image measured here was "
-             "seen by the net or a fit.", "",
+             "shows (none: left alone). For contrast, a gate fitted on the validation split alone. No image "
+             "measured here was seen by the net or a fit.", "",
              "| share of the residual at QF | " + " | ".join(str(q) for q in SHOWN) + " |", "|---|" + "---:|" * len(SHOWN)]
     for name in names:
         lines.append(f"| {name} | " + " | ".join(f"{result['alpha'][name][str(q)]:.2f}" for q in SHOWN) + " |")
