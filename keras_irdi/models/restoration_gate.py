@@ -92,3 +92,13 @@ def alpha_for(table: dict, quality: int | None) -> float:
     if quality is None or not table:
         return 0.0
     return float(table[nearest(table, quality)])
+
+
+def share_table(gate: dict | None) -> np.ndarray:
+    """(101,): the share of the residual at each JPEG quality 1..100, and at index 0 for an image of unknown
+    quality (``alpha_for``: 0, the image as it is); without a gate (``--full``, a run that has none) all of it
+    at every index. One table so irdi-restore and the SavedModel's ``restore`` signature, which holds it as a
+    constant, look up the same share."""
+    if gate is None:
+        return np.ones(101)
+    return np.array([alpha_for(gate, q or None) for q in range(101)])

@@ -5,7 +5,8 @@ import pytest
 
 from keras_irdi.metrics import cpsnr
 from keras_irdi.models.restoration_gate import (MIN_IMAGES, RESAVE_ABOVE, alpha_for, fit_alpha, fit_table,
-                                                fitted_qualities, gains_db, gate_quality, residual_products)
+                                                fitted_qualities, gains_db, gate_quality, residual_products,
+                                                share_table)
 
 RNG = np.random.default_rng(0)
 CLEAN = RNG.integers(40, 216, (50, 8, 8, 3)).astype(np.float64)
@@ -55,3 +56,12 @@ def test_table_and_lookup():
     assert alpha_for({10: 0.7}, 12) == pytest.approx(0.7)
     assert fit_table({10: [few], 90: [few[:3]]}) == {10: 1.0, 90: 1.0}  # a tiny run: what it has decides
     assert alpha_for({}, 50) == 0.0
+
+
+def test_share_table_is_the_lookup_at_every_quality():
+    gate = {10: 1.0, 50: 0.5, 95: 0.25, 100: 0.0}
+    table = share_table(gate)
+    assert table.shape == (101,) and table[0] == 0.0  # index 0: quality unknown, the image as it is
+    assert list(table[1:]) == [alpha_for(gate, q) for q in range(1, 101)]
+    assert (table[[10, 30, 31, 50, 72, 73, 95, 98]] == [1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.0]).all()
+    assert (share_table(None) == 1.0).all()  # no gate: all of the residual, quality known or not
