@@ -19,6 +19,7 @@ OPTIMIZERS = ("adamax", "adam")
 AUGMENTATIONS = ("paper", "flip_shift", "flip_small_shift", "flip", "none")
 FINETUNED_STAGES = ("cla_org", "cla_deg", "cla_res")  # what a warm-start preset fine-tunes from the base
 PATCH_SOURCES = ("photos", "cifar", "both")
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")  # training precisions (models/precision.py)
 
 
 @dataclass
@@ -223,6 +224,7 @@ class Preset:
     """
 
     name: str
+    precision: str = "float32"  # what its results were trained in (models/precision.py); --precision overrides
     data: DataConfig = field(default_factory=DataConfig)
     patches: PatchConfig = field(default_factory=PatchConfig)
     restoration: RestorationConfig = field(default_factory=RestorationConfig)
@@ -231,6 +233,9 @@ class Preset:
     finetune: FinetuneConfig | None = None
     weight_net: WeightNetConfig = field(default_factory=WeightNetConfig)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self):
+        check_precision(self.precision)
 
     @property
     def warm_start(self) -> bool:
@@ -268,11 +273,15 @@ class Preset:
     @classmethod
     def from_dict(cls, d: dict) -> "Preset":
         """A preset from its nested dict (as ``to_dict`` and every manifest write it)."""
-        return cls(name=d["name"], **{key: section_from_dict(key, d[key]) for key in SECTIONS if key in d})
+        return cls(name=d["name"], precision=d.get("precision", "float32"), **{key: section_from_dict(key, d[key]) for key in SECTIONS if key in d})
 
     def describe(self) -> str:
         d = self.to_dict()
-        return "\n".join([f"preset {self.name}:"] + [f"  {key} = {d[key]}" for key in SECTIONS])
+        return "\n".join([f"preset {self.name}:", f"  precision = {self.precision}"] + [f"  {key} = {d[key]}" for key in SECTIONS])
+
+
+def check_precision(precision: str) -> None:
+    _check_choice("precision", precision, PRECISIONS)
 
 
 def _check_choice(name: str, value, choices) -> None:

@@ -10,7 +10,7 @@ import os
 
 from keras_irdi.degradations import DEGRADATIONS
 from keras_irdi.errors import InputError, main_wrapper  # noqa: F401 (the CLIs import it from here)
-from keras_irdi.presets import PRESETS
+from keras_irdi.presets import PRECISIONS, PRESETS
 from keras_irdi.tfenv import ArgumentParser
 
 
@@ -49,6 +49,9 @@ def run_parser(description: str, stage_options: bool = True, schedule_options: b
                             help="override the preset's epochs for this stage")
             ap.add_argument("--batch-size", type=positive_int, default=None, help="override the preset's batch size")
         ap.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+        ap.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="training precision of the convolutional stages: auto (bfloat16 where the CPU or GPU "
+                             "has bf16 units, else float32) or a named one; default: the run's, else the preset's")
         ap.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default=None,
                         help="tf.distribute strategy: mirrored for several devices of one machine, "
                              "multiworker for several machines (TF_CONFIG on each; README 'Several devices')")
@@ -86,8 +89,8 @@ def open_run_from_args(args):
         cifar_dir = str(BUNDLED_CIFAR10)  # offline on a fresh clone: the smoke run needs only 1400 images
         print(f"smoke preset without --cifar-dir: using the bundled CIFAR-10 subset ({BUNDLED_CIFAR10.name})",
               flush=True)
-    run, config = open_run(args.run_dir, config, cifar_dir=cifar_dir, clean_dirs=clean_dirs,
-                           strategy=args.strategy)
+    run, config = open_run(args.run_dir, config, precision=args.precision, cifar_dir=cifar_dir,
+                           clean_dirs=clean_dirs, strategy=args.strategy)
     return run, config
 
 

@@ -28,5 +28,5 @@ def build_classifier(num_classes: int = 10, filters=(64, 128, 256), dense_units:
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dense(dense_units, activation="relu", name="fc", **conv)(x)
     x = layers.Dropout(dropout, name="fc_drop")(x)
-    probs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    probs = layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(x)  # as the loss
     return keras.Model(image, probs, name=name)

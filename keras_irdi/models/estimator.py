@@ -13,5 +13,5 @@ def build_level_estimator(filters: int = 64, name: str = "estimator") -> keras.M
     """
     degraded = keras.Input(shape=(None, None, 3), name="degraded")
     level_map = dilated_body(degraded, filters, 1, prefix="est")
-    level = layers.GlobalAveragePooling2D(name="gap")(level_map)
+    level = layers.GlobalAveragePooling2D(name="gap", dtype="float32")(level_map)  # many votes, one float32 mean
     return keras.Model(degraded, level, name=name)

@@ -20,8 +20,8 @@ def build_restoration_net(filters: int = 64, zero_init_residual: bool = True,
     degraded = keras.Input(shape=(None, None, 3), name="degraded")
     residual = dilated_body(degraded, filters, 3, prefix="res",
                             last_initializer="zeros" if zero_init_residual else "he_normal")
-    restored = layers.Subtract(name="remove_residual")([degraded, residual])
-    restored = layers.ReLU(max_value=1.0, name="clip_0_1")(restored)
+    restored = layers.Subtract(name="remove_residual", dtype="float32")([degraded, residual])  # the input unrounded
+    restored = layers.ReLU(max_value=1.0, name="clip_0_1", dtype="float32")(restored)
     return keras.Model(degraded, restored, name=name)
 
 

@@ -43,6 +43,8 @@ class RunConfig:
     dataset: str = "cifar10"
     preset: Preset = field(default_factory=lambda: get_preset("small"))
     seed: int = 0
+    # Resolved by open_run (never "auto"); None until then: the preset's. Part of the conv stages' identity.
+    precision: str | None = None
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def to_dict(self) -> dict:
@@ -57,7 +59,11 @@ class RunConfig:
         return cls(**d, preset=preset, runtime=runtime)
 
     def validate(self) -> None:
+        from keras_irdi.presets import check_precision
+
         get_degradation(self.degradation)
+        if self.precision is not None:
+            check_precision(self.precision)
         if self.dataset not in DATASETS:
             raise InputError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
 
@@ -99,16 +105,20 @@ def get_strategy(name: str):
     return _STRATEGIES[name]
 
 
-def open_run(run_dir, config: RunConfig | None = None, **runtime) -> tuple[RunDir, RunConfig]:
+def open_run(run_dir, config: RunConfig | None = None, precision: str | None = None,
+             **runtime) -> tuple[RunDir, RunConfig]:
     """Create a run (config given) or reopen one (config read from its manifest).
 
     Reopening with another degradation or dataset is refused: every stage would be invalid. A new
     preset or seed is accepted and recorded; `train/all.py` then retrains the stages it affects.
     ``runtime`` (cifar_dir, clean_dirs, strategy) replaces the run's runtime fields that are given.
+    ``precision`` (``--precision``; ``auto`` follows this machine) else the config's, else the run's while its
+    preset is unchanged, else the preset's; resolved here and recorded with the machine it was chosen on.
     """
     run = RunDir(run_dir)
     created = not run.path.exists()
     stored = run.manifest().get("config")
+    stored_cfg = None
     if stored is not None:
         stored_cfg = RunConfig.from_dict(stored)
         if config is not None:
@@ -125,12 +135,18 @@ def open_run(run_dir, config: RunConfig | None = None, **runtime) -> tuple[RunDi
     elif config is None:
         config = RunConfig()
     config.runtime = _replace_given(config.runtime, runtime)
+    same_preset = stored_cfg is not None and stored_cfg.preset.name == config.preset.name
+    requested = precision or config.precision or (stored_cfg.precision if same_preset else None) \
+        or config.preset.precision
     if config.runtime.strategy == "multiworker":
         # Before TensorFlow runs anything (collectives are configured at start-up); from here only the
         # chief writes into the run directory.
         from keras_irdi.runs.cluster import ClusterRunDir
 
         run = ClusterRunDir(run.path, get_strategy("multiworker"))
+    from keras_irdi.models.precision import cpu_info, resolve_precision
+
+    config.precision = resolve_precision(requested)  # may ask for GPUs: after the cluster's start-up
     # Everything the command needs is checked before anything is written: a typo in a path fails in
     # seconds and leaves no run directory behind (or an existing one untouched).
     config.validate()
@@ -152,7 +168,8 @@ def open_run(run_dir, config: RunConfig | None = None, **runtime) -> tuple[RunDi
 
     commands = run.manifest().get("commands", []) + [{
         "command": typed_command(), "commit": code_commit(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}]
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": cpu_info(), "precision": {"requested": requested, "resolved": config.precision}}]
     run.update_manifest(schema_version=SCHEMA_VERSION, config=config.to_dict(), commands=commands, versions={
         "keras_irdi": __import__("keras_irdi").__version__, "commit": code_commit(), "tensorflow": tf.__version__,
         "keras": keras.__version__, "numpy": np.__version__, "python": platform.python_version()})

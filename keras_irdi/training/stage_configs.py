@@ -14,6 +14,8 @@ from keras_irdi.runs.provenance import SCHEMA_VERSION
 # What each classifier trains on; the warm-start base is the clean one's start.
 TRAINED_ON = {BASE_STAGE: "clean", "cla_org": "clean", "cla_deg": "degraded", "cla_res": "restored"}
 CLASSIFIER_STAGES = {data: stage for stage, data in TRAINED_ON.items() if stage != BASE_STAGE}
+# The convolutional stages train in the run's precision; the weight net (a few hundred weights) in float32.
+REDUCED_PRECISION_STAGES = ("restoration", "estimator", *TRAINED_ON)
 
 
 # The preset sections each stage reads: changing a section retrains the stages that read it (and,
@@ -55,13 +57,22 @@ def expected_stage_config(config: RunConfig, stage: str) -> dict:
         out["data"] = TRAINED_ON[stage]
     if stage in ("cla_base", "cla_org"):  # never see a degradation: one serves runs of every degradation
         del out["degradation"]
+    if stage_precision(config, stage) != "float32":  # float32 by absence: stages saved before the option stay valid
+        out["precision"] = stage_precision(config, stage)
     for upstream in stage_inputs(config, stage):
         out[f"input_{upstream}"] = expected_stage_config(config, upstream)
     return as_json(out)
 
 
+def stage_precision(config: RunConfig, stage: str) -> str:
+    """The precision ``stage`` trains in (models/precision.py)."""
+    return (config.precision or "float32") if stage in REDUCED_PRECISION_STAGES else "float32"
+
+
 @contextlib.contextmanager
-def strategy_scope(config: RunConfig):
-    """The run's distribution strategy scope, where every stage builds its network."""
-    with get_strategy(config.runtime.strategy).scope():
+def strategy_scope(config: RunConfig, stage: str):
+    """Where ``stage`` builds its network: the run's distribution strategy and the stage's precision policy."""
+    from keras_irdi.models.precision import precision_policy
+
+    with get_strategy(config.runtime.strategy).scope(), precision_policy(stage_precision(config, stage)):
         yield

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from keras_irdi.models.forward import restore_array
+from keras_irdi.models.precision import float32_copy
 from keras_irdi.runs.directory import BASE_STAGE, QUALITY_GATE_FILE, RunDir
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError
@@ -105,10 +106,11 @@ def _train_patch_net(run: RunDir, config: RunConfig, spec: PatchNetSpec) -> dict
     # Validation: one fixed degraded copy (fixed seed, one pass) so epochs are comparable.
     val_ds = patch_pairs(val_patches, config.degradation, cfg.batch_size, spec.target, seed=config.seed + 1,
                          shuffle=False).cache()
-    with strategy_scope(config):
+    with strategy_scope(config, spec.stage):
         model = spec.build(section)
     final = fit_stage(run, spec.stage, model, train_epochs, val_ds, cfg, loss=spec.loss(section), clock=summary.clock,
                       seed=config.seed, metrics=list(spec.metrics))
+    model = float32_copy(model)  # the gate is fitted on, and the run keeps, what serving runs
     metrics = {"loss": final["loss"], "val_loss": final["val_loss"], **spec.report(model, val_ds, final, config)}
     extra = {}
     if spec.stage == "restoration" and section.quality_gate:
@@ -218,7 +220,7 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), ba
                                       augment=p.classifier_augmentation(stage), seed=config.seed, epochs=epochs)
 
     val_ds = classification_batches(x_val, d["y_val"], 256, augment=False, shuffle=False).cache()
-    with strategy_scope(config):
+    with strategy_scope(config, stage):
         model = build_classifier(num_classes=len(d["class_names"]), filters=net.filters,
                                  dense_units=net.dense, dropout=net.dropout,
                                  input_shape=d["x_train"].shape[1:], name=stage)
@@ -227,7 +229,7 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), ba
     final = fit_stage(run, stage, model, train_epochs, val_ds, cfg, loss="sparse_categorical_crossentropy",
                       clock=summary.clock, seed=config.seed,
                       metrics=["accuracy"], extra_callbacks=callbacks)
-    run.save_stage(stage, model, expected_stage_config(config, stage), export=not base)
+    run.save_stage(stage, float32_copy(model), expected_stage_config(config, stage), export=not base)
     return summary.done({"loss": final["loss"], "accuracy": final["accuracy"],
                          "val_loss": final["val_loss"], "val_accuracy": final["val_accuracy"]})
 

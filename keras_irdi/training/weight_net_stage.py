@@ -75,7 +75,7 @@ def train_weight_net(run: RunDir, config: RunConfig) -> dict:
                            shuffle=shuffle, drop_remainder=False, epochs=epochs)
         return ds.map(lambda batch, key: batch)
 
-    with strategy_scope(config):
+    with strategy_scope(config, "weight_net"):
         weight_net = build_weight_net(unit=get_degradation(config.degradation).unit, hidden=net.hidden,
                                       members=net.members, features=net.features,
                                       num_classes=len(d["class_names"]))

@@ -1,0 +1,94 @@
+"""Training precision: which Keras mixed-precision policy a stage trains in, and float32 copies to serve.
+
+A CPU with bfloat16 dot products (AVX512_BF16, AMX-BF16) trains the convolutional stages 1.4-3.4x faster
+in ``mixed_bfloat16`` (bench/results/precision.md); one without them gains nothing, so ``auto`` follows
+the machine, never a fixed rule. Variables stay float32 under every policy, and the layers that feed a
+loss or a metric (softmax, level, restored image) compute in float32 (their builders pin them).
+
+Every saved stage is a float32 model (:func:`float32_copy`, same weights): the sweep, the exports and
+``irdi-predict`` run float32 graphs whatever the training precision, and a stage's ``.keras`` file does
+not depend on the machine that trained it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from pathlib import Path
+
+from keras_irdi.presets import PRECISIONS, check_precision
+
+POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo names of the bf16 dot-product units
+
+
+def cpu_info() -> dict:
+    """The CPU as /proc/cpuinfo names it, and which of its flags decide the precision (Linux; elsewhere the
+    platform's processor string and no flags)."""
+    fields = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())  # the first processor's
+    except OSError:
+        pass
+    flags = set(fields.get("flags", "").split())
+    return {"cpu": fields.get("model name") or platform.processor() or platform.machine(),
+            "cores": len(os.sched_getaffinity(0)), "bf16_flags": sorted(flags & set(BF16_CPU_FLAGS))}
+
+
+def _gpu_supports_bf16() -> bool:
+    """A GPU of compute capability 8.0 or newer (Ampere on) has bfloat16 tensor cores."""
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability") or (0, 0)
+        if tuple(capability) >= (8, 0):
+            return True
+    return False
+
+
+def resolve_precision(requested: str) -> str:
+    """``auto`` -> ``bfloat16`` where the CPU reports bf16 units or a GPU has them, else ``float32``; a named
+    precision is returned as it is."""
+    check_precision(requested)
+    if requested != "auto":
+        return requested
+    return "bfloat16" if cpu_info()["bf16_flags"] or _gpu_supports_bf16() else "float32"
+
+
+@contextlib.contextmanager
+def precision_policy(precision: str):
+    """Keras's global dtype policy for ``precision`` while networks are built (a layer takes the policy at
+    construction); the previous policy afterwards."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(POLICIES[precision])
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _float32_config(node):
+    """A model config with every layer's dtype policy replaced by float32."""
+    if isinstance(node, dict):
+        if node.get("class_name") == "DTypePolicy" or node.get("class_name") == "FloatDTypePolicy":
+            return {**node, "config": {**node.get("config", {}), "name": "float32"}}
+        return {k: _float32_config(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_float32_config(v) for v in node]
+    return node
+
+
+def float32_copy(model):
+    """``model`` itself if every layer computes in float32, else the same network and weights in float32."""
+    import keras
+
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+    config = _float32_config(keras.saving.serialize_keras_object(model))
+    copy = keras.saving.deserialize_keras_object(config)
+    copy.set_weights(model.get_weights())
+    return copy
