@@ -1,8 +1,10 @@
 """Plain helpers the test files share; fixtures live in conftest.py, hand-made inputs in sweep_csv.py and
 odd_images.py. Import them as ``from helpers import ...`` (never from conftest, which pytest owns)."""
+import os
 import runpy
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,28 @@ def run_script(script, *args, timeout=900):
     """Run one of the repository's CLI scripts the way a user does."""
     return subprocess.run([sys.executable, str(REPO / script), *map(str, args)], capture_output=True,
                           text=True, cwd=REPO, timeout=timeout)
+
+
+def paused_env(marker: Path, at: str = "2:3") -> dict:
+    """The environment of a trainer that pauses once batch B of epoch E (``at="E:B"``, from 1) is done, writes
+    ``marker`` and sleeps until killed: the test-only hook of keras_irdi/training/fitting.py (``_pause_point``)."""
+    from keras_irdi.training.fitting import PAUSE_AT_ENV, PAUSE_MARKER_ENV
+
+    return {**os.environ, PAUSE_AT_ENV: at, PAUSE_MARKER_ENV: str(marker)}
+
+
+def wait_for_pause(marker: Path, procs, logs, timeout: float = 600) -> None:
+    """Wait until a trainer started with ``paused_env(marker)`` has paused; fail, with the tail of each of
+    ``logs`` (the children's stderr files), if a process ends first or ``timeout`` seconds pass. The caller
+    kills the processes either way."""
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        ended = [p.returncode for p in procs if p.poll() is not None]
+        if ended or time.monotonic() > deadline:
+            why = f"a process ended (exit {ended})" if ended else f"no pause within {timeout:.0f} s"
+            tails = "".join(f"\n--- {Path(f).name}:\n{Path(f).read_text()[-2000:]}" for f in logs if Path(f).exists())
+            raise AssertionError(f"the trainer never paused at {marker.name}: {why}{tails}")
+        time.sleep(0.05)
 
 
 def call_cli(script, *args) -> int:

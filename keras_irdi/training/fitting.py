@@ -130,6 +130,43 @@ def make_optimizer(stage_cfg, steps_per_epoch: int):
     return optimizer(learning_rate=lr)
 
 
+# Test-only: the kill tests (tests/training/test_stages.py, test_multiworker.py) stop a trainer at a point they
+# choose instead of after a guessed delay. Never set in a normal run, where the hook adds nothing.
+PAUSE_AT_ENV = "IRDI_TEST_PAUSE_AT"  # "E:B": pause once batch B of epoch E is done (both counted from 1)
+PAUSE_MARKER_ENV = "IRDI_TEST_PAUSE_MARKER"  # the file written when paused
+
+
+def _pause_point(stage: str) -> list:
+    """Test-only: with ``IRDI_TEST_PAUSE_AT="E:B"`` set, a callback that, once the stage has finished batch B
+    of epoch E, writes the file ``IRDI_TEST_PAUSE_MARKER`` (atomically: "stage epoch batch pid") and sleeps
+    until a signal ends the process; the test waits for the file, then kills. Unset: no callback."""
+    at = os.environ.get(PAUSE_AT_ENV)
+    if not at:
+        return []
+    import keras
+
+    epoch, batch = (int(n) - 1 for n in at.split(":"))  # Keras counts both from 0
+    marker = os.environ.get(PAUSE_MARKER_ENV)
+
+    class _PausePoint(keras.callbacks.Callback):
+        current = None  # the epoch under way
+
+        def on_epoch_begin(self, e, logs=None):
+            self.current = e
+
+        def on_train_batch_end(self, b, logs=None):
+            if self.current != epoch or b != batch:
+                return
+            if marker:
+                with open(marker + ".tmp", "w") as f:
+                    f.write(f"{stage} {epoch + 1} {batch + 1} {os.getpid()}\n")
+                os.replace(marker + ".tmp", marker)
+            while True:  # SIGTERM or SIGINT raise KeyboardInterrupt here (errors.main_wrapper); SIGKILL ends it
+                time.sleep(60)
+
+    return [_PausePoint()]
+
+
 def fit_stage(run: RunDir, stage: str, model, train_epochs, val_ds, stage_cfg, loss, metrics=(),
               extra_callbacks=(), clock=None, seed: int = 0):
     """Compile (Adamax by default) and fit, resumable (BackupAndRestore) and logged (CSV + TensorBoard).
@@ -144,6 +181,7 @@ def fit_stage(run: RunDir, stage: str, model, train_epochs, val_ds, stage_cfg, l
     from keras_irdi.data.pipelines import batches_per_epoch
     from keras_irdi.training.multiworker import fit_multiworker, is_multiworker
 
+    extra_callbacks = (*extra_callbacks, *_pause_point(stage))  # test-only; nothing unless IRDI_TEST_PAUSE_AT is set
     if is_multiworker(model.distribute_strategy):  # Keras 3's fit cannot run it (keras-team/keras#20585)
         return fit_multiworker(run, stage, model, train_epochs, val_ds, stage_cfg, loss, metrics=metrics,
                                extra_callbacks=extra_callbacks, clock=clock, seed=seed,

@@ -16,7 +16,7 @@ import pytest
 
 from keras_irdi.runs.cluster import free_local_ports
 from keras_irdi.runs.directory import RunDir
-from helpers import REPO
+from helpers import REPO, paused_env, wait_for_pause
 
 # One process of the cluster (or the single-process reference, strategy "default"): trains the given stages
 # of a tiny smoke run and writes each stage's final weights as this process holds them (the non-chief
@@ -69,9 +69,11 @@ def _start(tmp, name, run_dir, strategy, stages, env=None):
                             stdout=out, stderr=err, cwd=REPO, env=env)
 
 
-def _launch_workers(tmp, run_dir, stages, names=("w0", "w1")):
+def _launch_workers(tmp, run_dir, stages, names=("w0", "w1"), extra_env=None):
+    """Two workers; ``extra_env`` maps a worker's index to variables only it gets."""
     ports = free_local_ports(2)
-    return [_start(tmp, name, run_dir, "multiworker", stages, _cluster_env(ports, i)) for i, name in enumerate(names)]
+    return [_start(tmp, name, run_dir, "multiworker", stages,
+                   {**_cluster_env(ports, i), **(extra_env or {}).get(i, {})}) for i, name in enumerate(names)]
 
 
 def _finish(procs, tmp, names, deadline=DEADLINE):
@@ -158,17 +160,22 @@ def _rows(path):
 def test_a_stopped_cluster_resumes_bit_identical(straight, tmp_path, victim, sig):
     """One worker is stopped in the second epoch (SIGKILL, or SIGTERM: exit 130 with the resume hint, as one
     process); the other stops by itself in one line, without hanging. Relaunched, both resume from the chief's
-    checkpoint and end where an uninterrupted run ends."""
+    checkpoint and end where an uninterrupted run ends.
+
+    Only the victim runs with the test-only pause hook (helpers.paused_env): it stops once batch 3 of epoch 2
+    is done and writes a marker; its peer waits for it in the next batch's all-reduce. The signal is sent
+    then, so it always lands in epoch 2, after epoch 1's checkpoint and log row."""
     reference, _ = straight
     run_dir = tmp_path / "run"
-    procs = _launch_workers(tmp_path, run_dir, "restoration")
+    marker = tmp_path / "paused"
+    procs = _launch_workers(tmp_path, run_dir, "restoration", extra_env={victim: paused_env(marker)})
     log = run_dir / "logs" / "restoration.csv"
-    end = time.time() + DEADLINE
-    while time.time() < end and _rows(log) < 1 and all(p.poll() is None for p in procs):
-        time.sleep(0.05)
-    if _rows(log) != 1 or any(p.poll() is not None for p in procs):
+    try:
+        wait_for_pause(marker, procs, [tmp_path / "w0.err", tmp_path / "w1.err"], timeout=DEADLINE)
+        assert _rows(log) == 1  # the chief logged epoch 1 before either could start epoch 2
+    except AssertionError:
         _finish(procs, tmp_path, ["w0", "w1"], deadline=0)  # kills both by pid
-        pytest.fail((tmp_path / "w0.err").read_text()[-1500:])
+        raise
     os.kill(procs[victim].pid, sig)
     started = time.time()
     codes, logs = _finish(procs, tmp_path, ["w0", "w1"], deadline=120)
@@ -186,7 +193,7 @@ def test_a_stopped_cluster_resumes_bit_identical(straight, tmp_path, victim, sig
     codes, logs = _finish(procs, tmp_path, ["r0", "r1"])
     assert codes == [0, 0], logs
     for name in ("r0", "r1"):
-        assert "[restoration] resuming from epoch " in (tmp_path / f"{name}.out").read_text()
+        assert "[restoration] resuming from epoch 2" in (tmp_path / f"{name}.out").read_text()
     epochs = [int(r["epoch"]) for r in csv.DictReader(open(log))]
     assert epochs == [0, 1, 2], epochs  # epoch 0 kept from the stopped attempt, none twice
     resumed = run.load_stage("restoration").get_weights()
