@@ -9,7 +9,7 @@ training degradation) and decoded; noise: Gaussian, sigma on the 0..255 scale, s
 - level: the run's estimator over the photo's native 32x32 tiles (keras_irdi.serving.native_level, as
   irdi-predict's ``level_native``), median per photo; the error is |median - true level|, and for JPEG the
   true level is also read back from the file's quantisation tables (keras_irdi.data.jpeg_quality);
-- restoration: the run's restoration net on the whole photo (keras_irdi.serving.restore, as irdi-restore),
+- restoration: the run's restoration net on the whole photo (keras_irdi.serving.restore, as irdi-restore --full),
   gain = CPSNR(clean, restored) - CPSNR(clean, degraded), dB, per photo; the mean, the worst photo and the
   share of photos it harms (gain < 0) per level.
 
@@ -57,11 +57,14 @@ def measure(run_dir: Path, kind: str, levels, photos, names, seed: int) -> dict:
     from keras_irdi.metrics import cpsnr
     from keras_irdi.runs.directory import RunDir
     from keras_irdi.serving.native_level import native_level
-    from keras_irdi.serving.restore import TiledRestorer
+    from keras_irdi.serving.restore import UNKNOWN_QUALITY, restore_function
 
     run = RunDir(run_dir)
     estimator, scale = run.load_stage("estimator"), get_degradation(kind).scale
-    restorer = TiledRestorer(run.load_stage("restoration"))
+    restore = restore_function(run.load_stage("restoration"))  # no gate: the net as trained, as irdi-restore --full
+
+    def restorer(image):
+        return restore(image, UNKNOWN_QUALITY)["restored"].numpy()
 
     def estimate(tiles):
         return estimator.predict(tiles.astype(np.float32) / 255.0, batch_size=256, verbose=0)[:, 0] * scale

@@ -44,9 +44,11 @@ files (``keras_irdi.data.input_rules`` states them for both):
   (side = the shorter side) and resized to S x S with antialiased bilinear interpolation
   (``tf.image.resize(..., "bilinear", antialias=True)``), then rounded and cast to uint8.
 
-A third signature, when the run has a restoration stage: ``restore(image: uint8 [H, W, 3])`` (any H, W) ->
-``restored`` uint8 [H, W, 3], the restoration net at the image's own resolution, tiled as ``irdi-restore``
-(``keras_irdi.serving.restore.restore_function``).
+A third signature, when the run has a restoration stage: ``restore(image: uint8 [H, W, 3], quality: int32 [])``
+(any H, W) -> ``restored`` uint8 [H, W, 3], the restoration net at the image's own resolution with the share
+of its residual the run's quality gate gives that JPEG quality: the function ``irdi-restore`` runs
+(``keras_irdi.serving.restore.restore_function``). ``quality`` may be left out (TF Serving fills in the
+SignatureDef's default, 0): an unknown quality, which a gated run leaves as it is.
 
 Malformed input makes the request fail with ``tf.errors.InvalidArgumentError``; there is no
 ``tf.py_function`` in either signature, so the SavedModel runs in TF Serving as is.
@@ -81,7 +83,7 @@ class ServingModule(tf.Module):
     """
 
     def __init__(self, network: str, composite, class_names, degradation: str, input_size: int,
-                 estimator=None, taps=None, restoration=None):
+                 estimator=None, taps=None, restoration=None, quality_gate=None):
         super().__init__(name=f"irdi_{network}")
         from keras_irdi.degradations import get_degradation
 
@@ -90,6 +92,7 @@ class ServingModule(tf.Module):
         self.estimator = estimator  # keras model 0..1 -> normalised level, or None
         self.taps = taps  # Ens(Cla): keras model -> Cla(org)'s probabilities inside the composite
         self.restoration = restoration  # keras model 0..1 -> 0..1, any HxW, or None: the restore signature
+        self.quality_gate = quality_gate  # {JPEG quality: share of the residual}, or None: all of it
         self.class_names = tf.constant(list(class_names), tf.string)
         self.level_scale = float(get_degradation(degradation).scale)
         self.level_range = (float(get_degradation(degradation).low), float(get_degradation(degradation).high))
@@ -109,10 +112,10 @@ class ServingModule(tf.Module):
             serving_default, input_signature=[tf.TensorSpec([None, s, s, 3], tf.uint8, name="images")])
         self.serve_bytes = tf.function(
             serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
-        if restoration is not None:  # uint8 [H, W, 3] -> {"restored": uint8 [H, W, 3]}, tiled
+        if restoration is not None:  # uint8 [H, W, 3], quality -> {"restored": uint8 [H, W, 3]}, tiled, gated
             from keras_irdi.serving.restore import restore_function
 
-            self.restore = restore_function(restoration)
+            self.restore = restore_function(restoration, quality_gate)
 
     def _run(self, images):
         x = tf.cast(images, tf.float32)
@@ -176,6 +179,26 @@ class ServingModule(tf.Module):
         if self.restoration is not None:
             archive.add_endpoint("restore", self.restore)
         archive.write_out(str(path), verbose=False)
+        if self.restoration is not None:
+            _default_quality(path)
+
+
+def _default_quality(path) -> None:
+    """Make the restore signature's ``quality`` optional: a default (UNKNOWN_QUALITY) in its SignatureDef,
+    which TF Serving feeds when a request leaves the input out. ExportArchive saves concrete functions, which
+    carry no defaults, so it is written into saved_model.pb afterwards (and the fingerprint, a checksum of that
+    file, written again)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.saved_model import fingerprinting_utils
+
+    from keras_irdi.serving.restore import UNKNOWN_QUALITY
+
+    pb = Path(path) / "saved_model.pb"
+    saved = saved_model_pb2.SavedModel.FromString(pb.read_bytes())
+    for meta in saved.meta_graphs:
+        meta.signature_def["restore"].defaults["quality"].CopyFrom(tf.make_tensor_proto(UNKNOWN_QUALITY, tf.int32))
+    pb.write_bytes(saved.SerializeToString())
+    fingerprinting_utils.write_fingerprint(str(path))
 
 
 def run_info(run_dir) -> dict:
@@ -229,10 +252,13 @@ def build_serving_module(run_dir, model: str = "proposed") -> ServingModule:
         raise InputError(f"{run.manifest_path}: {len(class_names)} class names for a {n_classes}-class model")
     restoration = stages["restoration"] if "restoration" in stages else (
         run.load_stage("restoration") if run.has_stage("restoration") else None)
-    module = ServingModule(model, composite, class_names, info["degradation"], size, estimator, taps, restoration)
+    gate = run.quality_gate() if restoration is not None else None
+    module = ServingModule(model, composite, class_names, info["degradation"], size, estimator, taps, restoration,
+                           gate)
     members = weight_net_members(stages["weight_net"]) if model == "proposed" else PAPER_MEMBERS
     module.info = dict(info, class_names=list(class_names), network=model, weights_columns=weight_columns(members),
-                       estimated_level="estimator" if (model == "proposed" or estimator is not None) else "none")
+                       estimated_level="estimator" if (model == "proposed" or estimator is not None) else "none",
+                       quality_gate=None if gate is None else {str(q): share for q, share in sorted(gate.items())})
     return module
 
 

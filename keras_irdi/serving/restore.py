@@ -1,10 +1,13 @@
 """Restore image files at their own resolution, tiled with overlap: ``irdi-restore RUN IMG... --out DIR``.
 
-The restoration net is fully convolutional with a 33x33 receptive field (``receptive_radius``: 16 pixels),
-so an output pixel depends only on the input within 16 pixels of it. Each tile is run with a margin of at
-least that radius around its core (clipped at the image border, where the untiled run sees the same zero
-padding), and only the core is kept: the tiled output equals the untiled one up to float rounding, while
-memory holds one tile's feature maps (tile + 2 margins, squared, x filters) instead of the whole image's.
+The restoration net is fully convolutional with a 33x33 receptive field (``RECEPTIVE_RADIUS``: 16 pixels,
+from the dilated body's dilations), so an output pixel depends only on the input within 16 pixels of it.
+Each tile is run with a margin of that radius around its core (clipped at the image border, where the
+untiled run sees the same zero padding), and only the core is kept: the tiled output equals the untiled one
+up to float rounding, while memory holds one tile's feature maps (tile + 2 margins, squared, x filters)
+instead of the whole image's. ``restore_function`` is that tiling and the quality gate in TensorFlow ops:
+irdi-restore runs it, and the export saves it as the SavedModel's ``restore`` signature, so both give the
+same output for the same image and JPEG quality.
 
 Files are read as predict reads them (``keras_irdi.data.images.load_image``: 8-bit RGB, grayscale, palette,
 16-bit and transparent images converted); each result is written as ``DIR/<file stem>.png`` (8-bit RGB).
@@ -33,145 +36,100 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from keras_irdi.models._body import DILATIONS  # noqa: E402
+
 TILE = 512  # core side of a tile (pixels); memory ~ (TILE + 2 margin)^2 x filters x 4 bytes per layer
+# Pixels on each side that one output pixel sees: a 3x3 convolution of dilation d reaches d pixels out.
+RECEPTIVE_RADIUS = sum(d * (3 - 1) // 2 for d in DILATIONS)
+UNKNOWN_QUALITY = 0  # the restore function's quality for an image whose JPEG quality is not known
 
 
-def receptive_radius(model) -> int:
-    """Pixels on each side that one output pixel sees: sum over the convolutions of dilation x (k - 1) / 2."""
-    radius = 0
-    for layer in model.layers:
-        if hasattr(layer, "kernel_size") and hasattr(layer, "dilation_rate"):
-            radius += max(d * (k - 1) // 2 for k, d in zip(layer.kernel_size, layer.dilation_rate))
-    return radius
+def restore_graph(model, image, share=1.0, tile: int = TILE, margin: int = RECEPTIVE_RADIUS):
+    """uint8 (H, W, 3) -> uint8 (H, W, 3): x + share (R(x) - x), the restoration net R run tile by tile in
+    TensorFlow ops (loops, no Python), so memory holds one tile's feature maps whatever the image's size.
 
-
-def tile_windows(height: int, width: int, tile: int, margin: int):
-    """(core, window) slices per tile: the cores cover the image exactly once; each window is its core
-    grown by ``margin`` on every side, clipped to the image."""
-    for top in range(0, height, tile):
-        for left in range(0, width, tile):
-            bottom, right = min(top + tile, height), min(left + tile, width)
-            wt, wl = max(top - margin, 0), max(left - margin, 0)
-            wb, wr = min(bottom + margin, height), min(right + margin, width)
-            yield (top, bottom, left, right), (wt, wb, wl, wr)
-
-
-class TiledRestorer:
-    """A restoration model (float 0..1 in and out, any HxW) applied to uint8 images of any size by tiles."""
-
-    def __init__(self, model, tile: int = TILE, margin: int | None = None):
-        self.model = model
-        self.margin = receptive_radius(model) if margin is None else int(margin)
-        self.tile = int(tile)  # 0: the whole image at once
-        if self.tile < 0:
-            raise ValueError(f"tile must be 0 or positive, got {tile}")
-        self._run = tf.function(lambda x: model(x, training=False),
-                                input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
-
-    def _cores(self, image: np.ndarray, tile: int | None):
-        """(top, bottom, left, right), restored core float32 0..1, tile by tile; tile 0: the whole image."""
-        height, width = image.shape[:2]
-        tile = self.tile if tile is None else int(tile)
-        tile = tile if tile > 0 else max(height, width)
-        for (top, bottom, left, right), (wt, wb, wl, wr) in tile_windows(height, width, tile, self.margin):
-            window = image[wt:wb, wl:wr].astype(np.float32)[None] / 255.0
-            restored = self._run(tf.constant(window)).numpy()[0]
-            yield (top, bottom, left, right), restored[top - wt:bottom - wt, left - wl:right - wl]
-
-    def restore_float(self, image: np.ndarray, tile: int | None = None) -> np.ndarray:
-        """uint8 (H, W, 3) -> float32 (H, W, 3) in 0..1."""
-        image = np.asarray(image)
-        out = np.empty(image.shape[:2] + (3,), np.float32)
-        for (top, bottom, left, right), core in self._cores(image, tile):
-            out[top:bottom, left:right] = core
-        return out
-
-    def __call__(self, image: np.ndarray, tile: int | None = None, share: float = 1.0) -> np.ndarray:
-        """uint8 (H, W, 3) -> restored uint8 (H, W, 3): only one tile is ever held as float. ``share``: how much
-        of the net's residual to apply (the quality gate's alpha; 0 returns the image as it is)."""
-        image = np.asarray(image)
-        if share == 0:
-            return image.copy()
-        out = np.empty(image.shape[:2] + (3,), np.uint8)
-        for (top, bottom, left, right), core in self._cores(image, tile):
-            if share != 1:
-                x = image[top:bottom, left:right].astype(np.float32) / 255.0
-                core = x + np.float32(share) * (core - x)
-            out[top:bottom, left:right] = to_uint8(core)
-        return out
-
-
-def to_uint8(image01) -> np.ndarray:
-    """float 0..1 -> uint8, rounded to the nearest level."""
-    return np.clip(np.round(np.asarray(image01, np.float32) * 255.0), 0, 255).astype(np.uint8)
-
-
-def restore_graph(model, image, tile: int = TILE, margin: int = 16):
-    """The tiling of ``TiledRestorer`` in TensorFlow ops (loops, no Python): uint8 (H, W, 3) -> uint8
-    (H, W, 3). For the SavedModel's ``restore`` signature, so a server holds one tile's feature maps too.
-
-    Each row of tiles is built as (W, tile, 3) (tiles transposed, concatenated along the first axis by a
-    TensorArray) and transposed back; the rows are concatenated the same way."""
+    Each tile's core is run with ``margin`` pixels around it (clipped at the image border, where one pass
+    sees the same zero padding) and only the core kept. ``tile`` 0: the whole image at once. ``share`` 0
+    returns the image without running the net. Each row of tiles is built as (W, tile, 3) (cores
+    transposed, concatenated along the first axis by a TensorArray) and transposed back; the rows are
+    concatenated the same way."""
     image = tf.convert_to_tensor(image, tf.uint8)
+    share = tf.convert_to_tensor(share, tf.float32)
     height, width = tf.shape(image)[0], tf.shape(image)[1]
-    x = tf.cast(image, tf.float32) / 255.0
+    side = tf.maximum(height, width) if tile == 0 else tf.constant(int(tile))
 
     def one_row(top):
-        bottom = tf.minimum(top + tile, height)
+        bottom = tf.minimum(top + side, height)
         wt, wb = tf.maximum(top - margin, 0), tf.minimum(bottom + margin, height)
 
         def one_tile(j, cols):
-            left = j * tile
-            right = tf.minimum(left + tile, width)
+            left = j * side
+            right = tf.minimum(left + side, width)
             wl, wr = tf.maximum(left - margin, 0), tf.minimum(right + margin, width)
-            out = model(x[None, wt:wb, wl:wr], training=False)[0]
-            core = out[top - wt:bottom - wt, left - wl:right - wl]
-            core = tf.cast(tf.clip_by_value(tf.round(core * 255.0), 0.0, 255.0), tf.uint8)
+            window = tf.cast(image[wt:wb, wl:wr], tf.float32) / 255.0
+            x = window[top - wt:bottom - wt, left - wl:right - wl]
+            core = model(window[None], training=False)[0][top - wt:bottom - wt, left - wl:right - wl]
+            core = tf.cast(tf.clip_by_value(tf.round((x + share * (core - x)) * 255.0), 0.0, 255.0), tf.uint8)
             return j + 1, cols.write(j, tf.transpose(core, [1, 0, 2]))
 
-        n_cols = (width + tile - 1) // tile
+        n_cols = (width + side - 1) // side
         cols = tf.TensorArray(tf.uint8, size=n_cols, infer_shape=False, element_shape=tf.TensorShape([None, None, 3]))
-        _, cols = tf.while_loop(lambda j, _: j < n_cols, one_tile, [tf.constant(0), cols])
+        _, cols = tf.while_loop(lambda j, _: j < n_cols, one_tile, [tf.constant(0), cols], parallel_iterations=1)
         return tf.transpose(cols.concat(), [1, 0, 2])
 
-    def one_row_step(i, rows):
-        return i + 1, rows.write(i, one_row(i * tile))
+    def tiled():
+        n_rows = (height + side - 1) // side
+        rows = tf.TensorArray(tf.uint8, size=n_rows, infer_shape=False, element_shape=tf.TensorShape([None, None, 3]))
+        _, rows = tf.while_loop(lambda i, _: i < n_rows, lambda i, rows: (i + 1, rows.write(i, one_row(i * side))),
+                                [tf.constant(0), rows], parallel_iterations=1)  # one tile in memory at a time
+        return rows.concat()
 
-    n_rows = (height + tile - 1) // tile
-    rows = tf.TensorArray(tf.uint8, size=n_rows, infer_shape=False, element_shape=tf.TensorShape([None, None, 3]))
-    _, rows = tf.while_loop(lambda i, _: i < n_rows, one_row_step, [tf.constant(0), rows])
-    out = rows.concat()
+    out = tf.cond(share > 0, tiled, lambda: tf.identity(image))
     out.set_shape([None, None, 3])
     return out
 
 
-def restore_function(model, tile: int = TILE):
-    """The export's ``restore`` signature: ``image`` uint8 [H, W, 3] (any H, W >= 1) -> ``restored`` uint8
-    [H, W, 3], tiled as ``irdi-restore`` (same numbers)."""
-    margin = receptive_radius(model)
-    return tf.function(lambda image: {"restored": restore_graph(model, image, tile, margin)}, autograph=False,
-                       input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
+def restore_function(model, gate: dict | None = None, tile: int = TILE):
+    """The export's ``restore`` signature, and what irdi-restore runs: ``image`` uint8 [H, W, 3] (any H, W >= 1)
+    and ``quality`` int32 [] (the image's JPEG quality; UNKNOWN_QUALITY or below: not known) -> ``restored``
+    uint8 [H, W, 3], with the share of the residual the gate gives that quality (``share_table``: a constant
+    of the graph; above 100, QF 100's)."""
+    from keras_irdi.models.restoration_gate import share_table
+
+    shares = tf.constant(share_table(gate), tf.float32)
+
+    def restore(image, quality):
+        share = tf.gather(shares, tf.clip_by_value(quality, UNKNOWN_QUALITY, shares.shape[0] - 1))
+        return {"restored": restore_graph(model, image, share, tile)}
+
+    return tf.function(restore, autograph=False, input_signature=[
+        tf.TensorSpec([None, None, 3], tf.uint8, name="image"), tf.TensorSpec([], tf.int32, name="quality")])
 
 
 def gate_share(gate: dict | None, path, image: np.ndarray, quality: int | None = None) -> dict:
-    """How much of the residual to apply to one image: {"share", "quality", "quality_from"}. Without a gate
-    all of it; with one, the gate's share at the quality given, else at the file's own quality or what the
-    pixels show (``gate_quality``); the image is left as it is (share 0) when neither is known or a file above
-    QF 50 was saved again from an earlier, coarser JPEG ("quality_from": "re-saved")."""
+    """How much of the residual to apply to one image: {"share", "quality", "quality_from", "gated_at"}, where
+    "gated_at" is the quality the share is looked up at (``share_table``; UNKNOWN_QUALITY: none), what
+    ``restore_function`` takes. Without a gate all of it; with one, the gate's share at the quality given,
+    else at the file's own quality or what the pixels show (``gate_quality``); the image is left as it is
+    (share 0) when neither is known or a file above QF 50 was saved again from an earlier, coarser JPEG
+    ("quality_from": "re-saved")."""
     from keras_irdi.data.jpeg_quality import file_jpeg_quality, quality_from_pixels
-    from keras_irdi.models.restoration_gate import alpha_for, gate_quality
+    from keras_irdi.models.restoration_gate import gate_quality, share_table
 
     if gate is None:
-        return {"share": 1.0, "quality": None, "quality_from": None}
-    if quality is not None:
-        return {"share": alpha_for(gate, quality), "quality": quality, "quality_from": "given"}
-    found = file_jpeg_quality(path)
-    pixels, file = quality_from_pixels(image), found.quality if found else None
-    chosen = gate_quality(pixels, file)
-    source = "file" if chosen is not None and chosen == file else "pixels" if chosen is not None else \
-        "re-saved" if pixels is not None and file is not None else None
-    return {"share": alpha_for(gate, chosen), "quality": pixels if source == "re-saved" else chosen,
-            "quality_from": source}
+        gated_at, shown, source = UNKNOWN_QUALITY, None, None
+    elif quality is not None:
+        gated_at, shown, source = quality, quality, "given"
+    else:
+        found = file_jpeg_quality(path)
+        pixels, file = quality_from_pixels(image), found.quality if found else None
+        chosen = gate_quality(pixels, file)
+        source = "file" if chosen is not None and chosen == file else "pixels" if chosen is not None else \
+            "re-saved" if pixels is not None and file is not None else None
+        gated_at = UNKNOWN_QUALITY if chosen is None else chosen
+        shown = pixels if source == "re-saved" else chosen
+    return {"share": float(share_table(gate)[gated_at]), "quality": shown, "quality_from": source,
+            "gated_at": gated_at}
 
 
 def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated: bool = True,
@@ -186,8 +144,8 @@ def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated
     from keras_irdi.runs.directory import RunDir
 
     run = RunDir(run_dir)
-    restorer = TiledRestorer(run.load_stage("restoration"), tile=tile)
     gate = run.quality_gate() if gated else None
+    restore = restore_function(run.load_stage("restoration"), gate, tile)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results, taken = [], set()
@@ -206,7 +164,7 @@ def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated
             n += 1
         taken.add(out)
         how = gate_share(gate, name, image, quality)
-        Image.fromarray(restorer(image, share=how["share"])).save(out)
+        Image.fromarray(restore(image, how.pop("gated_at"))["restored"].numpy()).save(out)
         results.append({"file": name, "output": str(out), **how})
         gated_by = "" if gate is None else (
             f"; saved again from an earlier JPEG of quality {how['quality']}" if how["quality_from"] == "re-saved"
