@@ -52,7 +52,7 @@ def restore_graph(model, image, share=1.0, tile: int = TILE, margin: int = RECEP
     sees the same zero padding) and only the core kept. ``tile`` 0: the whole image at once. ``share`` 0
     returns the image without running the net. Each row of tiles is built as (W, tile, 3) (cores
     transposed, concatenated along the first axis by a TensorArray) and transposed back; the rows are
-    concatenated the same way."""
+    concatenated the same way. The loops run one iteration at a time, so one tile is in memory as float."""
     image = tf.convert_to_tensor(image, tf.uint8)
     share = tf.convert_to_tensor(share, tf.float32)
     height, width = tf.shape(image)[0], tf.shape(image)[1]
@@ -81,7 +81,7 @@ def restore_graph(model, image, share=1.0, tile: int = TILE, margin: int = RECEP
         n_rows = (height + side - 1) // side
         rows = tf.TensorArray(tf.uint8, size=n_rows, infer_shape=False, element_shape=tf.TensorShape([None, None, 3]))
         _, rows = tf.while_loop(lambda i, _: i < n_rows, lambda i, rows: (i + 1, rows.write(i, one_row(i * side))),
-                                [tf.constant(0), rows], parallel_iterations=1)  # one tile in memory at a time
+                                [tf.constant(0), rows], parallel_iterations=1)
         return rows.concat()
 
     out = tf.cond(share > 0, tiled, lambda: tf.identity(image))
