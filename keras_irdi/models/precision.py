@@ -57,6 +57,16 @@ def resolve_precision(requested: str) -> str:
     return "bfloat16" if cpu_info()["bf16_flags"] or _gpu_supports_bf16() else "float32"
 
 
+
+def emulation_note(precision: str) -> str | None:
+    """A one-line note when ``precision`` is bfloat16 on hardware without bf16 units: it still trains (the
+    same weights as anywhere), but emulated, several times slower than float32."""
+    if precision != "bfloat16" or cpu_info()["bf16_flags"] or _gpu_supports_bf16():
+        return None
+    return ("note: this CPU has no bf16 units (no avx512_bf16 or amx_bf16 in /proc/cpuinfo), so bfloat16 is "
+            "emulated and slower than float32; --precision float32 trains faster here (as a different stage "
+            "identity)")
+
 @contextlib.contextmanager
 def precision_policy(precision: str):
     """Keras's global dtype policy for ``precision`` while networks are built (a layer takes the policy at

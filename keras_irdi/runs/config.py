@@ -10,6 +10,7 @@ import hashlib
 import json
 import platform
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,9 +145,12 @@ def open_run(run_dir, config: RunConfig | None = None, precision: str | None = N
         from keras_irdi.runs.cluster import ClusterRunDir
 
         run = ClusterRunDir(run.path, get_strategy("multiworker"))
-    from keras_irdi.models.precision import cpu_info, resolve_precision
+    from keras_irdi.models.precision import cpu_info, emulation_note, resolve_precision
 
     config.precision = resolve_precision(requested)  # may ask for GPUs: after the cluster's start-up
+    note = emulation_note(config.precision)
+    if note:
+        print(note, file=sys.stderr)
     # Everything the command needs is checked before anything is written: a typo in a path fails in
     # seconds and leaves no run directory behind (or an existing one untouched).
     config.validate()

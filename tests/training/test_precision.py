@@ -75,7 +75,7 @@ def test_precision_is_part_of_the_conv_stages_identity():
         RunConfig(preset=get_preset("smoke"), precision="half").validate()
 
 
-def test_open_run_resolves_and_records_the_precision(tmp_path, cifar_dir, monkeypatch):
+def test_open_run_resolves_and_records_the_precision(tmp_path, cifar_dir, monkeypatch, capsys):
     monkeypatch.setattr(P, "cpu_info", lambda: {"cpu": "test cpu", "cores": 2, "bf16_flags": ["amx_bf16"]})
     run, config = open_run(tmp_path / "run", RunConfig(preset=get_preset("smoke"),
                                                        runtime=RuntimeConfig(cifar_dir=str(cifar_dir))),
@@ -88,8 +88,29 @@ def test_open_run_resolves_and_records_the_precision(tmp_path, cifar_dir, monkey
     assert last["machine"] == {"cpu": "test cpu", "cores": 2, "bf16_flags": ["amx_bf16"]}
     # Reopened without --precision: the run's precision, whatever this machine has.
     monkeypatch.setattr(P, "cpu_info", lambda: {"cpu": "other", "cores": 2, "bf16_flags": []})
+    capsys.readouterr()
     _, again = open_run(tmp_path / "run")
     assert again.precision == "bfloat16"
+    # ... and it says, in one line, that bfloat16 is emulated here; a machine with bf16 units hears nothing.
+    err = capsys.readouterr().err
+    assert "no bf16 units" in err and "--precision float32" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setattr(P, "_gpu_supports_bf16", lambda: False)
+    assert P.emulation_note("float32") is None
+    monkeypatch.setattr(P, "cpu_info", lambda: {"cpu": "x", "cores": 2, "bf16_flags": ["avx512_bf16"]})
+    assert P.emulation_note("bfloat16") is None
+
+
+def test_wide_v1_is_small_v1_at_the_paper_widths_in_bfloat16():
+    wide, v1, paper = get_preset("wide_v1").to_dict(), get_preset("small_v1").to_dict(), get_preset("paper")
+    assert wide["precision"] == "bfloat16" and v1["precision"] == "float32"
+    assert tuple(wide["classifier"]["filters"]) == tuple(paper.classifier.filters) == (64, 128, 256)
+    assert wide["classifier"]["dense"] == paper.classifier.dense == 512
+    assert wide["restoration"]["filters"] == wide["estimator"]["filters"] == 64
+    for d in (wide, v1):  # every other choice, schedules included, is small_v1's
+        d.pop("name"), d.pop("precision")
+        d["classifier"].pop("filters"), d["classifier"].pop("dense")
+        d["restoration"].pop("filters"), d["estimator"].pop("filters")
+    assert wide == v1
 
 
 def _train_estimator(run_dir, cifar_dir, precision):
