@@ -54,7 +54,7 @@ def run_parser(description: str, stage_options: bool = True, schedule_options: b
                              "has bf16 units, else float32) or a named one; default: the run's, else the preset's")
         ap.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default=None,
                         help="tf.distribute strategy: mirrored for several devices of one machine, "
-                             "multiworker for several machines (TF_CONFIG on each; README 'Several devices')")
+                             "multiworker for several machines (TF_CONFIG on each; docs/USAGE.md, 'Several devices')")
     ap.add_argument("--verbose", action="store_true", help="keep TensorFlow's own log lines on stderr")
     return ap
 

@@ -20,7 +20,7 @@ from keras_irdi.presets import AUGMENTATIONS
 AUTOTUNE = tf.data.AUTOTUNE
 # The degradation map runs one batch at a time, on its own tf.data thread, overlapped with training by
 # prefetch. Parallel calls only fight over the GIL: the PIL round trip of a 32x32 image is mostly Python
-# work (Image.fromarray, BytesIO, save, decode); on 2 cores AUTOTUNE parallel calls ran at 0.75 of one
+# work (Image.fromarray, BytesIO, save, decode); on 2 cores AUTOTUNE parallel calls ran at 0.89 of one
 # call's throughput (bench/results/pipeline.json, ratio parallel_over_pipeline).
 DEGRADE_CALLS = 1
 
