@@ -11,6 +11,9 @@ same output for the same image and JPEG quality.
 
 Files are read as predict reads them (``keras_irdi.data.images.load_image``: 8-bit RGB, grayscale, palette,
 16-bit and transparent images converted); each result is written as ``DIR/<file stem>.png`` (8-bit RGB).
+Nothing is destroyed: an output name that is one of the inputs refuses the whole command, an existing file
+is kept unless ``--overwrite`` is given, and each file is written under a temporary name in DIR and renamed,
+so a final name never holds part of a file (Ctrl-C, a full disk).
 
 A run trained with a quality gate (JPEG, ``restoration.quality_gate``) applies only the share of the net's
 residual fitted for the image's JPEG quality: the file's own (its quantisation tables) or, for a PNG, what its
@@ -18,9 +21,10 @@ pixels' DCT lattice shows. All of it at low qualities, none on a nearly clean im
 PNG never compressed, or resized since), or a file above QF 50 saved again from an earlier, coarser JPEG, is
 written as it was read. ``--full`` applies all of it regardless.
 
-Exit status: 0 all files restored, 1 some files could not be read (one ``error: PATH: reason`` line each on
-stderr, as irdi-predict; the others are still restored), 2 usage error (no run directory, no restoration
-stage, unwritable --out).
+Exit status: 0 all files restored, 1 some files could not be read or written, or their output exists (one
+``error: PATH: reason`` line each on stderr, as irdi-predict; the others are still restored), 2 usage error
+(no run directory, no restoration stage, unwritable --out, an output that is an input) or a full disk (one
+line; the files before it are in place), 130 interrupted (no partial file left).
 """
 from __future__ import annotations
 
@@ -31,6 +35,10 @@ from keras_irdi.tfenv import load_tensorflow
 tf = load_tensorflow("--verbose" in sys.argv)  # before anything else loads it: no C++ chatter on stderr
 
 import argparse  # noqa: E402
+import errno  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import secrets  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -132,39 +140,143 @@ def gate_share(gate: dict | None, path, image: np.ndarray, quality: int | None =
             "gated_at": gated_at}
 
 
-def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated: bool = True,
-                  quality: int | None = None) -> list[dict]:
-    """Restore each file into ``out_dir/<stem>.png``; one dict per file, with "output" (and the share of the
-    residual applied, with the JPEG quality it was chosen by) or "error". ``gated=False``: the whole residual,
-    as the net was trained, even where the run has a quality gate."""
+def output_paths(files, out_dir) -> list[Path]:
+    """Where each input's restoration goes: ``out_dir/<stem>.png``, ``<stem>-2.png`` for the second input of
+    that stem, and so on. From the names alone, so a file that cannot be read does not move the others'."""
+    taken, outputs = set(), []
+    for name in files:
+        stem, n = Path(name).stem, 1
+        while (out := Path(out_dir) / (f"{stem}.png" if n == 1 else f"{stem}-{n}.png")) in taken:
+            n += 1
+        taken.add(out)
+        outputs.append(out)
+    return outputs
+
+
+def refuse_inputs_as_outputs(files, outputs) -> None:
+    """InputError if an output would be written over one of the inputs (same path after links, or the same
+    file under another name): the input would be lost, so even --overwrite does not allow it."""
+    from keras_irdi.errors import InputError
+
+    def identity(path):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    inputs = {os.path.realpath(f) for f in files} | {i for i in map(identity, files) if i is not None}
+    for name, out in zip(files, outputs):
+        if os.path.realpath(out) in inputs or identity(out) in inputs:
+            raise InputError(f"restoring {name} would write over the input {out}; choose another --out")
+
+
+def _publish(tmp: Path, out: Path, overwrite: bool) -> None:
+    """Give the complete temporary file its final name. ``overwrite``: os.replace. Otherwise a hard link, which
+    fails if ``out`` exists, even if it appeared since the last check (FileExistsError); on a file system
+    without hard links, os.replace after checking that ``out`` does not exist."""
+    if overwrite:
+        os.replace(tmp, out)
+        return
+    try:
+        os.link(tmp, out)
+    except FileExistsError:
+        raise
+    except OSError:
+        if os.path.lexists(out):
+            raise FileExistsError(errno.EEXIST, "exists", str(out)) from None
+        os.replace(tmp, out)
+        return
+    os.unlink(tmp)
+
+
+def write_png(image: np.ndarray, out: Path, overwrite: bool = False) -> None:
+    """Write ``image`` as the PNG ``out`` without ever leaving part of a file under that name: written to a
+    hidden temporary name in the same folder (one file system, so the rename is atomic), flushed to disk, then
+    renamed. Any failure, Ctrl-C included, removes the temporary file; the file under ``out``, if any, is kept
+    as it was. FileExistsError when ``out`` exists and not ``overwrite``."""
     from PIL import Image
 
+    if not overwrite and os.path.lexists(out):
+        raise FileExistsError(errno.EEXIST, "exists", str(out))
+    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask's permissions, as open() gives
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(image).save(f, format="PNG")
+            f.flush()
+            os.fsync(f.fileno())
+        _publish(tmp, out, overwrite)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _mount_point(path) -> Path:
+    path = Path(os.path.realpath(path))
+    while not os.path.ismount(path):
+        path = path.parent
+    return path
+
+
+def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated: bool = True,
+                  quality: int | None = None, overwrite: bool = False, report_error=None) -> list[dict]:
+    """Restore each file into ``out_dir/<stem>.png`` (``output_paths``); one dict per file, with "output" (and
+    the share of the residual applied, with the JPEG quality it was chosen by) or "error".
+    ``gated=False``: the whole residual, as the net was trained, even where the run has a quality gate.
+
+    A file that cannot be read or written, or whose output exists (without ``overwrite``), gets an "error"
+    and the others are still restored; ``report_error(message)`` is called as each happens. An output that is
+    one of the inputs raises InputError before the model loads. A full disk stops the batch: its dict also
+    has "disk_full" and is the last one (the later files would fail the same way)."""
     from keras_irdi.data.images import load_image
     from keras_irdi.errors import one_line
     from keras_irdi.runs.directory import RunDir
 
+    outputs = output_paths(files, out_dir)
+    refuse_inputs_as_outputs(files, outputs)
     run = RunDir(run_dir)
     gate = run.quality_gate() if gated else None
     restore = restore_function(run.load_stage("restoration"), gate, tile)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results, taken = [], set()
-    for name in files:
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    results = []
+
+    def failed(name, message, **extra):
+        results.append({"file": name, "error": message, **extra})
+        if report_error is not None:
+            report_error(message)
+
+    for i, (name, out) in enumerate(zip(files, outputs)):
         try:
             image = load_image(name)
         except FileNotFoundError:
-            results.append({"file": name, "error": f"{name}: no such file"})
+            failed(name, f"{name}: no such file")
             continue
         except Exception as err:  # noqa: BLE001 - any unreadable file is reported, the rest still run
             msg = one_line(err)
-            results.append({"file": name, "error": msg if msg.startswith(str(name)) else f"{name}: {msg}"})
+            failed(name, msg if msg.startswith(str(name)) else f"{name}: {msg}")
             continue
-        stem, n = Path(name).stem, 1
-        while (out := out_dir / (f"{stem}.png" if n == 1 else f"{stem}-{n}.png")) in taken:
-            n += 1
-        taken.add(out)
+        if not overwrite and os.path.lexists(out):  # before the net runs: no time spent on a refused file
+            failed(name, f"{name}: {out} exists; kept (--overwrite replaces it)")
+            continue
         how = gate_share(gate, name, image, quality)
-        Image.fromarray(restore(image, how.pop("gated_at"))["restored"].numpy()).save(out)
+        try:
+            write_png(restore(image, how.pop("gated_at"))["restored"].numpy(), out, overwrite)
+        except FileExistsError:  # created since the check above
+            failed(name, f"{name}: {out} exists; kept (--overwrite replaces it)")
+            continue
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                what = "no space left" if exc.errno == errno.ENOSPC else "disk quota exceeded"
+                size_mb = max(1, math.ceil(image.nbytes / 1e6))  # a PNG is at most about its raw pixels
+                left = len(files) - i - 1
+                rest = "" if left == 0 else " and the file after it" if left == 1 else f" and the {left} files after it"
+                failed(name, f"{what} on {_mount_point(out_dir)} (writing {out}): free {size_mb} MB and rerun "
+                       f"for {name}{rest}", disk_full=True)
+                break
+            failed(name, f"{name}: cannot write {out} ({exc.strerror or one_line(exc)}); nothing written under "
+                   "that name")
+            continue
         results.append({"file": name, "output": str(out), **how})
         gated_by = "" if gate is None else (
             f"; saved again from an earlier JPEG of quality {how['quality']}" if how["quality_from"] == "re-saved"
@@ -177,7 +289,8 @@ def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated
 def main(argv=None) -> int:
     from keras_irdi.errors import main_wrapper
 
-    return main_wrapper(_main, argv, interrupted="interrupted")
+    return main_wrapper(_main, argv, interrupted="interrupted: the files reported above are restored, no partial "
+                                                 "file was left; rerun for the others")
 
 
 def _main(argv) -> int:
@@ -193,6 +306,8 @@ def _main(argv) -> int:
                         help=f"core side of a tile in pixels (default {TILE}); 0: the whole image at once")
     parser.add_argument("--quality", type=int, help="JPEG quality (1..100) to choose the share of the residual "
                         "by, for every image (default: each file's own, from its tables or its pixels)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT/<name>.png (default: "
+                        "keep it, report that file and restore the others); an input is never replaced")
     parser.add_argument("--full", action="store_true", help="apply the whole residual, as the net was trained, "
                         "even where the run's quality gate would apply less")
     parser.add_argument("--verbose", action="store_true", help="keep TensorFlow's own log lines on stderr")
@@ -215,10 +330,11 @@ def _main(argv) -> int:
             pass
     except OSError as exc:
         raise AccessError(f"cannot write into --out {out} ({exc.strerror or exc}); choose another") from None
-    results = restore_files(run, args.images, out, tile=args.tile, gated=not args.full, quality=args.quality)
-    for r in results:
-        if "error" in r:
-            print(f"error: {r['error']}", file=sys.stderr)
+    results = restore_files(run, args.images, out, tile=args.tile, gated=not args.full, quality=args.quality,
+                            overwrite=args.overwrite,
+                            report_error=lambda message: print(f"error: {message}", file=sys.stderr, flush=True))
+    if any(r.get("disk_full") for r in results):
+        return 2
     return 1 if any("error" in r for r in results) else 0
 
 

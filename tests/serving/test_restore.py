@@ -333,7 +333,8 @@ def test_cli_applies_the_share_of_the_image_s_quality(gated_run, random_net, cle
     # --full and --quality override the gate.
     for option, expected in ((["--full"], full(photo)), (["--quality", "10"], full(photo)),
                              (["--quality", "100"], photo)):
-        assert main([str(gated_run), str(folder / "clean.png"), "--out", str(tmp_path / "o"), *option]) == 0
+        assert main([str(gated_run), str(folder / "clean.png"), "--out", str(tmp_path / "o"), "--overwrite",
+                     *option]) == 0
         assert (np.asarray(Image.open(tmp_path / "o" / "clean.png")) == expected).all(), option
 
 
