@@ -46,8 +46,14 @@ def peer_timeout() -> float:
     return value
 
 
+def _bad(what: str) -> InputError:
+    return InputError(f"TF_CONFIG: {what}; expected e.g. {_TF_CONFIG_EXAMPLE}")
+
+
 def read_tf_config() -> dict:
-    """TF_CONFIG, checked: a cluster of workers and this process's task in it."""
+    """TF_CONFIG, checked before any port is opened: a cluster of ``host:port`` addresses, each once, and this
+    process's task in it. TensorFlow itself takes index -1 as the last worker and a repeated address as two
+    workers, then waits forever for the second."""
     text = os.environ.get("TF_CONFIG")
     if not text:
         raise InputError(f"--strategy multiworker needs TF_CONFIG on every worker, e.g. {_TF_CONFIG_EXAMPLE} "
@@ -55,14 +61,47 @@ def read_tf_config() -> dict:
     try:
         cfg = json.loads(text)
         cluster, task = cfg["cluster"], cfg["task"]
-        own = cluster[task["type"]][int(task["index"])]
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise InputError(f"TF_CONFIG is not a cluster with this task in it ({type(exc).__name__}: {exc}); "
-                         f"expected e.g. {_TF_CONFIG_EXAMPLE}") from None
+        kind, index = task["type"], task["index"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _bad(f"not a cluster with this task in it ({type(exc).__name__}: {exc})") from None
+    if not isinstance(cluster, dict) or not cluster:
+        raise _bad("'cluster' must map job names to lists of addresses")
     if set(cluster) - {"chief", "worker"}:
         raise InputError(f"TF_CONFIG: multiworker training takes 'chief' and 'worker' tasks, not "
                          f"{sorted(set(cluster) - {'chief', 'worker'})}")
-    return {"cluster": cluster, "type": task["type"], "index": int(task["index"]), "address": own}
+    seen = {}
+    for job, addresses in cluster.items():
+        if not isinstance(addresses, list) or not addresses:
+            raise _bad(f"cluster[{job!r}] must be a non-empty list of 'host:port' addresses")
+        for i, address in enumerate(addresses):
+            if not isinstance(address, str) or not _valid_address(address):
+                raise _bad(f"cluster[{job!r}][{i}] = {address!r} is not a 'host:port' address")
+            key = address.strip().lower()
+            if key in seen:
+                raise InputError(f"TF_CONFIG: the address {address} is given twice ({seen[key]} and {job} {i}); "
+                                 "every worker needs its own host:port")
+            seen[key] = f"{job} {i}"
+    if len(cluster.get("chief", [None])) != 1:
+        raise _bad(f"a cluster has one chief, not {len(cluster['chief'])}")
+    if not isinstance(kind, str) or kind not in cluster:
+        raise _bad(f"task type {kind!r} is not a job of the cluster ({', '.join(cluster)})")
+    n = len(cluster[kind])
+    try:
+        number = int(str(index).strip()) if isinstance(index, (int, str)) and not isinstance(index, bool) else None
+    except ValueError:
+        number = None
+    if number is None:
+        raise _bad(f"task index {index!r} is not a whole number")
+    if not 0 <= number < n:
+        raise _bad(f"task index {number} is out of range: the cluster has {n} {kind!r} "
+                   f"address{'es' if n > 1 else ''} (index 0 to {n - 1})")
+    index = number
+    return {"cluster": cluster, "type": kind, "index": index, "address": cluster[kind][index]}
+
+
+def _valid_address(address: str) -> bool:
+    host, sep, port = address.strip().rpartition(":")
+    return bool(sep and host.strip("[]") and port.isdigit() and 0 < int(port) < 65536)
 
 
 def free_local_ports(n: int) -> list[int]:
@@ -77,7 +116,7 @@ def free_local_ports(n: int) -> list[int]:
 
 
 def _split(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
+    host, _, port = address.strip().rpartition(":")
     return host.strip("[]"), int(port)
 
 

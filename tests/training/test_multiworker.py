@@ -271,16 +271,38 @@ def test_per_example_losses_average_to_the_keras_loss(loss):
 
 
 def test_tf_config_errors_are_one_line(monkeypatch):
+    """Every TF_CONFIG TensorFlow would take and then wait on forever (an address twice, index -1 as the last
+    worker) is refused in one line, before any port is opened."""
     from keras_irdi.runs.cluster import read_tf_config
     from keras_irdi.errors import InputError
 
-    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}')
-    with pytest.raises(InputError, match="TF_CONFIG is not a cluster with this task in it"):
+    def refused(cluster, task, match):
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
+        with pytest.raises(InputError, match=match) as info:
+            read_tf_config()
+        assert "\n" not in str(info.value)
+
+    two = {"worker": ["a:1", "b:2"]}
+    refused({"worker": ["a:1"]}, {"type": "worker", "index": 3},
+            r"task index 3 is out of range: the cluster has 1 'worker' address \(index 0 to 0\)")
+    refused(two, {"type": "worker", "index": -1},
+            r"task index -1 is out of range: the cluster has 2 'worker' addresses \(index 0 to 1\)")
+    refused(two, {"type": "worker", "index": 1.5}, "task index 1.5 is not a whole number")
+    refused({"worker": ["127.0.0.1:23456", "127.0.0.1:23456"]}, {"type": "worker", "index": 0},
+            r"^TF_CONFIG: the address 127.0.0.1:23456 is given twice \(worker 0 and worker 1\); every worker "
+            "needs its own host:port$")
+    refused({"chief": ["a:1"], "worker": ["A:1"]}, {"type": "worker", "index": 0},
+            r"given twice \(chief 0 and worker 0\)")
+    refused({"worker": ["a:1", "b"]}, {"type": "worker", "index": 0},
+            r"cluster\['worker'\]\[1\] = 'b' is not a 'host:port'")
+    refused({"worker": ["a:1", "b:70000"]}, {"type": "worker", "index": 0}, "is not a 'host:port'")
+    refused({"chief": ["a:1", "b:2"]}, {"type": "chief", "index": 0}, "a cluster has one chief, not 2")
+    refused(two, {"type": "chief", "index": 0}, "task type 'chief' is not a job of the cluster")
+    refused({"ps": ["a:1"], "worker": ["b:2"]}, {"type": "worker", "index": 0}, "takes 'chief' and 'worker' tasks")
+    monkeypatch.setenv("TF_CONFIG", "{")
+    with pytest.raises(InputError, match="TF_CONFIG: not a cluster with this task in it"):
         read_tf_config()
-    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"ps": ["a:1"], "worker": ["b:2"]}, "task": {"type": "worker", "index": 0}}')
-    with pytest.raises(InputError, match="takes 'chief' and 'worker' tasks"):
-        read_tf_config()
-    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}')
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": two, "task": {"type": "worker", "index": "1"}}))
     assert read_tf_config()["address"] == "b:2"
 
 
