@@ -6,18 +6,24 @@ as each worker sees it. The training loop itself is in ``keras_irdi.training.mul
   distributed variables, so every worker saves), and never touch the manifest (``ClusterRunDir``). The run
   directory must be on a filesystem every worker sees: the others read the stages trained before and the
   chief's checkpoints when they resume.
-- Peers: before the strategy starts, each worker waits up to ``IRDI_PEER_TIMEOUT`` seconds (default 300) for
-  every address of ``TF_CONFIG`` to accept a connection; TensorFlow's own start-up would wait forever, holding
-  the GIL (docs/DECISIONS.md, "Multi-worker training"). Later, a peer that dies makes the collectives fail
-  (TensorFlow's health check, seconds); both end in one line (``PeerError``).
+- Start-up cannot hang: TF_CONFIG is checked first (duplicate addresses, an index outside its job), before any
+  port is opened. Then each worker greets every other one in Python (``wait_for_peers``: same cluster, all
+  there) for up to ``IRDI_PEER_TIMEOUT`` seconds (default 60), so a 120 s supervisor still sees the one-line
+  reason; only then does TensorFlow's start-up run, itself bounded by that timeout (a registration barrier).
+  TensorFlow's start-up holds the GIL and takes SIGTERM for itself, so all waiting happens in the greeting,
+  where SIGINT and SIGTERM stop the worker at once, saying that nothing was written (``_stop_waiting``).
+- Later, a peer that dies makes the collectives fail (TensorFlow's heartbeat, seconds); that ends in one line
+  (``PeerError``) too.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -27,8 +33,14 @@ from keras_irdi.errors import InputError, UserError
 
 
 PEER_TIMEOUT_ENV = "IRDI_PEER_TIMEOUT"
+DEFAULT_PEER_TIMEOUT = 60.0  # seconds; below a 120 s supervisor's limit with TensorFlow's import on top
+# A live peer may lag behind at a collective by the uneven work between two (each worker builds its own input
+# stream, the chief writes the logs); a dead one is found by the heartbeat in seconds. So collectives wait
+# at least this long, whatever the start-up timeout.
+COLLECTIVE_TIMEOUT = 300.0
 _TF_CONFIG_EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                       '"task": {"type": "worker", "index": 0}}\'')
+_HELLO = "irdi-peer"  # first word of the greeting each worker sends and answers (wait_for_peers)
 
 
 class PeerError(UserError, ConnectionError):
@@ -36,12 +48,12 @@ class PeerError(UserError, ConnectionError):
 
 
 def peer_timeout() -> float:
-    text = os.environ.get(PEER_TIMEOUT_ENV, "300")
+    text = os.environ.get(PEER_TIMEOUT_ENV, str(DEFAULT_PEER_TIMEOUT))
     try:
         value = float(text)
     except ValueError:
         value = 0.0
-    if value <= 0:
+    if not 0 < value < float("inf"):
         raise InputError(f"{PEER_TIMEOUT_ENV} must be a number of seconds > 0, got {text!r}")
     return value
 
@@ -120,17 +132,55 @@ def _split(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _task(cfg: dict) -> str:
+    return f"{cfg['type']} {cfg['index']}"
+
+
+def _read_line(sock) -> str:
+    data = b""
+    while not data.endswith(b"\n") and len(data) < 256:
+        chunk = sock.recv(256)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode("ascii", "replace")
+
+
+def _greet(address: str, hello: bytes) -> list[str] | None:
+    """The answer of the process at ``address`` to our greeting, as words; None if nothing listens there."""
+    try:
+        sock = socket.create_connection(_split(address), timeout=2.0)
+    except OSError:
+        return None
+    with sock:
+        try:
+            sock.sendall(hello)
+            return _read_line(sock).split()
+        except OSError:
+            return []  # something listens, but does not answer as a worker
+
+
 def wait_for_peers(cfg: dict, timeout: float) -> None:
-    """Return once every other address of the cluster accepts a TCP connection; ``PeerError`` after
-    ``timeout`` s. Meanwhile this worker's own port answers the others (a Python listener, closed before
-    TensorFlow's server takes the port), so workers started in any order find each other."""
-    peers = [a for job in cfg["cluster"].values() for a in job if a != cfg["address"]]
+    """Return once this worker has greeted every other worker of TF_CONFIG and been greeted by each; else
+    ``PeerError`` after ``timeout`` s, naming the first one missing.
+
+    A greeting is one line ``irdi-peer DIGEST TASK`` each way, on this worker's own port (a Python listener,
+    closed before TensorFlow's server takes the port); DIGEST is the cluster's, so a worker started with
+    another TF_CONFIG, or two addresses naming one port, are refused at once (``InputError``). Both directions
+    are needed: a worker that has only reached its peers may still be someone's only way to reach it. After
+    this, every worker is ready, so TensorFlow's start-up (which holds the GIL) has nothing left to wait for."""
+    me, digest = f"{cfg['type']}:{cfg['index']}", _digest(cfg["cluster"])
+    peers = {f"{job}:{i}": address for job, addresses in cfg["cluster"].items()
+             for i, address in enumerate(addresses) if f"{job}:{i}" != me}
+    hello = f"{_HELLO} {digest} {me}\n".encode()
+    reached, heard, strangers = set(), set(), set()
     host, port = _split(cfg["address"])
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind(("", port))
     except OSError as exc:
+        listener.close()
         raise PeerError(f"cannot listen on this worker's address {cfg['address']} from TF_CONFIG "
                         f"({exc.strerror}); is another process using port {port}?") from None
     listener.listen(16)
@@ -139,49 +189,141 @@ def wait_for_peers(cfg: dict, timeout: float) -> None:
 
     def answer():
         while not stop.is_set():
-            with contextlib.suppress(OSError):
+            try:
                 conn, _ = listener.accept()
-                conn.close()
+            except OSError:
+                continue
+            with conn:
+                try:
+                    conn.settimeout(2.0)
+                    words = _read_line(conn).split()
+                    conn.sendall(hello)
+                except OSError:
+                    continue
+            if words[:2] == [_HELLO, digest] and len(words) == 3 and words[2] in peers:
+                heard.add(words[2])
 
     thread = threading.Thread(target=answer, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
     try:
-        for peer in peers:
-            while True:
-                try:
-                    socket.create_connection(_split(peer), timeout=1.0).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise PeerError(
-                            f"{cfg['type']} {cfg['index']} cannot reach {peer} (TF_CONFIG) within "
-                            f"{timeout:.0f} s; start every worker of TF_CONFIG, check the addresses and the "
-                            f"firewall, or raise {PEER_TIMEOUT_ENV}") from None
-                    time.sleep(0.2)
+        while True:
+            for task, address in peers.items():
+                if task in reached:
+                    continue
+                words = _greet(address, hello)
+                if words is None:
+                    continue
+                if len(words) != 3 or words[0] != _HELLO:
+                    strangers.add(task)
+                elif words[1] != digest:
+                    raise InputError(f"TF_CONFIG: the worker at {address} was started with another cluster; "
+                                     "give every worker the same 'cluster' (only 'task' differs)")
+                elif words[2] != task:
+                    raise InputError(f"TF_CONFIG: {address} answers as {words[2].replace(':', ' ')}, not as "
+                                     f"{task.replace(':', ' ')}: two addresses name one port")
+                else:
+                    reached.add(task)
+            if len(reached) == len(peers) and heard >= set(peers):
+                return
+            if time.monotonic() > deadline:
+                raise PeerError(_missing(cfg, peers, reached, heard, strangers, timeout))
+            time.sleep(0.2)  # the next round of greetings
     finally:
         stop.set()
         thread.join()
         listener.close()
 
 
+def _digest(cluster: dict) -> str:
+    return hashlib.sha256(json.dumps(cluster, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _missing(cfg, peers, reached, heard, strangers, timeout) -> str:
+    hint = f"or raise {PEER_TIMEOUT_ENV} (now {timeout:g} s)"
+    for task, address in peers.items():
+        if task not in reached:
+            name = task.replace(":", " ")
+            if task in strangers:
+                return (f"{_task(cfg)} cannot reach {name} at {address} (TF_CONFIG) within {timeout:g} s: "
+                        f"something else answers on that port; check the address, {hint}")
+            return (f"{_task(cfg)} cannot reach {name} at {address} (TF_CONFIG) within {timeout:g} s; start "
+                    f"every worker of TF_CONFIG, check the addresses and the firewall, {hint}")
+    task = next(t for t in peers if t not in heard)
+    return (f"{_task(cfg)} reached every worker, but {task.replace(':', ' ')} did not reach it at "
+            f"{cfg['address']} within {timeout:g} s; check the firewall of this machine, {hint}")
+
+
+def _stop_waiting(cfg: dict) -> None:
+    """SIGINT or SIGTERM while the cluster forms: nothing was trained or written yet, which main_wrapper's
+    message ("resume from the last completed epoch") would not say. Exit 130, as any interrupt."""
+    print(f"interrupted while {_task(cfg)} waited for the workers of TF_CONFIG: nothing was trained or "
+          "written (the run directory is as it was); rerun the same command on every worker",
+          file=sys.stderr, flush=True)
+    raise SystemExit(130)
+
+
+def _bound_start_up(cfg: dict, timeout: float) -> None:
+    """Configure TensorFlow's coordination service as the strategy would (same leader, same jobs), plus a
+    registration barrier of ``timeout`` s: without it, a worker whose peer greeted it and then died waits in
+    TensorFlow's start-up for good (measured). Internal API: no public one sets the barrier."""
+    import tensorflow as tf
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
+    ctx = context.context()
+    if ctx.coordination_service is not None:
+        return
+    ctx.configure_coordination_service(
+        service_type="standalone",
+        service_leader=multi_worker_util.coordination_leader(tf.train.ClusterSpec(cfg["cluster"])),
+        cluster_register_timeout_in_ms=int(timeout * 1000))
+    service = ctx.coordination_service
+    for job in ("chief", "worker"):
+        if job in cfg["cluster"]:
+            service.coordinated_job_list.add(name=job, num_tasks=len(cfg["cluster"][job]))
+    service.cluster_register_with_barrier = True
+
+
 def make_strategy():
-    """The MultiWorkerMirroredStrategy of TF_CONFIG, once every peer answers; collectives time out."""
+    """The MultiWorkerMirroredStrategy of TF_CONFIG, once every worker has greeted every other; TensorFlow's
+    start-up and the collectives time out, and SIGINT or SIGTERM during start-up stop the worker."""
     import tensorflow as tf
 
     cfg = read_tf_config()
     timeout = peer_timeout()
-    wait_for_peers(cfg, timeout)
-    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
+    try:
+        wait_for_peers(cfg, timeout)
+    except KeyboardInterrupt:  # main_wrapper's handlers raise it for SIGINT and SIGTERM
+        _stop_waiting(cfg)
+    _bound_start_up(cfg, timeout)
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=max(timeout, COLLECTIVE_TIMEOUT))
+    main = threading.current_thread() is threading.main_thread()
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
-    # The strategy's start-up installs its own SIGTERM handler, which swallows the signal (measured: a
-    # SIGTERMed worker trained on to the end); put back main_wrapper's, so SIGTERM stops a worker as it
-    # stops one process (exit 130), and its peers then stop in one line.
-    if threading.current_thread() is threading.main_thread():
-        for sig, handler in handlers.items():
-            if handler is not None:
-                signal.signal(sig, handler)
+    held = []
+    if main:  # a KeyboardInterrupt raised inside the strategy's C++ start-up turns into a pybind RuntimeError
+        for sig in handlers:
+            signal.signal(sig, lambda signum, frame: held.append(signum))
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    except tf.errors.OpError as exc:
+        failed = exc
+    else:
+        failed = None
+    finally:
+        # The start-up also installs TensorFlow's own SIGTERM handler, which swallows the signal (measured: a
+        # SIGTERMed worker trained on to the end); put back main_wrapper's, so SIGTERM stops a worker as it
+        # stops one process (exit 130), and its peers then stop in one line.
+        if main:
+            for sig, handler in handlers.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
+    if held:
+        _stop_waiting(cfg)
+    if failed is not None:
+        raise PeerError(f"{_task(cfg)}: every worker of TF_CONFIG answered, but TensorFlow's start-up of the "
+                        f"cluster did not complete within {timeout:g} s ({type(failed).__name__}); a worker may "
+                        "have stopped: rerun the same command on every worker") from None
     return strategy
 
 
