@@ -1,4 +1,4 @@
-"""The models shipped in models/ (the three `small_v1` runs) load, classify, and serve as run dirs."""
+"""The models shipped in models/ (the `small_v1` runs) load, classify, and serve as run dirs."""
 import json
 import subprocess
 import sys
@@ -53,4 +53,4 @@ def test_predict_cli_on_shipped_models(tmp_path, cifar_dir):
 def test_shipped_models_fit_the_size_budget():
     files = [p for p in MODELS.rglob("*") if p.is_file()]
     assert {p.suffix for p in files} <= {".keras", ".json"}  # no checkpoints, no SavedModels
-    assert sum(p.stat().st_size for p in files) <= 20 * 2**20
+    assert sum(p.stat().st_size for p in files) <= 30 * 2**20  # the repository's budget for models/
