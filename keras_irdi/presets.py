@@ -384,16 +384,13 @@ PRESETS["small_v1"] = dataclasses.replace(
     restoration=dataclasses.replace(PRESETS["small"].restoration, quality_gate=True, quality_gate_step=2))
 
 
-# `small_v1` at the paper's widths (classifier 64-128-256 with dense 512, 64-filter patch nets), trained in
-# bfloat16: 4x the classifier FLOPs in about what float32 small_v1 costs where the CPU has bf16 units
-# (bench/results/precision.md). Every schedule is small_v1's; sized, and the measurement behind it, in
-# docs/DECISIONS.md, "A preset at the paper's widths".
+# `small_v1` at the paper's widths in bfloat16, small_v1's schedules (sized: DECISIONS, "A preset at the paper's widths").
 _V1 = PRESETS["small_v1"]
 PRESETS["wide_v1"] = dataclasses.replace(
-    _V1, name="wide_v1", precision="bfloat16",
-    restoration=dataclasses.replace(_V1.restoration, filters=64),
+    _V1, name="wide_v1", precision="bfloat16", restoration=dataclasses.replace(_V1.restoration, filters=64),
     estimator=dataclasses.replace(_V1.estimator, filters=64),
     classifier=dataclasses.replace(_V1.classifier, filters=(64, 128, 256), dense=512))
+
 
 def get_preset(name: str) -> Preset:
     """A copy of a preset (a deep one: callers may change its sections)."""
