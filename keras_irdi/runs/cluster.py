@@ -173,7 +173,7 @@ def wait_for_peers(cfg: dict, timeout: float) -> None:
     peers = {f"{job}:{i}": address for job, addresses in cfg["cluster"].items()
              for i, address in enumerate(addresses) if f"{job}:{i}" != me}
     hello = f"{_HELLO} {digest} {me}\n".encode()
-    reached, heard, strangers = set(), set(), set()
+    reached, heard, strangers, mismatched = set(), set(), set(), []
     host, port = _split(cfg["address"])
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -202,6 +202,8 @@ def wait_for_peers(cfg: dict, timeout: float) -> None:
                     continue
             if words[:2] == [_HELLO, digest] and len(words) == 3 and words[2] in peers:
                 heard.add(words[2])
+            elif words[:1] == [_HELLO] and len(words) == 3 and words[1] != digest:  # refused on both sides,
+                mismatched.append(words[2].replace(":", " "))                      # whichever greets first
 
     thread = threading.Thread(target=answer, daemon=True)
     thread.start()
@@ -212,18 +214,21 @@ def wait_for_peers(cfg: dict, timeout: float) -> None:
                 if task in reached:
                     continue
                 words = _greet(address, hello)
+                strangers.discard(task)
                 if words is None:
                     continue
                 if len(words) != 3 or words[0] != _HELLO:
                     strangers.add(task)
                 elif words[1] != digest:
-                    raise InputError(f"TF_CONFIG: the worker at {address} was started with another cluster; "
-                                     "give every worker the same 'cluster' (only 'task' differs)")
+                    mismatched.append(f"{task.replace(':', ' ')} at {address}")
                 elif words[2] != task:
                     raise InputError(f"TF_CONFIG: {address} answers as {words[2].replace(':', ' ')}, not as "
                                      f"{task.replace(':', ' ')}: two addresses name one port")
                 else:
                     reached.add(task)
+            if mismatched:
+                raise InputError(f"TF_CONFIG: {mismatched[0]} was started with another cluster; give every "
+                                 "worker the same 'cluster' (only 'task' differs)")
             if len(reached) == len(peers) and heard >= set(peers):
                 return
             if time.monotonic() > deadline:
