@@ -6,7 +6,8 @@ Layout written (TF Serving's model base path is ``DIR/<model>``)::
     DIR/<model>/<version>/assets.extra/irdi.json           class names, degradation, input size, conventions
 
 The version folder is written under a hidden temporary name and renamed into place when complete, so a
-TF Serving instance watching ``DIR/<model>`` never loads half a model.
+TF Serving instance watching ``DIR/<model>`` never loads half a model. ``--format onnx`` writes the same
+network as ONNX into ``DIR/<model>-onnx/<version>/`` instead (``keras_irdi.serving.onnx_export``).
 
 Two signatures, both returning the same dict:
 
@@ -70,6 +71,7 @@ tf = load_tensorflow("--verbose" in sys.argv)  # before anything else loads it: 
 from keras_irdi.data.input_rules import MAX_BYTES, MAX_SIDE  # noqa: E402,F401
 from keras_irdi.serving.decoding import decode_to_rgb, fit_to_input  # noqa: E402,F401
 
+FORMATS = ("savedmodel", "onnx")  # irdi-export --format
 # Column 0 = classifier trained on original images, column 1 = trained on degraded / restored images.
 FIXED_WEIGHTS = {"cla_org": (1.0, 0.0), "seq_org": (1.0, 0.0), "cla_deg": (0.0, 1.0), "seq_res": (0.0, 1.0)}
 
@@ -118,6 +120,12 @@ class ServingModule(tf.Module):
             self.restore = restore_function(restoration, quality_gate)
 
     def _run(self, images):
+        result = self.numeric_outputs(images)
+        return dict(result, class_name=tf.gather(self.class_names, result["class_id"]))
+
+    def numeric_outputs(self, images):
+        """``serving_default``'s outputs but ``class_name``: what the ONNX export converts (tf2onnx would make
+        the captured string table an input of the graph)."""
         x = tf.cast(images, tf.float32)
         batch = tf.shape(x)[0]
         # An empty batch trips TF's dilated convolutions ("input depth must be evenly divisible"):
@@ -147,9 +155,8 @@ class ServingModule(tf.Module):
             level = tf.clip_by_value(tf.cast(level, tf.float32), *self.level_range)
         probs = tf.cast(probs, tf.float32)
         class_id = tf.argmax(probs, axis=-1, output_type=tf.int64)
-        return {"probabilities": probs, "class_id": class_id,
-                "class_name": tf.gather(self.class_names, class_id),
-                "estimated_level": tf.cast(level, tf.float32), "weights": tf.cast(weights, tf.float32)}
+        return {"probabilities": probs, "class_id": class_id, "estimated_level": tf.cast(level, tf.float32),
+                "weights": tf.cast(weights, tf.float32)}
 
     def signatures(self) -> dict:
         return {"serving_default": self.serving_default.get_concrete_function(),
@@ -224,6 +231,7 @@ def build_serving_module(run_dir, model: str = "proposed") -> ServingModule:
 
     from keras_irdi.runs.directory import RunDir
     from keras_irdi.models.composites import build_composite, required_stages
+    from keras_irdi.models.precision import float32_copy
     from keras_irdi.models.weights import PAPER_MEMBERS, weight_net_members
     from keras_irdi.network_ids import NETWORKS, weight_columns
 
@@ -232,12 +240,13 @@ def build_serving_module(run_dir, model: str = "proposed") -> ServingModule:
     info = run_info(run_dir)
     run = RunDir(run_dir)
     needed = required_stages(model)
-    stages = run.load_stages(*needed)
+    # float32 whatever a stage was saved in (training saves float32 copies; this keeps every export so)
+    stages = {name: float32_copy(stage) for name, stage in run.load_stages(*needed).items()}
     size = info["input_size"]
     composite = build_composite(model, stages, info["degradation"], input_shape=(size, size, 3))
     estimator = None
     if model != "proposed" and run.has_stage("estimator"):
-        estimator = run.load_stage("estimator")
+        estimator = float32_copy(run.load_stage("estimator"))
         estimator.trainable = False
     taps = None
     if model == "ens_cla":
@@ -251,7 +260,7 @@ def build_serving_module(run_dir, model: str = "proposed") -> ServingModule:
     if len(class_names) != n_classes:
         raise InputError(f"{run.manifest_path}: {len(class_names)} class names for a {n_classes}-class model")
     restoration = stages["restoration"] if "restoration" in stages else (
-        run.load_stage("restoration") if run.has_stage("restoration") else None)
+        float32_copy(run.load_stage("restoration")) if run.has_stage("restoration") else None)
     gate = run.quality_gate() if restoration is not None else None
     module = ServingModule(model, composite, class_names, info["degradation"], size, estimator, taps, restoration,
                            gate)
@@ -285,12 +294,21 @@ def _check_writable(path: Path) -> None:
         raise AccessError(f"cannot write into {path} ({exc.strerror or exc}); choose another --out") from None
 
 
-def export_serving(run_dir, out_dir, model: str = "proposed", version: int | None = None) -> Path:
-    """Export ``model`` of the run as ``out_dir/<model>/<version>/``; returns that version folder."""
+def export_serving(run_dir, out_dir, model: str = "proposed", version: int | None = None,
+                   fmt: str = "savedmodel") -> Path:
+    """Export ``model`` of the run as ``out_dir/<model>/<version>/`` (``fmt`` "savedmodel") or
+    ``out_dir/<model>-onnx/<version>/`` ("onnx": ``keras_irdi.serving.onnx_export``, a folder TF Serving
+    watching ``out_dir/<model>`` never sees); returns that version folder."""
     from keras_irdi.degradations import get_degradation
     from keras_irdi.runs.directory import RunDir
 
-    base = Path(out_dir) / model
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    if fmt == "onnx":
+        from keras_irdi.serving import onnx_export
+
+        onnx_export.check_installed()  # before the (slow) build, as the check below
+    base = Path(out_dir) / (model if fmt == "savedmodel" else f"{model}-onnx")
     _check_writable(base)  # before the (slow) build, so an unwritable --out fails in a second
     module = build_serving_module(run_dir, model)
     base.mkdir(parents=True, exist_ok=True)
@@ -302,15 +320,20 @@ def export_serving(run_dir, out_dir, model: str = "proposed", version: int | Non
         raise ExistsError(f"{final} already exists; choose another --version or omit it for the next one")
     tmp = base / f".tmp-{version}-{os.getpid()}"  # not an integer name: TF Serving ignores it
     shutil.rmtree(tmp, ignore_errors=True)
-    module.write_saved_model(tmp)
+    if fmt == "onnx":
+        files = onnx_export.write_onnx(module, tmp)
+        info_dir = tmp
+    else:
+        module.write_saved_model(tmp)
+        files, info_dir = None, tmp / "assets.extra"
     deg = get_degradation(module.info["degradation"])
     extra = dict(module.info, level_unit=deg.unit_name, level_range=[deg.low, deg.high], version=version,
                  max_side=MAX_SIDE, max_bytes=MAX_BYTES, run=Path(run_dir).resolve().name,
                  run_commit=RunDir(run_dir).manifest().get("versions", {}).get("commit"),
                  resize_rule="exactly SxS: untouched; else centre-crop to a square, antialiased bilinear "
-                             "resize to SxS, round to uint8")
-    (tmp / "assets.extra").mkdir(exist_ok=True)
-    with open(tmp / "assets.extra" / "irdi.json", "w") as f:
+                             "resize to SxS, round to uint8", format=fmt, **({"onnx": files} if files else {}))
+    info_dir.mkdir(exist_ok=True)
+    with open(info_dir / "irdi.json", "w") as f:
         json.dump(extra, f, indent=2)
     os.replace(tmp, final)
     return final
@@ -327,15 +350,18 @@ def _main(argv) -> None:
 
     parser = argparse.ArgumentParser(prog="irdi-export", description=(
         "Export a trained network of a run directory as a TF Serving SavedModel DIR/<model>/<version>/ "
-        "with signatures serving_default (uint8 images) and serve_bytes (JPEG/PNG bytes)."))
+        "with signatures serving_default (uint8 images) and serve_bytes (JPEG/PNG bytes), or as ONNX."))
     parser.add_argument("--run-dir", required=True, help="run directory written by train/")
     parser.add_argument("--out", required=True, help="model base directory (TF Serving's model_base_path parent)")
     parser.add_argument("--model", default="proposed", choices=NETWORKS, help="network to export (default proposed)")
+    parser.add_argument("--format", default="savedmodel", choices=FORMATS,
+                        help="savedmodel (default: TF Serving) or onnx (DIR/<model>-onnx/<version>/: classify.onnx, "
+                             "restore.onnx; needs pip install 'keras-irdi[onnx]')")
     parser.add_argument("--verbose", action="store_true", help="keep TensorFlow's own log lines on stderr")
     parser.add_argument("--version", type=int, default=None,
                         help="version folder (default: 1 + the highest existing one, else 1)")
     args = parser.parse_args(argv)
-    print(export_serving(args.run_dir, args.out, model=args.model, version=args.version))
+    print(export_serving(args.run_dir, args.out, model=args.model, version=args.version, fmt=args.format))
 
 
 if __name__ == "__main__":
