@@ -2,25 +2,52 @@
 """Copy a run's small, shareable results into the repository: tables (md/csv), figures (png), the sweep
 CSV/JSON, per-image correctness and the manifest (without this machine's paths) -- never data. With
 --models-out, also the six stage models (and the warm-start base) as a minimal run directory that
-`irdi-predict`, `irdi-restore`, `evaluate/sweep.py` and `--reuse-from` accept.
+`irdi-predict`, `irdi-restore`, `evaluate/sweep.py` and `--reuse-from` accept, with its model card
+(README.md). Each folder is replaced whole: an interrupt leaves the previous one as it was.
 
     python evaluate/publish.py --run-dir RUN --out results/small_v1_jpeg_cifar10 --models-out models/small_v1_jpeg_cifar10
+    python evaluate/publish.py --card-only --out results/small_v1_jpeg_cifar10 --models-out models/small_v1_jpeg_cifar10
 """
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
 
 from keras_irdi.commands.cli import ArgumentParser, main_wrapper
-from keras_irdi.errors import MissingError
+from keras_irdi.errors import InputError, MissingError
+from keras_irdi.reporting.model_card import write_model_card
+from keras_irdi.reporting.publish import check_destinations, staged
 from keras_irdi.reporting.run_readme import write_run_readme
 from keras_irdi.runs.json_files import write_json
-from keras_irdi.runs.provenance import public_manifest
+from keras_irdi.runs.provenance import public_manifest, typed_command
+
+LICENCE = Path(__file__).resolve().parents[1] / "LICENSE"  # the models' licence: the repository's
 
 PATTERNS = ("tables/*.md", "tables/*.csv", "figures/*.png", "eval/*.csv", "eval/*.json", "eval/*_correct.npz",
             "manifest.json",
             "logs/*.csv")
+
+
+def copy_file(src: Path, dst: Path) -> None:
+    """Every file publish copies goes through here (the interrupt tests stop it after N files)."""
+    shutil.copy2(src, dst)
+
+
+def copy_results(run: Path, out: Path) -> list:
+    """The run's files of PATTERNS into ``out``, the manifest without this machine's paths."""
+    copied = []
+    for pattern in PATTERNS:
+        for src in sorted(run.glob(pattern)):
+            dst = out / src.relative_to(run)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.name == "manifest.json":  # committed: no path of this machine in it
+                write_json(dst, public_manifest(json.loads(src.read_text())))
+            else:
+                copy_file(src, dst)
+            copied.append(dst)
+    return copied
 
 
 def ship_models(run: Path, out: Path) -> list:
@@ -40,10 +67,10 @@ def ship_models(run: Path, out: Path) -> list:
         model = src.load_stage(stage)  # compile=False: no optimizer variables
         (out / stage).mkdir(parents=True, exist_ok=True)
         model.save(out / stage / "model.keras")
-        shutil.copy2(src.stage_dir(stage) / "config.json", out / stage / "config.json")
+        copy_file(src.stage_dir(stage) / "config.json", out / stage / "config.json")
         written += [out / stage / "model.keras", out / stage / "config.json"]
         if stage == "restoration" and (gate := src.stage_dir(stage) / QUALITY_GATE_FILE).is_file():
-            shutil.copy2(gate, out / stage / QUALITY_GATE_FILE)  # what irdi-restore applies
+            copy_file(gate, out / stage / QUALITY_GATE_FILE)  # what irdi-restore applies
             written.append(out / stage / QUALITY_GATE_FILE)
         identity = read_identity(src.stage_dir(stage))
         if identity:  # same training (token, inputs), the re-saved file's digest
@@ -59,32 +86,52 @@ def ship_models(run: Path, out: Path) -> list:
 
 def main(argv=None) -> None:
     ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run-dir", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--models-out", default=None, help="also ship the six stage models into this folder")
+    ap.add_argument("--run-dir", default=None, help="the run to publish (not with --card-only)")
+    ap.add_argument("--out", required=True, help="the results folder (replaced whole)")
+    ap.add_argument("--models-out", default=None,
+                    help="also ship the six stage models and their model card into this folder (replaced whole)")
+    ap.add_argument("--card-only", action="store_true",
+                    help="only rewrite MODELS_OUT/README.md, the model card, from the published --out and --models-out")
     args = ap.parse_args(argv)
-    run, out = Path(args.run_dir), Path(args.out)
+    out, models_out = Path(args.out), Path(args.models_out) if args.models_out else None
+    link = models_out and Path(os.path.relpath(out.resolve() / "README.md", models_out.resolve())).as_posix()
+    if args.card_only:
+        if models_out is None or args.run_dir:
+            raise InputError("--card-only rewrites the card of a published --models-out from --out: give both, "
+                             "without --run-dir")
+        for folder in (out, models_out):
+            if not (folder / "manifest.json").is_file():
+                raise MissingError(f"{folder} is not a published folder (no manifest.json): publish the run first")
+        print(f"wrote {write_model_card(models_out, out, args.models_out, link, LICENCE)}")
+        return
+    if not args.run_dir:
+        raise InputError("--run-dir is required (the run to publish), unless --card-only")
+    run = Path(args.run_dir)
     if not (run / "manifest.json").is_file():
         raise MissingError(f"{run} is not a run directory (no manifest.json)")
-    copied = []
-    for pattern in PATTERNS:
-        for src in sorted(run.glob(pattern)):
-            dst = out / src.relative_to(run)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            if src.name == "manifest.json":  # committed: no path of this machine in it
-                write_json(dst, public_manifest(json.loads(src.read_text())))
-            else:
-                shutil.copy2(src, dst)
-            copied.append(dst)
-    if not any(p.match("eval/*.csv") for p in copied):
+    if not any(run.glob("eval/*.csv")):
         raise MissingError(f"{run}/eval has no sweep results; run evaluate/sweep.py --run-dir {run} first")
-    write_run_readme(out)  # the folder's own page, from the files just copied
-    print(f"copied {len(copied)} files into {out}, with its README.md")
-    if args.models_out:
-        shipped = ship_models(run, Path(args.models_out))
-        size = sum(p.stat().st_size for p in shipped) / 2**20
-        print(f"shipped {len(shipped)} model files ({size:.1f} MB) into {args.models_out}")
+    destinations = [out] + ([models_out] if models_out else [])
+    check_destinations(run, *destinations)
+    with staged(*destinations) as (results, *models):
+        copied = copy_results(run, results)
+        write_run_readme(results)  # the folder's own page, from the files just copied
+        if models:
+            shipped = ship_models(run, models[0])
+            size = sum(p.stat().st_size for p in shipped) / 2**20
+            write_model_card(models[0], results, args.models_out, link, LICENCE)
+    print(f"published {out}: {len(copied)} files and their README.md")
+    if models_out:
+        print(f"published {models_out}: {len(shipped)} model files ({size:.1f} MB) and the model card README.md")
+
+
+def run(argv=None) -> int:
+    """main behind the commands' error boundary, whose interrupt message says to rerun publish."""
+    command = typed_command(None if argv is None else ["evaluate/publish.py", *map(str, argv)])
+    return main_wrapper(main, argv, interrupted="interrupted: nothing was left half-published: each folder holds "
+                                                "its previous content, or the new one whole if a 'published' line "
+                                                f"above names it; rerun publish to finish: {command}")
 
 
 if __name__ == "__main__":
-    sys.exit(main_wrapper(main))
+    sys.exit(run())
