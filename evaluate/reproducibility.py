@@ -4,10 +4,11 @@
     python evaluate/reproducibility.py --compare jpeg_cifar10 REV:results/small_jpeg_cifar10 \\
         results/small_v1_jpeg_cifar10 results/small_v1_jpeg_cifar10_seed1 --out results/REPRODUCIBILITY.md
 
-Each --compare names the sweep (``<degradation>_<dataset>``), the previous results folder (a folder, or
-``REV:path`` to read it from git) and one or more new ones. Interval accuracies, CPSNR gains and level MAE
-with their differences; claim verdicts with, for each change, whether the previous deciding difference lies
-inside the new run's 95 % bootstrap CI.
+Each --compare names the sweep (``<degradation>_<dataset>``), the previous results folder (a folder,
+``REV:path`` to read it from git, or ``none`` for the first run of a sweep) and one or more new ones. Interval
+accuracies (beside the paper's, where it has the table), CPSNR gains and level MAE with their differences;
+claim verdicts with, for each change, whether the previous deciding difference lies inside the new run's 95 %
+bootstrap CI.
 """
 import shlex
 import sys
@@ -22,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 def main(argv=None) -> None:
     ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--compare", nargs="+", action="append", required=True, metavar="ARG",
-                    help="SWEEP PREVIOUS NEW [NEW ...]")
+                    help="SWEEP PREVIOUS NEW [NEW ...] (PREVIOUS: a folder, REV:folder, or none)")
     ap.add_argument("--note", default="", help="a paragraph on what differs between the runs by design")
     ap.add_argument("--out", default="results/REPRODUCIBILITY.md")
     args = ap.parse_args(argv)

@@ -32,7 +32,8 @@ def test_numbers_and_verdict_changes(tmp_path):
     near = _results(tmp_path / "near", 0.760, "holds", 0.010, 0.002, 0.018)  # old +0.006 inside [0.002, 0.018]
     far = _results(tmp_path / "far", 0.780, "holds", 0.030, 0.020, 0.040)  # old +0.006 below it
     text = "\n".join(compare(old, [near, far], "jpeg_cifar10"))
-    assert "| (1,100) | Proposed | 0.756 | 0.760 | +0.004 | 0.780 | +0.024 |" in text
+    # The paper's Table 3 beside the runs (Proposed .850 on (1,100)); no paper column where it has no table.
+    assert "| (1,100) | Proposed | 0.850 | 0.756 | 0.760 | +0.004 | 0.780 | +0.024 |" in text
     assert "| 10 | gain | +0.50 | +0.50 | +0.000 | +0.50 | +0.000 |" in text
     assert "| (1,100) | QF MAE | 4.50 |" in text
     assert "near: tie → holds, inside the new CI" in text
@@ -65,3 +66,28 @@ def test_cli_reads_a_committed_folder_from_git(tmp_path, capsys):
     assert "→" not in text  # the same numbers: no verdict changed
     assert f"| {committed}:small_jpeg_cifar10 |" in text  # a folder read from git is named with its revision
     assert call_cli("evaluate/reproducibility.py", "--compare", "jpeg_cifar10", "only-one") == 2
+
+
+def test_a_first_run_is_shown_against_nothing_earlier(tmp_path):
+    """``none`` as the previous run: the new runs' numbers and verdicts, no differences, no invented change."""
+    new = _results(tmp_path / "new", 0.760, "holds", 0.010, 0.002, 0.018)
+    text = "\n".join(compare(Results("none"), [new], "jpeg_cifar10"))
+    assert "### jpeg_cifar10: `" + str(tmp_path / "new") + "`, the first run of this sweep" in text
+    assert "| (1,100) | Proposed | 0.850 | — | 0.760 |  |" in text
+    assert "| 10 | gain | — | +0.50 |  |" in text
+    assert "| Proposed best | — | holds | — |" in text
+    assert "→" not in text
+
+
+def test_the_committed_page_is_what_its_command_writes(tmp_path):
+    """results/REPRODUCIBILITY.md states the command that made it: rerun, it gives the page byte for byte."""
+    import shlex
+
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout: the page reads earlier runs from git")
+    page = (REPO / "results" / "REPRODUCIBILITY.md").read_text()
+    made_by = page.split("Made by `", 1)[1].split("`: every number", 1)[0]
+    args = shlex.split(made_by)[2:]
+    args[args.index("--out") + 1] = str(tmp_path / "R.md")
+    assert call_cli("evaluate/reproducibility.py", *args) == 0
+    assert (tmp_path / "R.md").read_text() == page
