@@ -105,3 +105,19 @@ CONVERTED = {
     "large": ((2000, 3000, 3), lambda a: (a[::97, ::89] == (40, 80, 120)).all()),
 }
 UNREADABLE = ("corrupt", "truncated_jpeg", "zero_byte", "text_as_png", "bomb", "directory")
+
+
+def screenshot(width=640, height=400) -> np.ndarray:
+    """A synthetic screenshot, never compressed: flat areas, sharp text-like edges and thin lines drawn with PIL."""
+    from PIL import ImageDraw, ImageFont
+
+    image = Image.new("RGB", (width, height), (236, 236, 236))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([0, 0, width - 1, 30], fill=(50, 60, 90))
+    draw.rectangle([20, 50, 300, 380], fill=(250, 250, 250), outline=(120, 120, 120))
+    draw.rectangle([330, 50, 620, 200], fill=(70, 130, 180))
+    draw.line([320, 40, 320, height - 1], fill=(90, 90, 90), width=2)
+    for i in range(12):
+        draw.text((30, 60 + 25 * i), f"Line {i}: Settings  File  Edit  0123456789", fill=(20, 20, 20),
+                  font=ImageFont.load_default(size=12 + i % 3))
+    return np.asarray(image)

@@ -7,6 +7,7 @@ unreadable ones are skipped with a warning, because real photo folders are rarel
 """
 import logging
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -20,6 +21,11 @@ logger = logging.getLogger("keras_irdi")
 
 IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+# Pixels an image file may declare, for every reader (irdi-predict, irdi-restore, training folders). irdi-restore
+# holds ~7 bytes a pixel beside TensorFlow's 0.6 GB: 12000x9000 peaks at 1.38 GB (bench/results/restore_memory.json),
+# this limit near 1.5 GB; without one, a PNG of a few KB could ask for any amount.
+MAX_PIXELS = 2 ** 27  # 134 megapixels
+_BAND = 1 << 22  # pixels converted to RGB at a time (whole rows)
 # Bundled with scikit-image (no download) and stored losslessly, so they carry no JPEG artefacts that the
 # restoration net would learn to treat as "clean".
 _SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "immunohistochemistry", "stereo_motorcycle")
@@ -34,20 +40,25 @@ def load_image(path) -> np.ndarray:
     - the EXIF orientation is applied (``data.input_rules.as_displayed``): a phone photo comes out upright;
     - transparent images are composited onto white, which is how viewers show them; simply dropping alpha
       would expose whatever arbitrary colour the encoder left under transparent pixels.
-    PIL's decompression-bomb guard stays on: a file whose header declares more than twice
-    ``PIL.Image.MAX_IMAGE_PIXELS`` is refused (ValueError naming the file) before any pixel is allocated;
-    between once and twice the limit PIL only warns (``DecompressionBombWarning``) and the image loads.
+    A file whose header declares more than ``MAX_PIXELS`` pixels is refused (InputError naming the file, one
+    line) before any pixel is allocated; PIL's own guard (``PIL.Image.MAX_IMAGE_PIXELS``) only warns below
+    twice its limit, so its warning is silenced here and ``MAX_PIXELS`` decides.
     """
     try:
-        with Image.open(path) as image:
-            image.load()  # decode now, so truncated files fail here rather than later
-            mode = image.mode
-            rgb = _to_rgb(as_displayed(image))  # EXIF orientation applied, as a viewer shows the photo
-    except FileNotFoundError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise _too_large(path, width * height)
+                image.load()  # decode now, so truncated files fail here rather than later
+                mode = image.mode
+                rgb = _to_rgb(as_displayed(image))  # EXIF orientation applied, as a viewer shows the photo
+    except (FileNotFoundError, InputError):
         raise
-    except Image.DecompressionBombError as err:  # not an OSError/ValueError: would escape unnamed
-        raise InputError(f"{path}: not a readable image, refused as too large ({err} Raise "
-                         "PIL.Image.MAX_IMAGE_PIXELS if the file is trusted.)") from None
+    except Image.DecompressionBombError as err:  # PIL refuses above twice its limit, before the check above
+        declared = re.search(r"\((\d+) pixels\)", str(err))
+        raise _too_large(path, int(declared.group(1)) if declared else None) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise InputError(f"{path}: not a readable image ({err or type(err).__name__})") from None
     if mode != "RGB":
@@ -55,7 +66,25 @@ def load_image(path) -> np.ndarray:
     return rgb
 
 
+def _too_large(path, pixels: int | None) -> InputError:
+    declared = f"{pixels} pixels, " if pixels else ""
+    return InputError(f"{path}: not a readable image, refused as too large ({declared}more than the {MAX_PIXELS} "
+                      "accepted: keras_irdi.data.images.MAX_PIXELS, a guard against decompression bombs)")
+
+
 def _to_rgb(image: Image.Image) -> np.ndarray:
+    """uint8 (H, W, 3), converted a band of rows at a time: PIL holds RGB at 4 bytes a pixel and its array
+    export copies twice, so a whole-image conversion of a 100-megapixel photo would hold ~4 copies at once."""
+    rows = max(1, _BAND // max(1, image.width))
+    if image.height <= rows:
+        return _band_to_rgb(image)
+    out = np.empty((image.height, image.width, 3), np.uint8)
+    for top in range(0, image.height, rows):
+        out[top:top + rows] = _band_to_rgb(image.crop((0, top, image.width, min(top + rows, image.height))))
+    return out
+
+
+def _band_to_rgb(image: Image.Image) -> np.ndarray:
     if image.mode in _SIXTEEN_BIT_MODES:
         values = np.clip(np.asarray(image, dtype=np.int64), 0, 65535)
         gray = ((values + 128) // 257).astype(np.uint8)  # 65535 -> 255, 32896 -> 128

@@ -28,16 +28,19 @@ line; the files before it are in place), 130 interrupted (no partial file left).
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from keras_irdi.tfenv import load_tensorflow
 
+# oneDNN's pool keeps every freed buffer, so the input, the output and their copies would all stay resident;
+# the system allocator returns them (bench/restore_memory.py). Read when TensorFlow loads.
+os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
 tf = load_tensorflow("--verbose" in sys.argv)  # before anything else loads it: no C++ chatter on stderr
 
 import argparse  # noqa: E402
 import errno  # noqa: E402
 import math  # noqa: E402
-import os  # noqa: E402
 import secrets  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -59,8 +62,10 @@ def restore_graph(model, image, share=1.0, tile: int = TILE, margin: int = RECEP
     Each tile's core is run with ``margin`` pixels around it (clipped at the image border, where one pass
     sees the same zero padding) and only the core kept. ``tile`` 0: the whole image at once. ``share`` 0
     returns the image without running the net. Each row of tiles is built as (W, tile, 3) (cores
-    transposed, concatenated along the first axis by a TensorArray) and transposed back; the rows are
-    concatenated the same way. The loops run one iteration at a time, so one tile is in memory as float."""
+    transposed, concatenated along the first axis by a TensorArray), transposed back and written in place
+    into the output (``Empty``, stateful, so never folded into a constant shared by calls): the output is
+    held once, not as rows and their concatenation. The loops run one iteration at a time, so one tile is in
+    memory as float."""
     image = tf.convert_to_tensor(image, tf.uint8)
     share = tf.convert_to_tensor(share, tf.float32)
     height, width = tf.shape(image)[0], tf.shape(image)[1]
@@ -86,14 +91,28 @@ def restore_graph(model, image, share=1.0, tile: int = TILE, margin: int = RECEP
         return tf.transpose(cols.concat(), [1, 0, 2])
 
     def tiled():
+        def next_row(i, out):
+            top = i * side
+            rows = tf.range(top, tf.minimum(top + side, height))
+            return i + 1, tf.raw_ops.InplaceUpdate(x=out, i=rows, v=one_row(top))
+
         n_rows = (height + side - 1) // side
-        rows = tf.TensorArray(tf.uint8, size=n_rows, infer_shape=False, element_shape=tf.TensorShape([None, None, 3]))
-        _, rows = tf.while_loop(lambda i, _: i < n_rows, lambda i, rows: (i + 1, rows.write(i, one_row(i * side))),
-                                [tf.constant(0), rows], parallel_iterations=1)
-        return rows.concat()
+        out = tf.raw_ops.Empty(shape=tf.shape(image), dtype=tf.uint8)
+        return tf.while_loop(lambda i, _: i < n_rows, next_row, [tf.constant(0), out], parallel_iterations=1)[1]
 
     out = tf.cond(share > 0, tiled, lambda: tf.identity(image))
     out.set_shape([None, None, 3])
+    return out
+
+
+def as_tensor(image: np.ndarray, band: int = 1 << 22) -> tf.Tensor:
+    """uint8 (H, W, 3) array -> tensor, copied ``band`` pixels (whole rows) at a time into one buffer:
+    ``tf.convert_to_tensor`` holds two copies of a large array."""
+    rows = max(1, band // max(1, image.shape[1]))
+    out = tf.raw_ops.Empty(shape=image.shape, dtype=tf.uint8)
+    for top in range(0, image.shape[0], rows):
+        bottom = min(top + rows, image.shape[0])
+        out = tf.raw_ops.InplaceUpdate(x=out, i=tf.range(top, bottom), v=image[top:bottom])
     return out
 
 
@@ -260,15 +279,22 @@ def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated
             failed(name, f"{name}: {out} exists; kept (--overwrite replaces it)")
             continue
         how = gate_share(gate, name, image, quality)
+        # At most ~7 bytes a pixel at once (a 12000x9000 photo in 1.4 GB): the input is held once, as an array
+        # then as a tensor, and is gone before the output is copied out of TensorFlow and into PIL's RGB.
+        shape, nbytes = image.shape, image.nbytes
+        image = as_tensor(image)
+        restored = restore(image, how.pop("gated_at"))["restored"]
+        image = None
+        restored = restored.numpy()
         try:
-            write_png(restore(image, how.pop("gated_at"))["restored"].numpy(), out, overwrite)
+            write_png(restored, out, overwrite)
         except FileExistsError:  # created since the check above
             failed(name, f"{name}: {out} exists; kept (--overwrite replaces it)")
             continue
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 what = "no space left" if exc.errno == errno.ENOSPC else "disk quota exceeded"
-                size_mb = max(1, math.ceil(image.nbytes / 1e6))  # a PNG is at most about its raw pixels
+                size_mb = max(1, math.ceil(nbytes / 1e6))  # a PNG is at most about its raw pixels
                 left = len(files) - i - 1
                 rest = "" if left == 0 else " and the file after it" if left == 1 else f" and the {left} files after it"
                 failed(name, f"{what} on {_mount_point(out_dir)} (writing {out}): free {size_mb} MB and rerun "
@@ -277,18 +303,33 @@ def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated
             failed(name, f"{name}: cannot write {out} ({exc.strerror or one_line(exc)}); nothing written under "
                    "that name")
             continue
+        finally:
+            restored = None  # not held while the next file loads
         results.append({"file": name, "output": str(out), **how})
         gated_by = "" if gate is None else (
             f"; saved again from an earlier JPEG of quality {how['quality']}" if how["quality_from"] == "re-saved"
             else f"; JPEG quality {how['quality']} ({how['quality_from']})" if how["quality"]
             else "; no JPEG quality found") + f", share of the residual {how['share']:.2f}"
-        report(f"{name} -> {out} ({image.shape[1]}x{image.shape[0]}{gated_by})")
+        report(f"{name} -> {out} ({shape[1]}x{shape[0]}{gated_by})")
     return results
+
+
+def _return_freed_memory() -> None:
+    """glibc: buffers of 1 MB and more go to mmap, so each is returned when freed; otherwise the tiles' freed
+    buffers stay in the heap's arenas (~400 MB more at the peak for a 12000x9000 photo)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(-3, 1 << 20)  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: its own allocator's behaviour stands
+        pass
 
 
 def main(argv=None) -> int:
     from keras_irdi.errors import main_wrapper
 
+    _return_freed_memory()
     return main_wrapper(_main, argv, interrupted="interrupted: the files reported above are restored, no partial "
                                                  "file was left; rerun for the others")
 

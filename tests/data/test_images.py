@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from keras_irdi.data import images
 from keras_irdi.data.images import default_clean_images, extract_patches, load_image, load_image_folder
 from odd_images import CONVERTED, UNREADABLE, save_image
 
@@ -24,6 +25,14 @@ def test_load_image_converts_odd_files_to_uint8_rgb(odd_files, name):
     image = load_image(odd_files[name])
     assert image.dtype == np.uint8 and image.shape == shape
     assert check(image), image[:2, :2].tolist()
+
+
+@pytest.mark.parametrize("name", sorted(CONVERTED))
+def test_conversion_by_bands_of_rows_is_the_same(odd_files, name, monkeypatch):
+    # A large image is converted a band of rows at a time (bounded memory); one row per band here.
+    whole = load_image(odd_files[name])
+    monkeypatch.setattr(images, "_BAND", 1)
+    assert (load_image(odd_files[name]) == whole).all()
 
 
 @pytest.mark.parametrize("name", UNREADABLE)
@@ -44,28 +53,34 @@ def test_decompression_bomb_refused_from_the_header_without_allocating(odd_files
     """4e8 declared pixels (1.2 GB of RGB): refused at open, before any pixel buffer exists."""
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB, a high-water mark
     start = time.time()
-    with pytest.raises(ValueError, match=r"bomb\.png: .*too large.*400000000 pixels.*MAX_IMAGE_PIXELS"):
+    with pytest.raises(ValueError, match=r"bomb\.png: not a readable image, refused as too large \(400000000 "
+                                         r"pixels, more than the \d+ accepted: .*MAX_PIXELS"):
         load_image(odd_files["bomb"])
     assert time.time() - start < 2
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # < 200 MB more
 
 
-def test_decompression_bomb_limits(tmp_path, monkeypatch):
-    """Up to MAX_IMAGE_PIXELS: silent; up to twice that: PIL warns and the image loads; beyond: refused."""
+def test_pixel_limit(tmp_path, monkeypatch):
+    """MAX_PIXELS decides, in one line naming the file: up to it the image loads without PIL's warning (PIL only
+    warns below twice its own limit); above it, refused; above twice PIL's, PIL refuses first, in the same words."""
+    monkeypatch.setattr(images, "MAX_PIXELS", 150)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
-    ok = save_image(tmp_path / "ok.png", np.zeros((10, 10, 3), np.uint8))
-    warned = save_image(tmp_path / "warned.png", np.zeros((10, 15, 3), np.uint8))
-    refused = save_image(tmp_path / "refused.png", np.zeros((10, 21, 3), np.uint8))
+    ok = save_image(tmp_path / "ok.png", np.zeros((10, 15, 3), np.uint8))
+    refused = save_image(tmp_path / "refused.png", np.zeros((10, 16, 3), np.uint8))
+    bomb = save_image(tmp_path / "bomb.png", np.zeros((10, 21, 3), np.uint8))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert load_image(ok).shape == (10, 10, 3)
-    with pytest.warns(Image.DecompressionBombWarning):
-        assert load_image(warned).shape == (10, 15, 3)
-    with pytest.raises(ValueError, match="refused.png: .*too large"):
-        load_image(refused)
-    # In a folder, the refused file is skipped with a warning like any unreadable one.
-    with pytest.warns(UserWarning, match="skipping .*refused.png: .*too large"):
-        assert len(load_image_folder(tmp_path)) == 2
+        assert load_image(ok).shape == (10, 15, 3)
+    for path, pixels in ((refused, 160), (bomb, 210)):
+        with pytest.raises(ValueError) as info:
+            load_image(path)
+        assert str(info.value) == (f"{path}: not a readable image, refused as too large ({pixels} pixels, more "
+                                   "than the 150 accepted: keras_irdi.data.images.MAX_PIXELS, a guard against "
+                                   "decompression bombs)")
+    # In a folder, a refused file is skipped with a warning like any unreadable one.
+    with pytest.warns(UserWarning) as caught:
+        assert len(load_image_folder(tmp_path)) == 1
+    assert sorted(str(w.message).split(":")[0] for w in caught) == [f"skipping {bomb}", f"skipping {refused}"]
 
 
 def _mutations(seed_files: dict, n: int, seed: int):

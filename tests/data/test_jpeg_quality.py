@@ -7,6 +7,7 @@ from PIL import Image
 
 from keras_irdi.data.jpeg_quality import (CHROMINANCE, LUMINANCE, file_jpeg_quality, ijg_table, quality_from_pixels,
                                        quality_from_tables)
+from odd_images import screenshot
 
 IMAGE = np.random.default_rng(0).integers(0, 256, (24, 40, 3), dtype=np.uint8)
 
@@ -98,3 +99,48 @@ def test_pixels_need_an_rgb_uint8_image():
     with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
         quality_from_pixels(IMAGE.astype(np.float32))
     assert quality_from_pixels(IMAGE[:7, :7]) is None  # no whole 8x8 block
+
+
+# --- no lattice evidence: flat and synthetic images --------------------------------------------------------
+
+@pytest.mark.parametrize("colour", [(40, 120, 200), (128, 128, 128), (10, 200, 30), (250, 250, 250)])
+def test_a_solid_colour_shows_no_lattice(colour):
+    # Flat blocks are their DC alone (a multiple of 8 for a grey): they used to read as QF 13-26.
+    solid = np.full((240, 320, 3), colour, np.uint8)
+    assert quality_from_pixels(solid) is None
+    assert quality_from_pixels(_decoded(solid, 95)) is None  # not "a coarser JPEG under QF 95 tables"
+    assert quality_from_pixels(_decoded(solid, 30)) is None
+
+
+def test_a_synthetic_screenshot_shows_no_lattice():
+    image = screenshot()
+    assert quality_from_pixels(image) is None  # never compressed (it used to read as QF 25-51)
+    assert quality_from_pixels(_decoded(image, 95)) in (None, 95)  # never a coarser, earlier JPEG
+    assert quality_from_pixels(_decoded(image, 75)) == 75  # compressed: its lattice shows
+
+
+def test_repeated_or_too_few_textured_blocks_give_none(cifar_images):
+    # One textured JPEG block repeated over a flat image is one block of evidence, not hundreds.
+    block = _decoded(np.ascontiguousarray(cifar_images[0]), 20)[8:16, 8:16]
+    tiled = np.tile(block, (30, 40, 1))
+    assert quality_from_pixels(tiled) is None
+    lone = np.full((240, 320, 3), block[0, 0], np.uint8)
+    lone[80:88, 160:168] = block
+    assert quality_from_pixels(lone) is None
+
+
+def test_a_large_image_is_read_block_by_block(clean_dir):
+    # A 12 MP decoded JPEG: the reader's own allocations stay far below the image as float32 (144 MB).
+    import tracemalloc
+
+    photo = Image.open(sorted(clean_dir.iterdir())[0]).convert("RGB").resize((4000, 3000))
+    buf = io.BytesIO()
+    photo.save(buf, "JPEG", quality=60)
+    image = np.asarray(Image.open(buf).convert("RGB"))
+    tracemalloc.start()
+    try:
+        assert quality_from_pixels(image) == 60
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 40e6, peak
