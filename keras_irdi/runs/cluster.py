@@ -69,7 +69,7 @@ def read_tf_config() -> dict:
     text = os.environ.get("TF_CONFIG")
     if not text:
         raise InputError(f"--strategy multiworker needs TF_CONFIG on every worker, e.g. {_TF_CONFIG_EXAMPLE} "
-                         "(README, 'Several devices'); on one machine pass --strategy default or mirrored")
+                         "(docs/USAGE.md, 'Several devices'); on one machine pass --strategy default or mirrored")
     try:
         cfg = json.loads(text)
         cluster, task = cfg["cluster"], cfg["task"]
