@@ -363,7 +363,7 @@ def _small_with_weight_net(name: str, **weight_net) -> Preset:
     return dataclasses.replace(small, name=name, weight_net=dataclasses.replace(small.weight_net, **weight_net))
 
 
-# Weight-net variants on `small`'s stages, compared in bench/results/weight_net_ablation.md: the paper's
+# Weight-net variants on `small`'s stages, compared in experiments/weight_net_ablation/weight_net_ablation.md: the paper's
 # level-only net trained on held-out images (the validation split, 20 random levels per image; the
 # classifiers are over-confident on their own training images), the journal's level + the members'
 # confidence, and a third member, Cla(deg) (docs/DECISIONS.md, "The weight net").
