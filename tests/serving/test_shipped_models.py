@@ -52,5 +52,5 @@ def test_predict_cli_on_shipped_models(tmp_path, cifar_dir):
 
 def test_shipped_models_fit_the_size_budget():
     files = [p for p in MODELS.rglob("*") if p.is_file()]
-    assert {p.suffix for p in files} <= {".keras", ".json"}  # no checkpoints, no SavedModels
+    assert {p.suffix for p in files} <= {".keras", ".json", ".md"}  # no checkpoints, no SavedModels; the model card
     assert sum(p.stat().st_size for p in files) <= 30 * 2**20  # the repository's budget for models/
