@@ -37,6 +37,9 @@ STAGES = ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_n
 # Trained only by warm-start presets: the clean-image classifier all three classifiers fine-tune from.
 # Not one of the delivered stages (nothing evaluates or exports it).
 BASE_STAGE = "cla_base"
+# The convolutional stages train (and may be swept) in the run's precision; the weight net, a few hundred
+# weights, always in float32.
+REDUCED_PRECISION_STAGES = ("restoration", "estimator", BASE_STAGE, "cla_org", "cla_deg", "cla_res")
 
 # What to run to produce each stage (used in every "missing stage" message).
 STAGE_COMMANDS = {

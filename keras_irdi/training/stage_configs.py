@@ -8,14 +8,12 @@ from __future__ import annotations
 import contextlib
 
 from keras_irdi.runs.config import RunConfig, get_strategy
-from keras_irdi.runs.directory import BASE_STAGE, STAGES, as_json
+from keras_irdi.runs.directory import BASE_STAGE, REDUCED_PRECISION_STAGES, STAGES, as_json
 from keras_irdi.runs.provenance import SCHEMA_VERSION
 
 # What each classifier trains on; the warm-start base is the clean one's start.
 TRAINED_ON = {BASE_STAGE: "clean", "cla_org": "clean", "cla_deg": "degraded", "cla_res": "restored"}
 CLASSIFIER_STAGES = {data: stage for stage, data in TRAINED_ON.items() if stage != BASE_STAGE}
-# The convolutional stages train in the run's precision; the weight net (a few hundred weights) in float32.
-REDUCED_PRECISION_STAGES = ("restoration", "estimator", *TRAINED_ON)
 
 
 # The preset sections each stage reads: changing a section retrains the stages that read it (and,
