@@ -123,14 +123,18 @@ class ServingModule(tf.Module):
         result = self.numeric_outputs(images)
         return dict(result, class_name=tf.gather(self.class_names, result["class_id"]))
 
-    def numeric_outputs(self, images):
+    def numeric_outputs(self, images, guard_empty: bool = True):
         """``serving_default``'s outputs but ``class_name``: what the ONNX export converts (tf2onnx would make
-        the captured string table an input of the graph)."""
+        the captured string table an input of the graph).
+
+        ``guard_empty``: an empty batch trips TF's dilated convolutions ("input depth must be evenly
+        divisible"), so one blank image is run instead and zero rows returned. The ONNX export leaves the
+        guard out: ONNX convolutions take an empty batch, and OpenVINO 2026.4 computes wrong values through
+        the ``If`` node the guard becomes (every level estimate at the range's low end)."""
         x = tf.cast(images, tf.float32)
         batch = tf.shape(x)[0]
-        # An empty batch trips TF's dilated convolutions ("input depth must be evenly divisible"):
-        # run one blank image instead and return zero rows.
-        x = tf.cond(batch > 0, lambda: x, lambda: tf.zeros([1, self.input_size, self.input_size, 3]))
+        if guard_empty:
+            x = tf.cond(batch > 0, lambda: x, lambda: tf.zeros([1, self.input_size, self.input_size, 3]))
         result = self._forward(x)
         return {k: v[:batch] for k, v in result.items()}
 

@@ -41,9 +41,11 @@ def classify_function(module):
     """``serving_default``'s numeric outputs as a tf.function on uint8 [None, S, S, 3]."""
     import tensorflow as tf
 
+    def classify(images):
+        return module.numeric_outputs(images, guard_empty=False)
+
     s = module.input_size
-    return tf.function(module.numeric_outputs,
-                       input_signature=[tf.TensorSpec([None, s, s, 3], tf.uint8, name="images")])
+    return tf.function(classify, input_signature=[tf.TensorSpec([None, s, s, 3], tf.uint8, name="images")])
 
 
 def restore_function(module):
