@@ -1,16 +1,31 @@
-"""Helpers every benchmark script shares: machine description, random-weight stage models, a timer.
+"""Helpers every benchmark script shares: default paths, machine description, random-weight stage models, a
+timer, and the one way a benchmark writes its JSON.
 
 The scripts run as ``python bench/<name>.py``, so this directory is on ``sys.path`` and they import it
 as ``_common``. The random-weight stages come from ``keras_irdi.models.random_stages``, the builder the tests
 use too.
 """
+import datetime
 import os
 import platform
+import shlex
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from keras_irdi.models.random_stages import random_stages
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # keras_irdi from this clone, installed or not
+
+from keras_irdi.models.random_stages import random_stages  # noqa: E402
+
+# Defaults are absolute, so a benchmark run from any directory reads and writes where its README says.
+RESULTS = REPO / "bench" / "results"
+SHIPPED_JPEG_RUN = REPO / "models" / "small_v1_jpeg_cifar10"
+SHIPPED_NOISE_RUN = REPO / "models" / "small_v1_gaussian_cifar10"
+# The development data folder (clean photos: T91/, BSD100/, Urban100/ under clean/), beside the clone.
+DATA = Path(os.environ.get("IRDI_DATA") or REPO.parent / "shared" / "data")
 
 
 def machine_info() -> dict:
@@ -41,15 +56,32 @@ def timed(fn, *args):
     return out, time.perf_counter() - start
 
 
-def add_run_options(ap, out: str, repeats: int = 3) -> None:
-    """--repeats, --cifar-dir and --out, the options every timing benchmark shares."""
+def add_run_options(ap, name: str, repeats: int = 3) -> None:
+    """--repeats, --cifar-dir and --out (default bench/results/<name>), the options every timing benchmark shares."""
     ap.add_argument("--repeats", type=int, default=repeats, help=f"timed passes (default {repeats})")
     ap.add_argument("--cifar-dir", default=os.environ.get("IRDI_CIFAR_DIR"),
                     help="local CIFAR-10 copy (default: env IRDI_CIFAR_DIR)")
-    ap.add_argument("--out", default=out, help="output JSON (default %(default)s)")
+    add_out_option(ap, name)
+
+
+def add_out_option(ap, name: str) -> None:
+    ap.add_argument("--out", default=str(RESULTS / name), help=f"output JSON (default bench/results/{name})")
 
 
 def require_positive(ap, args, *names) -> None:
     """argparse's usage error unless every named option is >= 1."""
     if any(getattr(args, n) < 1 for n in names):
         ap.error(" and ".join(f"--{n.replace('_', '-')}" for n in names) + " must be >= 1")
+
+
+def write_result(path, result: dict, info: dict, script: str, argv=None) -> None:
+    """Write a benchmark's JSON atomically: its ``result``, then what every benchmark records to judge it by,
+    the machine (``info``, with the load average now, at the end), the command as typed and the date.
+    ``script`` is the benchmark's ``__file__`` and ``argv`` the options its ``main`` was given (None: the
+    command line), so the recorded command is right when a test calls ``main`` too."""
+    from keras_irdi.runs.json_files import write_json
+
+    options = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    write_json(path, {**result, "machine": {**info, "load_avg_at_end": os.getloadavg()},
+                      "command": shlex.join(["python", f"bench/{Path(script).name}", *options]),
+                      "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")})

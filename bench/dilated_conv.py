@@ -13,12 +13,10 @@ step (forward + gradient of an MSE loss). oneDNN is on, as in every CLI (keras_i
 of `keras` and `direct` are compared too.
 """
 import argparse
-import datetime
 import os
-import sys
 import time
 
-from _common import machine_info
+from _common import add_out_option, machine_info, write_result
 
 
 def build(kind: str, filters: int):
@@ -50,15 +48,13 @@ def main(argv=None) -> None:
     ap.add_argument("--filters", type=int, default=32, help="body width (the small preset's)")
     ap.add_argument("--batch", type=int, nargs="+", default=[32, 250], help="batch sizes to time")
     ap.add_argument("--repeats", type=int, default=10)
-    ap.add_argument("--out", default="bench/results/dilated_conv.json")
+    add_out_option(ap, "dilated_conv.json")
     args = ap.parse_args(argv)
 
     from keras_irdi.tfenv import load_tensorflow
 
     tf = load_tensorflow()
     import numpy as np
-
-    from keras_irdi.runs.directory import write_json
 
     info = machine_info()
     models = {kind: build(kind, args.filters) for kind in ("keras", "direct", "undilated")}
@@ -80,12 +76,9 @@ def main(argv=None) -> None:
             print(kind, batch, results[f"{kind}/batch{batch}"], flush=True)
     x = tf.constant(np.random.default_rng(1).random((8, 32, 32, 3)), tf.float32)
     max_diff = float(np.abs(models["keras"](x).numpy() - models["direct"](x).numpy()).max())
-    info["load_avg_at_end"] = os.getloadavg()
-    write_json(args.out, {
+    write_result(args.out, {
         "benchmark": "dilated_conv", "filters": args.filters, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
-        "max_abs_output_difference_keras_vs_direct": max_diff, "results": results, "machine": info,
-        "command": " ".join([sys.executable] + sys.argv),
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")})
+        "max_abs_output_difference_keras_vs_direct": max_diff, "results": results}, info, __file__, argv)
     print(f"keras vs direct: max output difference {max_diff:.2e}; wrote {args.out}")
 
 

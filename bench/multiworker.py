@@ -16,7 +16,6 @@ they cannot be faster than one process using both; the ratio says what the loop 
 The load average is recorded at start and end: the machine is shared, and other load moves every number.
 """
 import argparse
-import datetime
 import json
 import os
 import statistics
@@ -25,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from _common import machine_info
+from _common import add_out_option, machine_info, write_result
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -118,7 +117,7 @@ def launch(mode, args, tmp):
     return [json.load(open(r)) for r in reports], wall
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=1400, help="CIFAR training images incl. validation (default 1400)")
     ap.add_argument("--repeats", type=int, default=3, help="timed epochs after the first (default 3)")
@@ -126,17 +125,16 @@ def main():
     ap.add_argument("--cifar-dir", default=os.environ.get("IRDI_CIFAR_DIR"),
                     help="local CIFAR-10 copy (default: the bundled 1400-image subset)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds before a mode's processes are killed")
-    ap.add_argument("--out", default=os.path.join(HERE, "results", "multiworker.json"))
+    add_out_option(ap, "multiworker.json")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--run-dir", help=argparse.SUPPRESS)
     ap.add_argument("--strategy", help=argparse.SUPPRESS)
     ap.add_argument("--report", help=argparse.SUPPRESS)
     ap.add_argument("--cpu", type=int, default=None, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.worker:
         return worker(args)
     if args.cifar_dir is None:
-        sys.path.insert(0, os.path.dirname(HERE))
         from keras_irdi.data.cifar import BUNDLED_CIFAR10
 
         args.cifar_dir = str(BUNDLED_CIFAR10)
@@ -167,8 +165,6 @@ def main():
     two, one = modes["two_workers"], modes["single_fit"]
     collectives = [c for x in runs["two_workers"] for c in x["collective_ms_per_step"]]
     result = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"), "command": " ".join(sys.argv),
-        "machine": info, "load_avg_at_end": os.getloadavg(),
         "stage": "cla_org from scratch, small preset's classifier (32-64-128), batch 128, flip_shift",
         "train_images": train, "steps_per_epoch": steps, "modes": modes,
         "ratio_two_workers_over_single_fit": round(two["median_images_per_s"] / one["median_images_per_s"], 3),
@@ -186,9 +182,7 @@ def main():
                     "over 127.0.0.1 plus the step's loss sums), to be set against a step's compute there; the "
                     "machine is shared, see the load averages."),
     }
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
+    write_result(args.out, result, info, __file__, argv)
     print(f"two workers / one process: {result['ratio_two_workers_over_single_fit']}; collectives "
           f"{result['collective_ms_per_step']} ms per step of {result['step_ms_two_workers']} ms; wrote {args.out}")
 

@@ -14,7 +14,6 @@ the median is reported. Ratios: pipeline/pil (goal >= 0.9), per_image/pipeline a
 (images/s).
 """
 import argparse
-import datetime
 import os
 import statistics
 import sys
@@ -22,7 +21,7 @@ import time
 
 import numpy as np
 
-from _common import add_run_options, machine_info, require_positive
+from _common import add_run_options, machine_info, require_positive, write_result
 
 BATCH = 128
 
@@ -80,12 +79,11 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=20000, help="number of CIFAR training images (default 20000)")
     ap.add_argument("--batch-size", type=int, default=BATCH, help=f"batch size (default {BATCH})")
     ap.add_argument("--no-augmented", action="store_true", help="skip the pipeline-with-augmentation variant")
-    add_run_options(ap, out="bench/results/pipeline.json")
+    add_run_options(ap, "pipeline.json")
     args = ap.parse_args(argv)
     require_positive(ap, args, "n", "batch_size", "repeats")
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from keras_irdi.runs.directory import write_json
     from keras_irdi.data.cifar import load_cifar
     from keras_irdi.data.pipelines import classification_batches
 
@@ -129,13 +127,10 @@ def main(argv=None):
               "parallel_over_pipeline": round(ips["parallel"] / ips["pipeline"], 3)}
     if "augmented" in ips:
         ratios["augmented_over_pipeline"] = round(ips["augmented"] / ips["pipeline"], 3)
-    info["load_avg_at_end"] = os.getloadavg()
-    write_json(args.out, {
+    write_result(args.out, {
         "benchmark": "pipeline", "n_images": args.n, "batch_size": args.batch_size, "repeats": args.repeats,
         "degradation": "jpeg, random quality factor 1..100 per image", "data_sha256": data["sha256"],
-        "results": results, "ratios": ratios, "goals": {"pipeline_over_pil": ">= 0.9"},
-        "machine": info, "command": " ".join([sys.executable] + sys.argv),
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")})
+        "results": results, "ratios": ratios, "goals": {"pipeline_over_pil": ">= 0.9"}}, info, __file__, argv)
     print(f"pipeline: N={args.n} images/s pil {ips['pil']:.0f}, pipeline {ips['pipeline']:.0f}, "
           f"per-image {ips['per_image']:.0f}" + (f", augmented {ips['augmented']:.0f}" if "augmented" in ips else "")
           + f"; pipeline/pil {ratios['pipeline_over_pil']:.2f} (goal >= 0.9), "

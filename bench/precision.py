@@ -14,14 +14,15 @@ passes after a warm-up. The CPU model and its bf16 flags are recorded: on a CPU 
 emulated and slower.
 """
 import argparse
-import datetime
+import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from _common import machine_info
+from _common import add_out_option, machine_info, write_result
 
 WIDTHS = {"small_v1": {"classifier": ((32, 64, 128), 256), "patch_filters": 32},
           "paper": {"classifier": ((64, 128, 256), 512), "patch_filters": 64}}
@@ -92,14 +93,13 @@ def main(argv=None):
     ap.add_argument("--sweep-images", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--widths", nargs="+", choices=sorted(WIDTHS), default=["small_v1", "paper"])
-    ap.add_argument("--out", default="bench/results/precision.json")
+    add_out_option(ap, "precision.json")  # and the page beside it, .md
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the CLIs (keras_irdi.tfenv)
     from keras_irdi.data.cifar import load_cifar
     from keras_irdi.data.pipelines import degrade_array
     from keras_irdi.models.precision import cpu_info
-    from keras_irdi.runs.directory import write_json
 
     info = {**machine_info(), **cpu_info()}
     data = load_cifar("cifar10", cifar_dir=args.cifar_dir, limit_train=max(args.images, args.patches),
@@ -122,12 +122,11 @@ def main(argv=None):
             print(rows[-1], flush=True)
     for row in rows:
         row["ratio"] = round(row["bfloat16"] / row["float32"], 2)
-    info["load_avg_at_end"] = os.getloadavg()
-    command = " ".join(["python"] + [os.path.relpath(sys.argv[0])] + sys.argv[1:])
-    date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    write_json(args.out, {"benchmark": "precision", "unit": "images per second", "rows": rows,
-                          "goal": "bfloat16 / float32 >= 2.5 for the classifiers and the restoration net on a CPU "
-                                  "with AMX-BF16", "machine": info, "command": command, "date": date})
+    write_result(args.out, {"benchmark": "precision", "unit": "images per second", "rows": rows,
+                            "goal": "bfloat16 / float32 >= 2.5 for the classifiers and the restoration net on a "
+                                    "CPU with AMX-BF16"}, info, __file__, argv)
+    written = json.loads(Path(args.out).read_text())  # the page shows what the JSON records
+    info, command, date = written["machine"], written["command"], written["date"]
     md = [f"# float32 against mixed bfloat16 — {info['cpu']}, {info['cores']} cores, "
           f"bf16 flags: {', '.join(info['bf16_flags']) or 'none'}", "",
           f"`{command}` ({date}; load average {info['load_avg_at_start'][0]:.2f} at start, "

@@ -15,9 +15,9 @@ training degradation) and decoded; noise: Gaussian, sigma on the 0..255 scale, s
 
     python bench/real_photos.py                      # the committed results (100 BSD100 photos)
     python bench/real_photos.py --limit 5            # a quick look
+    python bench/real_photos.py --limit 1 --qualities 10,90 --sigmas 20   # the tiny run of the tests
 """
 import argparse
-import datetime
 import io
 import json
 import os
@@ -27,10 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import machine_info
+from _common import DATA, REPO, SHIPPED_JPEG_RUN, SHIPPED_NOISE_RUN, add_out_option, machine_info, write_result
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("IRDI_DATA") or REPO.parent / "shared" / "data")
 QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100)
 SIGMAS = (5, 10, 20, 30, 40, 50)
 QF_BANDS = ((5, 10), (20, 40), (50, 70), (80, 90), (95, 100))
@@ -106,7 +104,8 @@ def bands(rows: dict, edges) -> dict:
     out = {}
     for low, high in edges:
         inside = [r["estimate_mae"] for r in rows.values() if low <= r["level"] <= high]
-        out[f"{low}-{high}"] = round(float(np.mean(inside)), 2)
+        if inside:  # a band none of the measured levels falls in is left out
+            out[f"{low}-{high}"] = round(float(np.mean(inside)), 2)
     return out
 
 
@@ -146,12 +145,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--photos", default=str(DATA / "clean" / "BSD100"), help="folder of clean photos")
     ap.add_argument("--limit", type=int, default=None, help="first N photos only")
-    ap.add_argument("--jpeg-run", default=str(REPO / "models" / "small_v1_jpeg_cifar10"))
-    ap.add_argument("--noise-run", default=str(REPO / "models" / "small_v1_gaussian_cifar10"))
+    ap.add_argument("--jpeg-run", default=str(SHIPPED_JPEG_RUN))
+    ap.add_argument("--noise-run", default=str(SHIPPED_NOISE_RUN))
+    ap.add_argument("--qualities", default=",".join(map(str, QUALITIES)), help="comma-separated JPEG QFs")
+    ap.add_argument("--sigmas", default=",".join(map(str, SIGMAS)), help="comma-separated noise sigmas")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "real_photos.json"))
+    add_out_option(ap, "real_photos.json")  # and the page beside it, .md
     ap.add_argument("--markdown-only", action="store_true", help="rewrite the .md from the JSON at --out")
     args = ap.parse_args(argv)
+    if not args.markdown_only and not Path(args.photos).is_dir():
+        ap.error(f"--photos: {args.photos} is not a folder (the default needs $IRDI_DATA/clean/BSD100)")
     if args.markdown_only:
         Path(args.out).with_suffix(".md").write_text(markdown(json.loads(Path(args.out).read_text())))
         return 0
@@ -164,16 +167,15 @@ def main(argv=None) -> int:
     files = sorted(p for p in Path(args.photos).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)[:args.limit]
     photos, names = [load_image(p) for p in files], [p.name for p in files]
     print(f"{len(photos)} photos from {args.photos}", flush=True)
-    result = {"photos": len(photos), "folder": args.photos, "machine": machine_info(),
-              "date": datetime.datetime.now().isoformat(timespec="seconds"), "command": " ".join(sys.argv)}
-    for kind, run, levels, edges in (("jpeg", args.jpeg_run, QUALITIES, QF_BANDS),
-                                     ("gaussian", args.noise_run, SIGMAS, SIGMA_BANDS)):
+    info = machine_info()
+    result = {"photos": len(photos), "folder": args.photos}
+    for kind, run, levels, edges in (("jpeg", args.jpeg_run, args.qualities, QF_BANDS),
+                                     ("gaussian", args.noise_run, args.sigmas, SIGMA_BANDS)):
+        levels = [int(v) for v in levels.split(",")]
         rows = measure(Path(run), kind, levels, photos, names, args.seed)
         result[kind] = {"run": os.path.relpath(run, REPO), "levels": rows, "mae_by_band": bands(rows, edges)}
-    result["load_avg_at_end"] = os.getloadavg()
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(out, result, info, __file__, argv)
     out.with_suffix(".md").write_text(markdown(result))
     print(f"wrote {out} and {out.with_suffix('.md')}")
     return 0

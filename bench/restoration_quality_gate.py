@@ -8,19 +8,19 @@ saved twice at one quality), the photos the release runs pass as ``--clean-dir``
 the validation split alone. Both are measured, as `irdi-restore` applies them (quality read from the degraded
 pixels' DCT lattice, the share applied, the result rounded to 8 bits), on the 1000 CIFAR test images and on
 BSD100 and Urban100 at native resolution, never seen by the net or the fit. CLEAN holds T91/, BSD100/,
-Urban100/. Writes bench/results/restoration_quality_gate.{json,md}.
+Urban100/. Writes bench/results/restoration_quality_gate.{json,md}. --limit and --qualities make the tiny run of
+the tests.
 """
 import argparse
 import json
-import sys
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from keras_irdi import tfenv  # noqa: E402,F401  (quiet TensorFlow import)
+from _common import REPO, SHIPPED_JPEG_RUN, add_out_option, machine_info, write_result
+from keras_irdi import tfenv  # noqa: F401  (quiet TensorFlow import)
 
 QFS = (5, 10, 20, 30, 40, 50, 60, 70, 80, 85, 90, 92, 95, 97, 98, 99, 100)
 SHOWN = (10, 50, 70, 80, 85, 90, 92, 95, 97, 98, 100)
@@ -33,13 +33,15 @@ def psnr_gain(clean, degraded, output):
     return 10 * np.log10(max(mse(degraded), 1e-6) / max(mse(output), 1e-6))
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cifar-dir", required=True)
     ap.add_argument("--clean-dir", required=True, help="folder holding T91/, BSD100/ and Urban100/")
-    ap.add_argument("--run-dir", default="models/small_v1_jpeg_cifar10")
-    ap.add_argument("--out", default="bench/results/restoration_quality_gate.json")
-    args = ap.parse_args()
+    ap.add_argument("--run-dir", default=str(SHIPPED_JPEG_RUN), help="run directory (default: the shipped JPEG run)")
+    ap.add_argument("--qualities", default=",".join(map(str, QFS)), help="comma-separated QFs measured")
+    ap.add_argument("--limit", type=int, default=None, help="first N images of each set (default all)")
+    add_out_option(ap, "restoration_quality_gate.json")  # and the page beside it, .md
+    args = ap.parse_args(argv)
 
     import keras_irdi.models  # noqa: F401  (registers the patch nets' layers)
     from keras_irdi.data.cifar import load_cifar
@@ -56,9 +58,9 @@ def main():
     net = run.load_stage("restoration")
     data = load_cifar("cifar10", cifar_dir=args.cifar_dir)
     n_val = int(round(len(data["x_train"]) * 0.05))  # the runs' validation split (data.val_fraction)
-    val, test = data["x_train"][-n_val:], data["x_test"]
+    val, test = data["x_train"][-n_val:], data["x_test"][:args.limit]
     clean = Path(args.clean_dir)
-    t91, bsd, urban = (load_image_folder(clean / name) for name in ("T91", "BSD100", "Urban100"))
+    t91, bsd, urban = (load_image_folder(clean / name)[:args.limit] for name in ("T91", "BSD100", "Urban100"))
 
     step = get_preset("small_v1").restoration.quality_gate_step
     shipped = run.quality_gate()  # the gate the run fitted after training its net, as irdi-restore applies it
@@ -96,21 +98,21 @@ def main():
                          "harmed_share": round(float((g < -0.01).mean()), 3)}
         return out
 
-    result = {"command": "python bench/restoration_quality_gate.py --cifar-dir DATA --clean-dir CLEAN",
-              "run_dir": args.run_dir, "gate": "the run's" if shipped is not None else "fitted here",
+    info = machine_info()
+    result = {"run_dir": os.path.relpath(args.run_dir, REPO), "gate": "the run's" if shipped is not None else "fitted here",
               "fit_seconds": round(fit_seconds, 1),
               "reference_quality": {name: [quality_from_pixels(im) for im in ims]
                                     for name, ims in (("BSD100", bsd), ("Urban100", urban))},
               "alpha": {name: {str(q): alpha_for(g, q) for q in range(1, 101)} for name, g in gates.items()},
               "cifar_test": [], "bsd100": [], "urban100": []}
     for key, images in (("cifar_test", list(test)), ("bsd100", bsd), ("urban100", urban)):
-        for q in QFS:
+        for q in (int(v) for v in args.qualities.split(",")):
             result[key].append(measure(images, q))
             print(key, json.dumps(result[key][-1]), flush=True)
     result["seconds"] = round(time.time() - start, 1)
     out = Path(args.out)
-    out.write_text(json.dumps(result, indent=1))
-    write_markdown(result, out.with_suffix(".md"))
+    write_result(out, result, info, __file__, argv)
+    write_markdown(json.loads(out.read_text()), out.with_suffix(".md"))
     print(f"wrote {out} in {result['seconds'] / 60:.1f} min")
 
 

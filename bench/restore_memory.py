@@ -16,10 +16,9 @@ Peak memory does not depend on the machine's load; the times do (``load_avg_*``:
 the cores).
 
     python bench/restore_memory.py
+    python bench/restore_memory.py --tiny --run RUN --photo PHOTO   # the same steps at 1/20 of each side (tests)
 """
 import argparse
-import datetime
-import json
 import os
 import subprocess
 import sys
@@ -27,10 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import machine_info
+from _common import DATA, REPO, SHIPPED_JPEG_RUN, add_out_option, machine_info, write_result
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("IRDI_DATA") or REPO.parent / "shared" / "data")
 BUDGET_MB = 1536
 
 WRAPPER = r"""
@@ -67,32 +64,39 @@ def photo(source, size, path) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--run", default=str(REPO / "models" / "small_v1_jpeg_cifar10"))
-    ap.add_argument("--photo", default=str(sorted((DATA / "clean" / "BSD100").iterdir())[0]))
-    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "restore_memory.json"))
+    ap.add_argument("--run", default=str(SHIPPED_JPEG_RUN), help="run directory (default: the shipped JPEG run)")
+    ap.add_argument("--photo", help="photo to enlarge (default: the first of $IRDI_DATA/clean/BSD100)")
+    ap.add_argument("--tiny", action="store_true", help="600x450 and 300x200 instead of 12000x9000 and 6000x4000")
+    add_out_option(ap, "restore_memory.json")
     args = ap.parse_args(argv)
+    if args.photo is None:
+        bsd = DATA / "clean" / "BSD100"
+        if not bsd.is_dir():
+            ap.error(f"--photo: no default, {bsd} is missing (set IRDI_DATA)")
+        args.photo = str(sorted(bsd.iterdir())[0])
+    big_size, camera_size = ((600, 450), (300, 200)) if args.tiny else ((12000, 9000), (6000, 4000))
     from PIL import Image
 
     from keras_irdi.data.images import MAX_PIXELS
 
-    result = {"machine": machine_info(), "date": datetime.datetime.now().isoformat(timespec="seconds"),
-              "command": " ".join(sys.argv), "run": os.path.relpath(args.run, REPO), "budget_mb": BUDGET_MB}
+    info = machine_info()
+    result = {"run": os.path.relpath(args.run, REPO), "budget_mb": BUDGET_MB}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        big = tmp / "photo_12000x9000.jpg"
-        result["image"] = photo(args.photo, (12000, 9000), big)
+        big = tmp / "photo_big.jpg"
+        result["image"] = photo(args.photo, big_size, big)
         result["restore"] = peak_memory(args.run, big, tmp / "out")
-        with Image.open(tmp / "out" / "photo_12000x9000.png") as restored:
-            assert restored.size == (12000, 9000)
+        with Image.open(tmp / "out" / "photo_big.png") as restored:
+            assert restored.size == big_size
         big.unlink()
-        (tmp / "out" / "photo_12000x9000.png").unlink()
-        print(f"12000x9000: peak RSS {result['restore']['peak_rss_mb']} MB, {result['restore']['seconds']} s",
+        (tmp / "out" / "photo_big.png").unlink()
+        print(f"{result['image']['size']}: peak RSS {result['restore']['peak_rss_mb']} MB, {result['restore']['seconds']} s",
               flush=True)
 
-        camera = tmp / "photo_6000x4000.jpg"
-        result["image_6000x4000"] = photo(args.photo, (6000, 4000), camera)
+        camera = tmp / "photo_camera.jpg"
+        result["image_6000x4000"] = photo(args.photo, camera_size, camera)
         result["restore_6000x4000"] = peak_memory(args.run, camera, tmp / "out")
-        print(f"6000x4000: peak RSS {result['restore_6000x4000']['peak_rss_mb']} MB, "
+        print(f"{result['image_6000x4000']['size']}: peak RSS {result['restore_6000x4000']['peak_rss_mb']} MB, "
               f"{result['restore_6000x4000']['seconds']} s", flush=True)
 
         bomb = tmp / "black_12000x12000.png"
@@ -102,9 +106,8 @@ def main(argv=None) -> int:
         assert result["too_large"]["exit"] == 1 and len(result["too_large"]["stderr"]) == 1, result["too_large"]
         print(f"12000x12000 PNG ({result['too_large']['bytes']} bytes): exit 1, "
               f"{result['too_large']['stderr'][0]!r}, peak RSS {result['too_large']['peak_rss_mb']} MB", flush=True)
-    result["load_avg_at_end"] = os.getloadavg()
     result["within_budget"] = result["restore"]["peak_rss_mb"] <= BUDGET_MB
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result, info, __file__, argv)
     print(f"wrote {args.out}")
     return 0
 

@@ -13,7 +13,6 @@ One warm-up pass (it traces every function), then --repeats passes with the thre
 Ratios: shared/sum (goal <= 1.15: sharing costs little beyond the sub-models themselves) and naive/shared.
 """
 import argparse
-import datetime
 import os
 import statistics
 import sys
@@ -22,7 +21,7 @@ from collections import Counter
 
 import numpy as np
 
-from _common import add_run_options, build_stages, machine_info, require_positive, timed
+from _common import add_run_options, build_stages, machine_info, require_positive, timed, write_result
 
 DEFAULT_LEVELS = "10,30,50,70,90"
 
@@ -50,12 +49,11 @@ def main(argv=None):
     ap.add_argument("--levels", default=DEFAULT_LEVELS, help=f"comma-separated JPEG QFs (default {DEFAULT_LEVELS})")
     ap.add_argument("--batch-size", type=int, default=500, help="sweep batch size (default 500, as run_sweep)")
     ap.add_argument("--preset", default="small", help="preset whose network widths are used (default small)")
-    add_run_options(ap, out="bench/results/sweep.json")
+    add_run_options(ap, "sweep.json")
     args = ap.parse_args(argv)
     require_positive(ap, args, "n", "batch_size", "repeats")
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from keras_irdi.runs.directory import write_json
     from keras_irdi.data.cifar import load_cifar
     from keras_irdi.degradations import degrade
     from keras_irdi.evaluation.level_sweep import sweep_levels
@@ -117,17 +115,14 @@ def main(argv=None):
               "naive_over_shared": round(med["naive"] / med["shared"], 3)}
     shared_calls = {k: v // args.repeats for k, v in forward.calls.items()}
     naive_calls = Counter(s for name in NETWORKS for s in required_stages(name))
-    info["load_avg_at_end"] = os.getloadavg()
-    write_json(args.out, {
+    write_result(args.out, {
         "benchmark": "sweep", "preset_widths": args.preset, "n_images": len(x), "levels": levels,
         "batch_size": args.batch_size, "batches_per_pass": len(batches), "repeats": args.repeats,
         "data_sha256": data["sha256"], "results": results, "ratios": ratios,
         "goals": {"shared_over_sum": "<= 1.15"},
         "sub_model_calls_per_pass": {"shared": {k: v for k, v in shared_calls.items()},
                                      "naive": {k: v * len(batches) for k, v in naive_calls.items()}},
-        "max_abs_diff_shared_vs_composites": max_diff,
-        "machine": info, "command": " ".join([sys.executable] + sys.argv),
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")})
+        "max_abs_diff_shared_vs_composites": max_diff}, info, __file__, argv)
     print(f"sweep: {len(levels)} levels x {len(x)} images, median s: shared {med['shared']:.2f}, "
           f"sum of sub-models {med['sum']:.2f}, naive {med['naive']:.2f}, degradation {deg_med:.2f} (excluded); "
           f"shared/sum {ratios['shared_over_sum']:.2f} (goal <= 1.15), naive/shared {ratios['naive_over_shared']:.2f}"

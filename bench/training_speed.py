@@ -14,14 +14,13 @@ the median of the rest is reported. Ratios: bare_jpeg/bare_clean (goal <= 1.1) a
 (goal <= 1.1). The load average is recorded: a busy machine makes every ratio meaningless.
 """
 import argparse
-import datetime
 import os
 import statistics
 import sys
 import tempfile
 import time
 
-from _common import machine_info
+from _common import add_run_options, machine_info, require_positive, write_result
 
 VAL_PER_TRAIN = 2250 / 42750  # the `small` runs' validation : training split
 
@@ -61,15 +60,13 @@ def epoch_times(variant, x, y, x_val, y_val, repeats, seed):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cifar-dir", required=True, help="local CIFAR-10 copy (python layout or .npz)")
     ap.add_argument("--images", type=int, default=12800, help="training images per epoch (default 12800)")
-    ap.add_argument("--repeats", type=int, default=3, help="timed epochs per variant after the warm-up")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="bench/results/training_speed.json")
+    add_run_options(ap, "training_speed.json")  # --repeats: timed epochs per variant after the warm-up
     args = ap.parse_args(argv)
+    require_positive(ap, args, "images", "repeats")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the CLIs (keras_irdi.tfenv)
-    from keras_irdi.runs.directory import write_json
     from keras_irdi.data.cifar import load_cifar
 
     info = machine_info()
@@ -88,12 +85,9 @@ def main(argv=None):
     med = {k: v["median_seconds"] for k, v in results.items()}
     ratios = {"jpeg_over_clean": round(med["bare_jpeg"] / med["bare_clean"], 3),
               "stage_over_bare": round(med["stage_clean"] / med["bare_clean"], 3)}
-    info["load_avg_at_end"] = os.getloadavg()
-    write_json(args.out, {
+    write_result(args.out, {
         "benchmark": "training_speed", "images": args.images, "val_images": n_val, "batch_size": 128,
-        "results": results, "ratios": ratios, "goals": {"jpeg_over_clean": "<= 1.1", "stage_over_bare": "<= 1.1"},
-        "machine": info, "command": " ".join([sys.executable] + sys.argv),
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")})
+        "results": results, "ratios": ratios, "goals": {"jpeg_over_clean": "<= 1.1", "stage_over_bare": "<= 1.1"}}, info, __file__, argv)
     print(f"jpeg/clean {ratios['jpeg_over_clean']}, stage/bare {ratios['stage_over_bare']} -> {args.out}")
 
 
