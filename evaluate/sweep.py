@@ -27,6 +27,9 @@ def main(argv=None):
                     help="comma-separated levels instead of the full range")
     ap.add_argument("--step", type=positive_int, default=None, help="level step (default: the preset's)")
     ap.add_argument("--batch-size", type=positive_int, default=500)
+    ap.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+                    help="float32 (default): what the exports serve; bfloat16: the convolutional stages in mixed "
+                         "bfloat16, 1.8-2x faster on a CPU with bf16 units (bench/results/precision.md)")
     ap.add_argument("--force", action="store_true",
                     help="replace RUN/eval's sweep even if it has more levels or images than this one")
     ap.add_argument("--verbose", action="store_true", help="keep TensorFlow's own log lines on stderr")
@@ -35,7 +38,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     from keras_irdi.evaluation.level_sweep import run_sweep
     result = run_sweep(args.run_dir, limit=args.limit, levels=args.levels, step=args.step,
-                       batch_size=args.batch_size, cifar_dir=args.cifar_dir, force=args.force)
+                       batch_size=args.batch_size, cifar_dir=args.cifar_dir, force=args.force,
+                       precision=args.precision)
     print(f"sweep: {len(result['rows'])} levels x {result['n_images']} images in {result['seconds']} s -> "
           f"{args.run_dir}/eval/{result['degradation']}_{result['dataset']}.csv")
 

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_irdi.runs.directory import RunDir, write_json
+from keras_irdi.runs.directory import REDUCED_PRECISION_STAGES, RunDir, write_json
 from keras_irdi.reporting.confidence import correct_path, write_correct
 from keras_irdi.degradations import degrade, get_degradation
 from keras_irdi.errors import InputError, MissingError
 from keras_irdi.models.forward import SharedForward
+from keras_irdi.models.precision import POLICIES, reduced_copy
 from keras_irdi.metrics import accuracy, mean_cpsnr
 from keras_irdi.network_ids import NETWORKS, ORACLE
 from keras_irdi.reporting.sweep_files import COLUMNS
@@ -63,23 +64,28 @@ def evaluate_level(forward: SharedForward, x_clean, y, degradation: str, level: 
 
 def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None = None,
               batch_size: int = 500, examples: int = 8, verbose: bool = True, cifar_dir=None,
-              force: bool = False) -> dict:
+              force: bool = False, precision: str = "float32") -> dict:
     """Sweep the run's test set over the levels; writes RUN/eval/<degradation>_<dataset>.{csv,json}.
 
-    ``cifar_dir`` overrides the run's CIFAR location (e.g. for shipped models trained elsewhere). Every
-    option is checked before anything is loaded or written, and a sweep with fewer levels or fewer images
-    than the one already in RUN/eval is refused unless ``force``. Holds the run directory's lock."""
+    ``cifar_dir`` overrides the run's CIFAR location (e.g. for shipped models trained elsewhere).
+    ``precision``: float32 measures what is served; bfloat16 runs the convolutional stages in mixed bfloat16
+    (``models.precision.reduced_copy``), faster where the CPU has bf16 units, for a sweep too long otherwise
+    (docs/DECISIONS.md, "Precision"). Every option is checked before anything is loaded or written, and a
+    sweep with fewer levels or fewer images than the one already in RUN/eval is refused unless ``force``.
+    Holds the run directory's lock."""
     from keras_irdi.runs.lock import holding_run
 
     for name, value in (("--limit", limit), ("--step", step), ("--batch-size", batch_size)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
                                   or value < 1):
             raise InputError(f"{name} must be a whole number >= 1, got {value!r}")
+    if precision not in POLICIES:
+        raise InputError(f"the sweep's precision must be one of {', '.join(POLICIES)}, got {precision!r}")
     if not RunDir(run_dir).manifest_path.is_file():
         raise MissingError(f"{run_dir} is not a run directory (no manifest.json); "
                            "train one with: python train/all.py --run-dir RUN")
     with holding_run(run_dir):
-        return _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, cifar_dir, force)
+        return _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, cifar_dir, force, precision)
 
 
 def refuse_smaller_sweep(stem: Path, n_levels: int, n_images: int) -> None:
@@ -102,7 +108,7 @@ def refuse_smaller_sweep(stem: Path, n_levels: int, n_images: int) -> None:
                           f"this one ({n_levels} levels x {n_images} images); pass --force to replace it")
 
 
-def _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, cifar_dir, force) -> dict:
+def _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, cifar_dir, force, precision) -> dict:
     import keras
 
     from keras_irdi.data.cifar import load_cifar
@@ -124,6 +130,7 @@ def _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, cifar_di
     if not force:
         refuse_smaller_sweep(run.path / "eval" / f"{config.degradation}_{config.dataset}", len(lv), len(x))
     stages = run.load_stages(*SWEEP_STAGES)
+    stages.update({s: reduced_copy(stages[s], precision) for s in stages if s in REDUCED_PRECISION_STAGES})
     deg = get_degradation(config.degradation)
     example_levels = set(deg.psnr_levels[::2]) | {deg.psnr_levels[0]}
     forward = SharedForward(stages)
@@ -154,7 +161,7 @@ def _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, cifar_di
         for row in rows:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
     result = {"degradation": config.degradation, "dataset": config.dataset, "n_images": int(len(x)),
-              "rows": rows, "calls": dict(forward.calls), "seconds": round(seconds, 1),
+              "rows": rows, "calls": dict(forward.calls), "seconds": round(seconds, 1), "precision": precision,
               "run": {"preset": config.preset.name, "seed": config.seed, "run_dir": str(run.path)}}
     write_json(Path(f"{stem}.json"), result)
     # Per-image correctness: what the claims' bootstrap confidence intervals resample (keras_irdi.reporting.confidence).
@@ -164,5 +171,5 @@ def _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, cifar_di
         np.savez_compressed(f"{stem}_examples.npz", clean=x[:examples], levels=np.array(ex["levels"]),
                             degraded=np.stack(ex["degraded"]), restored=np.stack(ex["restored"]))
     run.update_manifest(eval={f"{config.degradation}_{config.dataset}": {
-        "seconds": round(seconds, 1), "levels": len(lv), "n_images": int(len(x))}})
+        "seconds": round(seconds, 1), "levels": len(lv), "n_images": int(len(x)), "precision": precision}})
     return result

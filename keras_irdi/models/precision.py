@@ -102,3 +102,50 @@ def float32_copy(model):
     copy = keras.saving.deserialize_keras_object(config)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def _float32_tail(model) -> set:
+    """Names of the layers that compute a model output without a weight of their own after the last weighted
+    layer on the way (an output layer is in it whether or not it has weights): exactly the layers the builders
+    pin to float32 (softmax, the restored image, the level's mean)."""
+    keep, todo = set(), [t._keras_history.operation for t in model.outputs]
+    first = True
+    while todo:
+        layer = todo.pop()
+        if layer.name in keep:
+            continue
+        if layer.weights and not (first or layer in [t._keras_history.operation for t in model.outputs]):
+            continue
+        first = False
+        keep.add(layer.name)
+        if layer.weights:  # a weighted output layer (the softmax Dense): its inputs compute reduced
+            continue
+        for node in layer._inbound_nodes:
+            todo += [t._keras_history.operation for t in node.input_tensors]
+    return keep
+
+
+def reduced_copy(model, precision: str):
+    """``model`` (a saved float32 stage) computing in ``precision``'s mixed policy, with the float32 tail its
+    builder pins (:func:`_float32_tail`); the same weights. For inference where speed matters more than the
+    last bits (``evaluate/sweep.py --precision``): the layers that trained in bfloat16 compute in it again."""
+    import keras
+
+    if precision == "float32":
+        return float32_copy(model)
+    tail, policy = _float32_tail(model), POLICIES[precision]
+
+    def retype(node, layer_name=None):
+        if isinstance(node, dict):
+            if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+                name = "float32" if layer_name in tail else policy
+                return {**node, "config": {**node.get("config", {}), "name": name}}
+            name = node.get("config", {}).get("name", layer_name) if "class_name" in node else layer_name
+            return {k: retype(v, name) for k, v in node.items()}
+        if isinstance(node, list):
+            return [retype(v, layer_name) for v in node]
+        return node
+
+    copy = keras.saving.deserialize_keras_object(retype(keras.saving.serialize_keras_object(model)))
+    copy.set_weights(model.get_weights())
+    return copy

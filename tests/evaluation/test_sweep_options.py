@@ -58,3 +58,32 @@ def test_a_smaller_sweep_does_not_replace_a_fuller_one_without_force(tmp_path, t
     result = run_sweep(tmp_path / "run", levels=[5, 60, 100], limit=10, verbose=False, force=True)
     assert len(result["rows"]) == 3 and csv_path.read_bytes() != before
     run_sweep(tmp_path / "run", levels=[5, 60, 100], limit=10, verbose=False)  # as full as the one in place: fine
+
+
+def test_a_bfloat16_sweep_runs_the_convolutional_stages_reduced(tmp_path, tiny_run, cifar_dir, monkeypatch):
+    """--precision bfloat16: every convolutional stage computes in mixed bfloat16, the weight net in float32;
+    the accuracies stay near float32's and the precision is recorded. float32 (the default) runs the saved
+    stages as they are."""
+    from keras_irdi.models import forward
+
+    _run_with_full_sweep(tmp_path / "run", tiny_run, cifar_dir)
+    seen = {}
+    original = forward.SharedForward.__init__
+
+    def spy(self, stages):
+        seen.update({name: {layer.dtype_policy.name for layer in model.layers} for name, model in stages.items()})
+        original(self, stages)
+
+    monkeypatch.setattr(forward.SharedForward, "__init__", spy)
+    kw = dict(levels=[5, 60], limit=40, verbose=False, force=True)
+    full = run_sweep(tmp_path / "run", **kw)
+    assert full["precision"] == "float32" and all(policies == {"float32"} for policies in seen.values())
+    reduced = run_sweep(tmp_path / "run", precision="bfloat16", **kw)
+    assert reduced["precision"] == "bfloat16"
+    assert RunDir(tmp_path / "run").manifest()["eval"]["jpeg_cifar10"]["precision"] == "bfloat16"
+    assert seen["weight_net"] == {"float32"}
+    assert all("mixed_bfloat16" in seen[s] for s in ("restoration", "estimator", "cla_org", "cla_deg", "cla_res"))
+    for a, b in zip(full["rows"], reduced["rows"]):
+        assert abs(a["acc_proposed"] - b["acc_proposed"]) <= 0.1  # 40 images: a few may change class
+    with pytest.raises(InputError, match="precision must be one of float32, bfloat16, float16, got 'auto'"):
+        run_sweep(tmp_path / "run", precision="auto", **kw)
