@@ -4,11 +4,20 @@ The library raises these for expected mistakes (a bad option or level, a missing
 unwritable place). Each also derives from the matching built-in, so callers may catch ``ValueError`` or
 ``FileNotFoundError`` as before. Anything else that escapes a command is a bug and keeps its traceback
 (:func:`main_wrapper` is the one boundary; every command-line tool runs through it).
+
+A full disk is the user's to fix too, wherever it is met (a Python write, h5py, TensorFlow's C++ writers):
+:func:`no_space` is its one message, ``no space left on DEVICE: free N MB and rerun``.
 """
+import contextlib
+import errno
 import logging
+import math
+import os
+import re
 import signal
 import sys
 import warnings
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -29,6 +38,81 @@ class AccessError(UserError, PermissionError):
 
 class ExistsError(UserError, FileExistsError):
     """A destination that already exists and must not be overwritten."""
+
+
+class DiskFullError(UserError, OSError):
+    """No space left (or the disk quota reached) where a file was being written; the message says how much
+    to free. Whatever was being written is not left half-written under its final name."""
+
+
+_FULL = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded"}
+
+
+def mount_point(path) -> Path:
+    """The mount point holding ``path`` (which need not exist yet): the device a user frees space on."""
+    path = Path(os.path.realpath(path))
+    while not os.path.ismount(path):
+        path = path.parent
+    return path
+
+
+def free_bytes(path) -> int:
+    """Bytes that can still be written at ``path`` (or its nearest existing parent). Root may also use the
+    blocks a file system reserves for it, so root is not refused space its writes would get."""
+    path = Path(os.path.realpath(path))
+    while not path.exists():
+        path = path.parent
+    st = os.statvfs(path)
+    return st.f_frsize * (st.f_bfree if os.geteuid() == 0 else st.f_bavail)
+
+
+def no_space(path, missing_bytes: int | None = None, code: int = errno.ENOSPC, writing=None) -> str:
+    """The one message for a full disk: ``no space left on MOUNT (writing FILE): free N MB and rerun``
+    (N rounded up; "some space" when what is missing is not known)."""
+    amount = "some space" if missing_bytes is None else f"{max(1, math.ceil(missing_bytes / 1e6))} MB"
+    shown = "" if writing is None else f" (writing {writing})"
+    return f"{_FULL.get(code, _FULL[errno.ENOSPC])} on {mount_point(path)}{shown}: free {amount} and rerun"
+
+
+def disk_full_code(exc) -> int | None:
+    """ENOSPC or EDQUOT if ``exc`` (or what it was raised from) is a full disk, else None.
+
+    Python and h5py raise OSError with the errno; TensorFlow's writers raise ResourceExhaustedError with
+    the C library's text (``PATH; No space left on device``). Out of memory is also ResourceExhaustedError
+    (``OOM when allocating tensor``): only the text tells them apart, and it is not a disk error."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in _FULL:
+            return exc.errno
+        if isinstance(exc, OSError) or any(c.__name__ == "ResourceExhaustedError" for c in type(exc).__mro__):
+            for code in _FULL:
+                if os.strerror(code) in str(exc):
+                    return code
+        exc = exc.__cause__
+    return None
+
+
+def ensure_space(path, needed_bytes: int, writing=None) -> None:
+    """DiskFullError unless ``needed_bytes`` fit at ``path``: checked before a writer that cannot survive a
+    full disk (h5py's half-written file crashes the interpreter at exit) ever meets one."""
+    free = free_bytes(path)
+    if needed_bytes > free:
+        raise DiskFullError(no_space(path, needed_bytes - free, writing=writing))
+
+
+@contextlib.contextmanager
+def full_disk_is_user_error(path, needed_bytes: int | None = None, writing=None):
+    """A full disk met in the block becomes DiskFullError: free what ``needed_bytes`` lacks once the block
+    has cleaned up after itself (its temporary files removed). Any other error passes unchanged."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as exc:
+        code = disk_full_code(exc)
+        if code is None:
+            raise
+        missing = None if needed_bytes is None else max(1, needed_bytes - free_bytes(path))
+        raise DiskFullError(no_space(path, missing, code, writing)) from None
 
 
 def one_line(err) -> str:
@@ -54,9 +138,15 @@ def main_wrapper(fn, argv=None, interrupted: str = "interrupted: rerun the same 
     way: stage artefacts are written atomically and BackupAndRestore keeps the last finished epoch, so
     rerunning the command resumes.
 
+    A full disk is the user's to fix wherever it is met: one line (:func:`no_space`), exit status 2.
+    Temporary files (Autograph's generated modules among them) go to a folder of this command's own,
+    removed when it ends (``keras_irdi.tfenv.private_tempdir``).
+
     TensorFlow is not loaded here but by the commands' parser (``keras_irdi.tfenv.ArgumentParser``),
     once the arguments are valid.
     """
+    from keras_irdi.tfenv import private_tempdir
+
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     verbose = "--verbose" in (sys.argv[1:] if argv is None else list(map(str, argv)))
@@ -68,16 +158,30 @@ def main_wrapper(fn, argv=None, interrupted: str = "interrupted: rerun the same 
         ours.setLevel(logging.WARNING)
         warnings.showwarning = _one_line_warning
     try:
-        return fn(argv) or 0
+        with private_tempdir():
+            return fn(argv) or 0
     except KeyboardInterrupt:
         print(interrupted, file=sys.stderr)
         return 130
     except UserError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        code = disk_full_code(exc)
+        if code is None:
+            raise
+        print(f"error: {no_space(_path_in(exc), code=code)}", file=sys.stderr)
+        return 2
     finally:
         ours.setLevel(level)
         warnings.showwarning = show
+
+
+def _path_in(exc) -> str:
+    """The file a full-disk error no site of ours named was writing (OSError's filename, TensorFlow's
+    ``PATH; No space left on device``), else the working folder: either shows the device."""
+    found = re.search(r"(/[^\s;]+); ", str(exc))
+    return getattr(exc, "filename", None) or (found.group(1) if found else os.getcwd())
 
 
 _WARNED: set = set()

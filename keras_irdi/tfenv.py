@@ -10,13 +10,22 @@ keeps errors only from then on, and TF's Python logger keeps errors.
 oneDNN: this TensorFlow build leaves its oneDNN CPU kernels off on CPUs without AVX-512; on the 2-core AMD
 development machine they train the half-width classifier 1.4x faster (docs/DECISIONS.md). Set
 ``TF_ENABLE_ONEDNN_OPTS=0`` to opt out.
+
+Temporary files: Autograph writes each function it converts to ``__autograph_generated_file*.py`` in
+``tempfile.gettempdir()`` and removes it only at a normal interpreter exit (atexit), so a killed or crashed
+command left them in /tmp. Every command points ``tempfile`` at a folder of its own (``private_tempdir``).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import sys
+import tempfile
 import warnings
+
+TEMP_PREFIX = "keras_irdi-"  # <system temp>/keras_irdi-<pid>-<random>/: one command's temporary files
 
 
 def load_tensorflow(verbose: bool = False):
@@ -54,3 +63,39 @@ class ArgumentParser(argparse.ArgumentParser):
         parsed = super().parse_args(args, namespace)
         load_tensorflow(verbose=bool(getattr(parsed, "verbose", False)))
         return parsed
+
+
+@contextlib.contextmanager
+def private_tempdir():
+    """Point ``tempfile`` (Autograph's generated modules, Keras' scratch files) at a new folder of this
+    process's own for the block, and remove it afterwards, also when the block fails or is interrupted.
+    Folders a killed process left behind (SIGKILL, a crash: no ``finally`` ran) are removed first."""
+    base = tempfile.gettempdir()
+    _remove_orphans(base)
+    folder, saved = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=base), tempfile.tempdir
+    tempfile.tempdir = folder
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = saved
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_orphans(base: str) -> None:
+    """Remove the ``TEMP_PREFIX<pid>-*`` folders in ``base`` whose process is gone."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(base):
+            pid = entry.name[len(TEMP_PREFIX):].split("-", 1)[0]
+            if not (entry.name.startswith(TEMP_PREFIX) and pid.isdigit()) or _alive(int(pid)):
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
