@@ -40,7 +40,6 @@ tf = load_tensorflow("--verbose" in sys.argv)  # before anything else loads it: 
 
 import argparse  # noqa: E402
 import errno  # noqa: E402
-import math  # noqa: E402
 import secrets  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -231,13 +230,6 @@ def write_png(image: np.ndarray, out: Path, overwrite: bool = False) -> None:
         raise
 
 
-def _mount_point(path) -> Path:
-    path = Path(os.path.realpath(path))
-    while not os.path.ismount(path):
-        path = path.parent
-    return path
-
-
 def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated: bool = True,
                   quality: int | None = None, overwrite: bool = False, report_error=None) -> list[dict]:
     """Restore each file into ``out_dir/<stem>.png`` (``output_paths``); one dict per file, with "output" (and
@@ -249,7 +241,7 @@ def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated
     one of the inputs raises InputError before the model loads. A full disk stops the batch: its dict also
     has "disk_full" and is the last one (the later files would fail the same way)."""
     from keras_irdi.data.images import load_image
-    from keras_irdi.errors import one_line
+    from keras_irdi.errors import no_space, one_line
     from keras_irdi.runs.directory import RunDir
 
     outputs = output_paths(files, out_dir)
@@ -293,12 +285,10 @@ def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated
             continue
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                what = "no space left" if exc.errno == errno.ENOSPC else "disk quota exceeded"
-                size_mb = max(1, math.ceil(nbytes / 1e6))  # a PNG is at most about its raw pixels
                 left = len(files) - i - 1
                 rest = "" if left == 0 else " and the file after it" if left == 1 else f" and the {left} files after it"
-                failed(name, f"{what} on {_mount_point(out_dir)} (writing {out}): free {size_mb} MB and rerun "
-                       f"for {name}{rest}", disk_full=True)
+                # what to free: the raw pixels' size, which a PNG hardly exceeds
+                failed(name, f"{no_space(out_dir, nbytes, exc.errno, out)} for {name}{rest}", disk_full=True)
                 break
             failed(name, f"{name}: cannot write {out} ({exc.strerror or one_line(exc)}); nothing written under "
                    "that name")
