@@ -27,7 +27,7 @@ import keras
 from keras_irdi.errors import AccessError, InputError, MissingError
 from keras_irdi.runs.json_files import as_json, read_json, write_json  # noqa: F401  (importers use them from here)
 from keras_irdi.runs.provenance import SCHEMA_VERSION
-from keras_irdi.runs.stage_identity import stage_problem, write_identity
+from keras_irdi.runs.stage_identity import gate_problem, stage_problem, write_identity
 
 # Training order: the two cheap patch nets first (a failed recipe shows in minutes, not after the
 # classifiers), then each stage after what it needs (Cla(deg) may warm-start from Cla(org)).
@@ -190,9 +190,27 @@ class RunDir:
         return model
 
     def quality_gate(self) -> dict | None:
-        """The restoration stage's {JPEG quality: share of the residual}, None if it was trained without one."""
+        """The restoration stage's {JPEG quality: share of the residual}, None if it was trained without one.
+
+        Read only where the gate is applied (irdi-restore, the export's ``restore`` signature): StaleStageError,
+        one line naming the file and the command that retrains the stage, if the run's preset fits a gate and the
+        file is missing, or the file breaks the schema (``stage_identity.gate_problem``)."""
         path = self.stage_dir("restoration") / QUALITY_GATE_FILE
+        problem = gate_problem(path, self._has_gate())
+        if problem:
+            raise StaleStageError(f"{problem}; retrain the stage: "
+                                  + STAGE_COMMANDS["restoration"].format(run=self.path))
         return {int(q): float(a) for q, a in read_json(path).items()} if path.is_file() else None
+
+    def _has_gate(self) -> bool:
+        """Whether the run's preset (its manifest config) fits a quality gate for its restoration stage."""
+        config = self.manifest().get("config") or {}
+        preset = config.get("preset")
+        if not isinstance(preset, dict) or "name" not in preset or "degradation" not in config:
+            return False  # no preset recorded: the gate file alone says whether the run has one
+        from keras_irdi.presets import Preset
+
+        return Preset.from_dict(preset).for_degradation(config["degradation"]).restoration.quality_gate
 
     def load_stages(self, *stages: str) -> dict:
         self.require(*stages)

@@ -15,9 +15,13 @@ one line saying what is wrong, or None:
   identity (its sha256 differs: replaced by hand);
 - ``config.json`` names another stage;
 - a stage it was trained on has been retrained since (its token changed): e.g. the weight net trained on an
-  older Cla(res). Retraining the stage fixes it.
+  older Cla(res). Retraining the stage fixes it;
+- ``config.json`` is another run's: its degradation, dataset or seed is not the one the run's manifest
+  records (a Gaussian run's ``restoration/`` copied into a JPEG run).
 
 A stage without ``identity.json`` was not saved by ``save_stage`` whole, and is refused as well.
+:func:`gate_problem` checks the restoration stage's ``quality_gate.json`` where it is read
+(``RunDir.quality_gate``).
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from pathlib import Path
 from keras_irdi.runs.json_files import write_json
 
 IDENTITY = "identity.json"
+RUN_KEYS = ("degradation", "dataset", "seed")  # what a stage's config.json and the run's manifest config share
 _DIGESTS: dict = {}  # (path, size, mtime_ns) -> sha256, so repeated checks hash each file once
 
 
@@ -94,6 +99,11 @@ def stage_problem(run, stage: str) -> str | None:
         return f"{d / 'config.json'} is damaged"
     if isinstance(config, dict) and config.get("stage") not in (None, stage):
         return f"{d / 'config.json'} is the config of stage {config['stage']}, not {stage}"
+    run_config = run.manifest().get("config") or {}
+    for key in RUN_KEYS:
+        if isinstance(config, dict) and key in config and key in run_config and config[key] != run_config[key]:
+            return (f"{d} is another run's {stage} stage ({key} {config[key]!r}, this run's is {run_config[key]!r}): "
+                    "copied in from elsewhere")
     identity = read_identity(d)
     if identity is None:
         return f"{d} has no {IDENTITY}: it was not saved whole"
@@ -104,4 +114,27 @@ def stage_problem(run, stage: str) -> str | None:
         current = read_identity(run.stage_dir(upstream))
         if token is not None and current is not None and current.get("token") != token:
             return f"{stage} is stale: it was trained on an older {upstream} ({upstream} has been retrained since)"
+    return None
+
+
+def gate_problem(path, required: bool) -> str | None:
+    """Why the quality gate ``path`` (``{"<JPEG quality>": share of the residual}``) cannot be applied, or None:
+    missing where the run's preset has a gate (``required``), not JSON, a quality that is not an integer
+    1..100, or a share that is not a number in [0, 1] (NaN included). A gate that is not required and absent
+    is None: the run has none."""
+    path = Path(path)
+    if not path.is_file():
+        return f"{path} is missing (this run's preset fits a quality gate)" if required else None
+    try:
+        gate = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return f"{path} is damaged (not JSON)"
+    if not isinstance(gate, dict):
+        return f"{path} is not a table {{JPEG quality: share of the residual}}"
+    for quality, share in gate.items():
+        if not (quality.isascii() and quality.isdigit() and 1 <= int(quality) <= 100):
+            return f"{path} has the quality {quality!r}: qualities are the integers 1..100"
+        # NaN fails every comparison: refused with the out-of-range shares
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+            return f"{path} gives quality {quality} the share {share!r}: shares are numbers in [0, 1]"
     return None

@@ -247,8 +247,9 @@ def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated
     outputs = output_paths(files, out_dir)
     refuse_inputs_as_outputs(files, outputs)
     run = RunDir(run_dir)
+    model = run.load_stage("restoration")  # its identity first: a foreign stage, not "its gate is missing"
     gate = run.quality_gate() if gated else None
-    restore = restore_function(run.load_stage("restoration"), gate, tile)
+    restore = restore_function(model, gate, tile)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     results = []
 
