@@ -1,12 +1,17 @@
-"""The one set of input rules for images to classify: ``irdi-predict`` (files read with PIL) and the exported
-SavedModel's ``serve_bytes`` signature (bytes decoded in the TF graph) both apply them.
+"""The one set of input rules for images: ``irdi-predict`` and ``irdi-restore`` (files read with PIL,
+:func:`read_input_file`) and the exported SavedModel's signatures (``serve_bytes``: bytes decoded in the TF graph;
+``serving_default`` and ``restore``: pixel tensors) all apply them.
 
 - formats: JPEG (an MPO phone photo is a JPEG: its primary image is used) and PNG, by content, not by
   file name;
 - at most ``MAX_BYTES`` encoded, and width and height (as the header declares them, checked before any
-  pixel is decoded) within 1..``MAX_SIDE``;
+  pixel is decoded) within 1..``max_side``: ``MAX_SIDE`` for what is classified (the network sees S x S, a
+  larger photo only costs time), ``RESTORE_MAX_SIDE`` for what is restored at its own size (tiled, so its
+  memory is bounded by the pixel count, ``data.images.MAX_PIXELS``, which every file reader applies);
 - one frame: an animated PNG (APNG with more than one frame) is refused rather than silently reduced
   to its first frame;
+- a pixel tensor has 3 channels, and is exactly S x S where the network takes only its input size
+  (``serving_default``; ``serve_bytes`` and ``irdi-predict`` fit any size to it);
 - EXIF orientation (tag 0x0112 of IFD0, in a JPEG's APP1 "Exif" segment or a PNG's eXIf chunk) is
   applied, so a phone photo is classified as it is displayed. predict uses ``PIL.ImageOps.exif_transpose``;
   the graph reads the same tag (:func:`exif_orientation`) and applies the same transposition
@@ -14,37 +19,77 @@ SavedModel's ``serve_bytes`` signature (bytes decoded in the TF graph) both appl
   "Raw profile type exif" text chunk (PIL's getexif would read it, the graph cannot: both ignore it,
   see :func:`file_orientation`).
 
-:func:`input_rules` is the single statement of the first three rules: it takes Python numbers (predict, from
-PIL's header) or TF tensors (serve_bytes, from the bytes) and returns the conditions to hold, with their
-messages. The conversions that follow (grey, palette, 16-bit, transparency onto white) are
-``data.images.load_image``'s and ``serving.decoding._png_to_rgb``'s; then ``serving.decoding.fit_to_input`` fits the image
-to the network's input.
+:func:`input_rules` is the single statement of the rules that refuse: it takes Python numbers (from PIL's
+header) or TF tensors (in the graph) and returns the conditions to hold, with their messages. The
+conversions that follow (grey, palette, 16-bit, transparency onto white) are ``data.images.load_image``'s and
+``serving.decoding._png_to_rgb``'s; then ``serving.decoding.fit_to_input`` fits the image to the network's input.
 """
 from __future__ import annotations
 
 
 
 
-MAX_SIDE = 4096  # pixels per side
+MAX_SIDE = 4096  # pixels per side of an image to classify
+RESTORE_MAX_SIDE = 65500  # pixels per side of an image to restore (libjpeg's limit; MAX_PIXELS bounds the area)
 MAX_BYTES = 32 * 1024 * 1024  # encoded size
 FORMATS = ("JPEG", "PNG")
 PIL_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG"}  # PIL's format name -> ours
 ORIENTATION_TAG = 0x0112
 
 
-def input_rules(nbytes, known_format, height=None, width=None, frames=None) -> list:
-    """[(holds, message, values)]: every rule an image must meet. ``holds`` is a bool, or a TF bool tensor
-    when the arguments are tensors (``&`` and comparisons work on both). The header values (height, width,
-    frames) are optional so the graph can check the bytes before it parses the header."""
-    rules = [(nbytes <= MAX_BYTES, f"encoded image larger than {MAX_BYTES} bytes:", [nbytes]),
-             (known_format, f"not a {' or '.join(FORMATS)} image (these are the formats accepted)", [])]
+def input_rules(nbytes=None, known_format=None, height=None, width=None, frames=None, *, channels=None,
+                size=None, max_side=MAX_SIDE) -> list:
+    """[(holds, message, values)]: every rule an image must meet, in the order they are checked. ``holds`` is
+    a bool, or a TF bool tensor when the arguments are tensors (``&`` and comparisons work on both). Each
+    argument is optional, and only its rules are returned: the graph checks the bytes before it parses the
+    header, and a pixel tensor has no encoded size. ``size``: the only side accepted (a network's S x S)."""
+    rules = []
+    if nbytes is not None:
+        rules.append((nbytes <= MAX_BYTES, f"encoded image larger than {MAX_BYTES} bytes:", [nbytes]))
+    if known_format is not None:
+        rules.append((known_format, f"not a {' or '.join(FORMATS)} image (these are the formats accepted)", []))
     if height is not None:
         rules += [((height >= 1) & (width >= 1), "image has a zero dimension: height, width =", [height, width]),
-                  ((height <= MAX_SIDE) & (width <= MAX_SIDE),
-                   f"image larger than {MAX_SIDE} pixels per side: height, width =", [height, width])]
+                  ((height <= max_side) & (width <= max_side),
+                   f"image larger than {max_side} pixels per side: height, width =", [height, width])]
+    if channels is not None:
+        rules.append((channels == 3, "image does not have 3 channels (RGB): channels =", [channels]))
+    if size is not None:
+        rules.append(((height == size) & (width == size), f"image is not {size}x{size} pixels, the input size of the "
+                      "network (serve_bytes and irdi-predict resize any image to it): height, width =", [height, width]))
     if frames is not None:
         rules.append((frames <= 1, "animated image (several frames), not a photo: frames =", [frames]))
     return rules
+
+
+def read_input_file(path, max_side: int = MAX_SIDE):
+    """An image file to classify or restore -> uint8 (H, W, 3) RGB as displayed (``data.images.load_image``),
+    or InputError naming the file and the first rule it breaks, read from its header before any pixel is
+    decoded (FileNotFoundError if it does not exist)."""
+    import os
+    import warnings
+
+    from PIL import Image
+
+    from keras_irdi.data.images import load_image
+    from keras_irdi.errors import InputError
+
+    nbytes = os.stat(path).st_size
+    try:
+        with warnings.catch_warnings():  # the header only: the size rule below decides, not PIL's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
+            fmt, (width, height) = image.format, image.size
+            frames = int(getattr(image, "n_frames", 1)) if fmt == "PNG" else 1  # an MPO's 2nd image is not a frame
+    except Exception:  # noqa: BLE001 - load_image raises the one-line error naming the file for each case
+        load_image(path)
+        raise
+    for holds, message, values in input_rules(nbytes, fmt in PIL_FORMATS, height, width, frames, max_side=max_side):
+        if not holds:
+            shown = f" {', '.join(map(str, values))}" if values else f" (got {fmt})"
+            raise InputError(f"{path}: {message}{shown}")
+    return load_image(path)
 
 
 def file_orientation(image) -> int:

@@ -1,5 +1,6 @@
-"""Images as the SavedModel takes them: encoded bytes decoded in graph ops under the shared input rules
-(``keras_irdi.data.input_rules``), and the resize rule that fits any image to the network's input.
+"""Images as the SavedModel takes them: encoded bytes decoded, and pixel tensors checked, in graph ops under the
+shared input rules (``keras_irdi.data.input_rules``), and the resize rule that fits any image to the network's
+input.
 
 Graph ops only (no ``tf.py_function``), so both run inside TF Serving; ``irdi-predict`` applies the same
 ``fit_to_input`` to the files it reads with PIL.
@@ -67,8 +68,23 @@ def _jpeg_declared_size(data):
 
 
 def _checked(rules, tensor):
-    """``tensor`` once every rule of ``data.input_rules.input_rules`` holds (InvalidArgumentError otherwise)."""
-    return _after([_require(holds, message, *values) for holds, message, values in rules], tensor)
+    """``tensor`` once every rule of ``data.input_rules.input_rules`` holds (InvalidArgumentError otherwise).
+    Checked one after the other, so the error names the first rule broken, as irdi-predict's does."""
+    check = None
+    for holds, message, values in rules:
+        with tf.control_dependencies([] if check is None else [check]):
+            check = _require(holds, message, *values)
+    return _after([check], tensor)
+
+
+def checked_pixels(images, size: int | None = None, max_side: int = MAX_SIDE) -> tf.Tensor:
+    """uint8 pixels [..., H, W, C] as a tensor signature takes them, once the input rules hold: 3 channels,
+    sides within 1..``max_side``, and exactly ``size`` x ``size`` when given (``serving_default``). The
+    signature's shape is a contract TF Serving does not enforce: without these a wrong shape fails deep inside
+    the network with TensorFlow's own message."""
+    shape = tf.shape(images, out_type=tf.int64)
+    return _checked(input_rules(height=shape[-3], width=shape[-2], channels=shape[-1], size=size,
+                                max_side=max_side), images)
 
 
 def _png_frames(data):
@@ -93,7 +109,7 @@ def decode_to_rgb(data) -> tf.Tensor:
     declared = tf.cond(is_jpeg, lambda: _jpeg_declared_size(data), lambda: _png_declared_size(data))
     frames = tf.cond(is_png, lambda: _png_frames(data), lambda: tf.constant(1, tf.int64))
     # The decoders below only run once the declared size (and the frame count) passed.
-    data = _checked(input_rules(length, tf.logical_or(is_jpeg, is_png), declared[0], declared[1], frames)[2:], data)
+    data = _checked(input_rules(height=declared[0], width=declared[1], frames=frames), data)
     # INTEGER_ACCURATE: bit-identical to PIL's decoding, which made every JPEG the networks were trained
     # on (TF's default IDCT differs by up to ~7 levels).
     decoded = tf.cond(is_jpeg, lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
