@@ -69,7 +69,7 @@ from keras_irdi.tfenv import load_tensorflow  # noqa: E402
 tf = load_tensorflow("--verbose" in sys.argv)  # before anything else loads it: no C++ chatter on stderr
 
 from keras_irdi.data.input_rules import MAX_BYTES, MAX_SIDE  # noqa: E402,F401
-from keras_irdi.serving.decoding import decode_to_rgb, fit_to_input  # noqa: E402,F401
+from keras_irdi.serving.decoding import checked_pixels, decode_to_rgb, fit_to_input  # noqa: E402,F401
 
 FORMATS = ("savedmodel", "onnx")  # irdi-export --format
 # Column 0 = classifier trained on original images, column 1 = trained on degraded / restored images.
@@ -102,7 +102,7 @@ class ServingModule(tf.Module):
         s = self.input_size
 
         def serving_default(images):
-            return self._run(images)
+            return self._run(checked_pixels(images, size=s))  # TF Serving does not enforce the shape
 
         def serve_bytes(image_bytes):
             images = tf.map_fn(lambda b: fit_to_input(decode_to_rgb(b), s), image_bytes,
