@@ -123,6 +123,16 @@ def one_line(err) -> str:
     return " ".join(lines[:1] + ["; ".join(lines[1:])] if len(lines) > 1 else lines)
 
 
+def printable(text) -> str:
+    """``text`` (a file name, or a line that holds one) safe to print on a strict UTF-8 stream: the bytes of a
+    name that is not UTF-8 (which ``os.fsdecode`` keeps as lone surrogates) shown as ``\\xNN`` escapes."""
+    text = str(text)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no file name decodes to
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -164,7 +174,7 @@ def main_wrapper(fn, argv=None, interrupted: str = "interrupted: rerun the same 
         print(interrupted, file=sys.stderr)
         return 130
     except UserError as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
+        print(f"error: {printable(one_line(exc))}", file=sys.stderr)
         return 2
     except Exception as exc:
         code = disk_full_code(exc)
@@ -189,7 +199,7 @@ _WARNED: set = set()
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     """warnings.showwarning of the commands: ``warning: <message>`` on one line, each message once."""
-    text = f"warning: {one_line(message)}"
+    text = f"warning: {printable(one_line(message))}"
     if text not in _WARNED:
         _WARNED.add(text)
         print(text, file=sys.stderr if file is None else file, flush=True)

@@ -175,10 +175,10 @@ def _main(argv) -> int:
 
     predictor = open_predictor(args.model_dir, args.model)
 
-    from keras_irdi.data.images import read_input_image
+    from keras_irdi.data.input_rules import read_input_file
     from keras_irdi.data.jpeg_quality import file_jpeg_quality
     from keras_irdi.degradations import degrade
-    from keras_irdi.errors import one_line
+    from keras_irdi.errors import one_line, printable
     from keras_irdi.serving.decoding import fit_to_input
     from keras_irdi.serving.native_level import measured_on, native_tiles, summarise
 
@@ -190,7 +190,7 @@ def _main(argv) -> int:
     results, images, good, tiles = [], [], [], []
     for name in args.images:
         try:
-            native = read_input_image(name)
+            native = read_input_file(name)
             image = fit_to_input(native, predictor.input_size).numpy()
             if args.degrade:
                 image = degrade(image, args.degrade[0], args.degrade[1], seed=rng)
@@ -232,13 +232,13 @@ def _main(argv) -> int:
 
     for r in results:
         if "error" in r:
-            print(f"error: {r['error']}", file=sys.stderr)
+            print(f"error: {printable(r['error'])}", file=sys.stderr)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         for r in results:
             if "error" not in r:
-                print(_format(r))
+                print(printable(_format(r)))
     return 1 if any("error" in r for r in results) else 0
 
 

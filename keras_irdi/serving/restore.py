@@ -9,8 +9,10 @@ instead of the whole image's. ``restore_function`` is that tiling and the qualit
 irdi-restore runs it, and the export saves it as the SavedModel's ``restore`` signature, so both give the
 same output for the same image and JPEG quality.
 
-Files are read as predict reads them (``keras_irdi.data.images.load_image``: 8-bit RGB, grayscale, palette,
-16-bit and transparent images converted); each result is written as ``DIR/<file stem>.png`` (8-bit RGB).
+Files are read as predict reads them, under the same input rules (``keras_irdi.data.input_rules``: JPEG or PNG,
+one frame, at most 32 MiB) but ``RESTORE_MAX_SIDE`` pixels per side (tiled: the pixel-count limit
+``data.images.MAX_PIXELS`` bounds the memory), as 8-bit RGB (grayscale, palette, 16-bit and transparent images
+converted); each result is written as ``DIR/<file stem>.png`` (8-bit RGB).
 Nothing is destroyed: an output name that is one of the inputs refuses the whole command, an existing file
 is kept unless ``--overwrite`` is given, and each file is written under a temporary name in DIR and renamed,
 so a final name never holds part of a file (Ctrl-C, a full disk).
@@ -46,6 +48,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from keras_irdi.data.input_rules import RESTORE_MAX_SIDE  # noqa: E402
 from keras_irdi.models._body import DILATIONS  # noqa: E402
 
 TILE = 512  # core side of a tile (pixels); memory ~ (TILE + 2 margin)^2 x filters x 4 bytes per layer
@@ -116,17 +119,18 @@ def as_tensor(image: np.ndarray, band: int = 1 << 22) -> tf.Tensor:
 
 
 def restore_function(model, gate: dict | None = None, tile: int = TILE):
-    """The export's ``restore`` signature, and what irdi-restore runs: ``image`` uint8 [H, W, 3] (any H, W >= 1)
-    and ``quality`` int32 [] (the image's JPEG quality; UNKNOWN_QUALITY or below: not known) -> ``restored``
-    uint8 [H, W, 3], with the share of the residual the gate gives that quality (``share_table``: a constant
-    of the graph; above 100, QF 100's)."""
+    """The export's ``restore`` signature, and what irdi-restore runs: ``image`` uint8 [H, W, 3] (H, W within
+    1..RESTORE_MAX_SIDE, checked in the graph with the input rules' messages) and ``quality`` int32 [] (the
+    image's JPEG quality; UNKNOWN_QUALITY or below: not known) -> ``restored`` uint8 [H, W, 3], with the share of
+    the residual the gate gives that quality (``share_table``: a constant of the graph; above 100, QF 100's)."""
     from keras_irdi.models.restoration_gate import share_table
+    from keras_irdi.serving.decoding import checked_pixels
 
     shares = tf.constant(share_table(gate), tf.float32)
 
     def restore(image, quality):
         share = tf.gather(shares, tf.clip_by_value(quality, UNKNOWN_QUALITY, shares.shape[0] - 1))
-        return {"restored": restore_graph(model, image, share, tile)}
+        return {"restored": restore_graph(model, checked_pixels(image, max_side=RESTORE_MAX_SIDE), share, tile)}
 
     return tf.function(restore, autograph=False, input_signature=[
         tf.TensorSpec([None, None, 3], tf.uint8, name="image"), tf.TensorSpec([], tf.int32, name="quality")])
@@ -240,7 +244,7 @@ def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated
     and the others are still restored; ``report_error(message)`` is called as each happens. An output that is
     one of the inputs raises InputError before the model loads. A full disk stops the batch: its dict also
     has "disk_full" and is the last one (the later files would fail the same way)."""
-    from keras_irdi.data.images import load_image
+    from keras_irdi.data.input_rules import read_input_file
     from keras_irdi.errors import no_space, one_line
     from keras_irdi.runs.directory import RunDir
 
@@ -260,7 +264,7 @@ def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated
 
     for i, (name, out) in enumerate(zip(files, outputs)):
         try:
-            image = load_image(name)
+            image = read_input_file(name, max_side=RESTORE_MAX_SIDE)
         except FileNotFoundError:
             failed(name, f"{name}: no such file")
             continue
@@ -326,13 +330,14 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> int:
-    from keras_irdi.errors import AccessError, MissingError
+    from keras_irdi.errors import AccessError, MissingError, printable
 
     parser = argparse.ArgumentParser(prog="irdi-restore", description=(
         "Restore image files at their native resolution with a run's restoration net (tiled with overlap); "
         "writes OUT/<name>.png."))
     parser.add_argument("run_dir", metavar="RUN", help="run directory with a restoration stage")
-    parser.add_argument("images", metavar="IMG", nargs="+", help="image files (8-bit PNG, JPEG, ...)")
+    parser.add_argument("images", metavar="IMG", nargs="+",
+                        help=f"image files (JPEG or PNG, at most {RESTORE_MAX_SIDE} px per side)")
     parser.add_argument("--out", required=True, help="folder for the restored PNG files (created)")
     parser.add_argument("--tile", type=int, default=TILE,
                         help=f"core side of a tile in pixels (default {TILE}); 0: the whole image at once")
@@ -363,8 +368,9 @@ def _main(argv) -> int:
     except OSError as exc:
         raise AccessError(f"cannot write into --out {out} ({exc.strerror or exc}); choose another") from None
     results = restore_files(run, args.images, out, tile=args.tile, gated=not args.full, quality=args.quality,
-                            overwrite=args.overwrite,
-                            report_error=lambda message: print(f"error: {message}", file=sys.stderr, flush=True))
+                            overwrite=args.overwrite, report=lambda line: print(printable(line), flush=True),
+                            report_error=lambda message: print(f"error: {printable(message)}", file=sys.stderr,
+                                                               flush=True))
     if any(r.get("disk_full") for r in results):
         return 2
     return 1 if any("error" in r for r in results) else 0
