@@ -44,6 +44,10 @@ class DiskFullError(UserError, OSError):
     """No space left (or the disk quota reached) where a file was being written; the message says how much
     to free. Whatever was being written is not left half-written under its final name."""
 
+    def __init__(self, message: str, code: int = errno.ENOSPC):
+        super().__init__(message)
+        self.errno = code  # still a full disk to whatever wrote a larger whole around this file
+
 
 _FULL = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded"}
 
@@ -102,17 +106,16 @@ def ensure_space(path, needed_bytes: int, writing=None) -> None:
 @contextlib.contextmanager
 def full_disk_is_user_error(path, needed_bytes: int | None = None, writing=None):
     """A full disk met in the block becomes DiskFullError: free what ``needed_bytes`` lacks once the block
-    has cleaned up after itself (its temporary files removed). Any other error passes unchanged."""
+    has cleaned up after itself (its temporary files removed). The outermost block that knows what it needs
+    names the whole it was writing (a stage, not the stage's config.json). Any other error passes unchanged."""
     try:
         yield
-    except DiskFullError:
-        raise
     except Exception as exc:
         code = disk_full_code(exc)
-        if code is None:
+        if code is None or (isinstance(exc, DiskFullError) and needed_bytes is None):
             raise
         missing = None if needed_bytes is None else max(1, needed_bytes - free_bytes(path))
-        raise DiskFullError(no_space(path, missing, code, writing)) from None
+        raise DiskFullError(no_space(path, missing, code, writing), code) from None
 
 
 def one_line(err) -> str:

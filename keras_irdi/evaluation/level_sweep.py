@@ -12,6 +12,7 @@ tests (and the benchmark) can check the sharing.
 from __future__ import annotations
 
 import csv
+import io
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_irdi.runs.directory import REDUCED_PRECISION_STAGES, RunDir, write_json
+from keras_irdi.runs.json_files import write_atomic
 from keras_irdi.reporting.confidence import correct_path, write_correct
 from keras_irdi.degradations import degrade, get_degradation
 from keras_irdi.errors import InputError, MissingError
@@ -155,21 +157,26 @@ def _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, cifar_di
     out_dir = run.path / "eval"
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"{config.degradation}_{config.dataset}"
-    with open(f"{stem}.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    # Every file is written whole or not at all (write_atomic): a full disk or Ctrl-C leaves the last sweep's.
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    write_atomic(f"{stem}.csv", text.getvalue())
     result = {"degradation": config.degradation, "dataset": config.dataset, "n_images": int(len(x)),
               "rows": rows, "calls": dict(forward.calls), "seconds": round(seconds, 1), "precision": precision,
               "run": {"preset": config.preset.name, "seed": config.seed, "run_dir": str(run.path)}}
     write_json(Path(f"{stem}.json"), result)
     # Per-image correctness: what the claims' bootstrap confidence intervals resample (keras_irdi.reporting.confidence).
-    write_correct(correct_path(f"{stem}.csv"), [r["level"] for r in rows],
-                  {net: np.stack(r) for net, r in correct.items()})
+    packed = io.BytesIO()
+    write_correct(packed, [r["level"] for r in rows], {net: np.stack(r) for net, r in correct.items()})
+    write_atomic(correct_path(f"{stem}.csv"), packed.getvalue())
     if ex["levels"]:
-        np.savez_compressed(f"{stem}_examples.npz", clean=x[:examples], levels=np.array(ex["levels"]),
+        packed = io.BytesIO()
+        np.savez_compressed(packed, clean=x[:examples], levels=np.array(ex["levels"]),
                             degraded=np.stack(ex["degraded"]), restored=np.stack(ex["restored"]))
+        write_atomic(f"{stem}_examples.npz", packed.getvalue())
     run.update_manifest(eval={f"{config.degradation}_{config.dataset}": {
         "seconds": round(seconds, 1), "levels": len(lv), "n_images": int(len(x)), "precision": precision}})
     return result

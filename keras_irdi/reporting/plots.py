@@ -15,6 +15,7 @@ A figure whose columns are absent (or all blank) in the CSV is skipped.
 """
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from matplotlib.transforms import blended_transform_factory
 from keras_irdi.reporting import paper_results
 from keras_irdi.degradations import get_degradation
 from keras_irdi.network_ids import ORACLE, ORACLE_DISPLAY, display_names
+from keras_irdi.runs.json_files import write_atomic
 from keras_irdi.reporting.sweep_files import (NETWORK_COLUMNS, display_name, find_sweeps, interval_label,
                                              interval_means, read_sweep)
 
@@ -50,9 +52,14 @@ def _new_figure(figsize=FIGSIZE) -> Figure:
 
 
 def _save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
-    paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    fig.savefig(paths[0], dpi=DPI)
-    fig.savefig(paths[1], metadata={"CreationDate": None})
+    """The figure as PNG and PDF, each drawn in memory and written whole or not at all (a full disk leaves
+    no truncated PDF)."""
+    paths = []
+    for ext, options in (("png", {"dpi": DPI}), ("pdf", {"metadata": {"CreationDate": None}})):
+        drawn = io.BytesIO()
+        fig.savefig(drawn, format=ext, **options)
+        paths.append(out_dir / f"{name}.{ext}")
+        write_atomic(paths[-1], drawn.getvalue())
     return paths
 
 

@@ -10,10 +10,11 @@ import csv
 import io
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from keras_irdi.runs.json_files import write_atomic
 
 
 def _signed(decimals: int):
@@ -87,7 +88,8 @@ def _csv_cell(value):
 
 
 def to_csv(rows, header, path=None) -> str:
-    """CSV text with full-precision numbers and empty cells for missing values; written to ``path`` if given."""
+    """CSV text with full-precision numbers and empty cells for missing values; written to ``path`` if given
+    (whole or not at all)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -95,7 +97,7 @@ def to_csv(rows, header, path=None) -> str:
         writer.writerow([_csv_cell(v) for v in row])
     text = buf.getvalue()
     if path is not None:
-        Path(path).write_text(text)
+        write_atomic(path, text)
     return text
 
 

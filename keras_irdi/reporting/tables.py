@@ -18,6 +18,7 @@ from keras_irdi.reporting.claims import claim_verdicts
 from keras_irdi.degradations import get_degradation
 from keras_irdi.network_ids import ORACLE, ORACLE_DISPLAY, display_names
 from keras_irdi.reporting.rendering import ACC, DB, DB_DIFF, DIFF, LEVEL, Table
+from keras_irdi.runs.json_files import write_atomic, write_json  # TensorFlow-free, as everything here
 from keras_irdi.reporting.sweep_files import (DATASET_DISPLAY, NETWORK_COLUMNS, display_name, find_sweeps,
                                              interval_label, interval_mean, interval_means, read_sweep, value_at)
 
@@ -194,9 +195,7 @@ def _add_claims_to_sweep_json(csv_path, verdicts) -> None:
         return
     data = json.loads(json_path.read_text())
     data["claims"] = [c._asdict() for c in verdicts]
-    tmp = json_path.with_suffix(".json.tmp")  # not runs.directory.write_json: reporting stays TensorFlow-free
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False))
-    tmp.replace(json_path)
+    write_json(json_path, data)
 
 
 def write_all_tables(run_dir, out_dir=None) -> list[Path]:
@@ -222,11 +221,11 @@ def write_all_tables(run_dir, out_dir=None) -> list[Path]:
             _add_claims_to_sweep_json(sf.csv_path, claim_verdicts(sweep, sf.degradation, sf.dataset, per_image))
         for kind, table in tables_for(sweep, sf.degradation, sf.dataset, per_image).items():
             md_path, csv_path = out / f"{stem}_{kind}.md", out / f"{stem}_{kind}.csv"
-            md_path.write_text(table.to_markdown(level=2))
+            write_atomic(md_path, table.to_markdown(level=2))
             table.to_csv(csv_path)
             written += [md_path, csv_path]
             summary.append(table.to_markdown(level=3))
     summary_path = out / "SUMMARY.md"
-    summary_path.write_text("\n".join(summary))
+    write_atomic(summary_path, "\n".join(summary))
     written.append(summary_path)
     return written

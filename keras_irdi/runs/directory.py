@@ -16,15 +16,16 @@ save is never mistaken for a finished stage.
 """
 from __future__ import annotations
 
-import errno
+import math
 import os
 import shutil
 from pathlib import Path
 
 
 import keras
+import numpy as np
 
-from keras_irdi.errors import AccessError, InputError, MissingError
+from keras_irdi.errors import AccessError, InputError, MissingError, full_disk_is_user_error
 from keras_irdi.runs.json_files import as_json, read_json, write_json  # noqa: F401  (importers use them from here)
 from keras_irdi.runs.provenance import SCHEMA_VERSION
 from keras_irdi.runs.stage_identity import gate_problem, stage_problem, write_identity
@@ -51,6 +52,27 @@ STAGE_COMMANDS = {
     "cla_res": "python train/classifier.py --data restored --run-dir {run}",
     "weight_net": "python train/ensemble.py --run-dir {run}",
 }
+
+
+GRAPH_BYTES = 1 << 20  # allowance for a SavedModel's graph (saved_model.pb: 30-120 kB for the smoke stages)
+# Free space a per-epoch checkpoint needs beyond its tensors: its file's own structures (h5py: ~20 kB for a
+# two-layer net), the epoch's CSV row and TensorBoard events.
+CHECKPOINT_SLACK = 1 << 18
+
+
+def weight_bytes(model) -> int:
+    """Bytes of the model's weights."""
+    return _nbytes(model.weights)
+
+
+def state_bytes(model) -> int:
+    """Bytes of the model's weights and its optimizer's state: about what model.keras or a checkpoint holds."""
+    optimizer = getattr(model, "optimizer", None)
+    return _nbytes(model.weights) + (_nbytes(optimizer.variables) if optimizer is not None and optimizer.built else 0)
+
+
+def _nbytes(variables) -> int:
+    return sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables)
 
 
 class MissingStageError(MissingError):
@@ -132,25 +154,26 @@ class RunDir:
     def save_stage(self, stage: str, model: keras.Model, config: dict, export: bool = True,
                    extra_json: dict | None = None) -> Path:
         """Write model.keras, a SavedModel, config.json (and ``{file name: data}`` JSON files that belong to the
-        stage) into a temp dir, then rename into place."""
+        stage) into a temp dir, then rename into place. Whatever stops the save (a full disk: DiskFullError,
+        also when TensorFlow's writer met it; Ctrl-C) removes the temp dir, and finished stages stay."""
         final = self.stage_dir(stage)
         tmp = self.path / f"{stage}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            tmp.mkdir(parents=True)
-            model.save(tmp / "model.keras")
-            if export:
-                model.export(str(tmp / "savedmodel"), format="tf_saved_model", verbose=False)
-            write_json(tmp / "config.json", config)
-            for name, data in (extra_json or {}).items():
-                write_json(tmp / name, data)
-            write_identity(self, stage, tmp, config)
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the user's to fix; a stage is not lost
-                raise AccessError(f"cannot save stage {stage} into {self.path}: {exc.strerror}; free some space "
-                                  "and rerun the same command (finished stages stay in place)") from None
-            raise
+        # model.keras holds the weights and the optimizer's state; the SavedModel the weights again and a graph.
+        needed = state_bytes(model) + (weight_bytes(model) + GRAPH_BYTES if export else 0)
+        with full_disk_is_user_error(self.path, needed, writing=tmp):
+            try:
+                tmp.mkdir(parents=True)
+                model.save(tmp / "model.keras")
+                if export:
+                    model.export(str(tmp / "savedmodel"), format="tf_saved_model", verbose=False)
+                write_json(tmp / "config.json", config)
+                for name, data in (extra_json or {}).items():
+                    write_json(tmp / name, data)
+                write_identity(self, stage, tmp, config)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
         old = self.path / f"{stage}.old"
         if final.exists():
             shutil.rmtree(old, ignore_errors=True)

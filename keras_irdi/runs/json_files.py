@@ -1,4 +1,5 @@
-"""The JSON files of a run (manifest, stage configs, identities): strict, atomic, readable by everyone."""
+"""The JSON files of a run (manifest, stage configs, identities): strict, atomic, readable by everyone; and
+the one atomic file write every artefact of a run goes through (JSON, sweep CSVs, tables, figures)."""
 from __future__ import annotations
 
 import contextlib
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_irdi.errors import InputError
+from keras_irdi.errors import InputError, full_disk_is_user_error
 
 
 def _strict(value):
@@ -42,20 +43,28 @@ def as_json(data):
 
 
 def write_json(path: Path, data) -> None:
-    """Atomic, strict JSON write (temp file + rename): a killed process never leaves half a file, and
-    non-finite numbers are written as null."""
+    """Atomic, strict JSON write (:func:`write_atomic`); non-finite numbers are written as null."""
+    write_atomic(path, json.dumps(as_json(data), indent=2, sort_keys=False, allow_nan=False))
+
+
+def write_atomic(path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` whole or not at all: into a temporary file beside it, then renamed, so a
+    killed process never leaves half a file under the name. A full disk is a DiskFullError that says how
+    much the file lacks; the temporary file is removed either way."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide the artefact from everyone else
-        with os.fdopen(fd, "w") as f:
-            json.dump(as_json(data), f, indent=2, sort_keys=False, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    data = data.encode() if isinstance(data, str) else data
+    with full_disk_is_user_error(path.parent, len(data), writing=path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide the artefact from everyone else
+            with open(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 def _umask() -> int:

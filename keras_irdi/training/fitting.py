@@ -12,8 +12,10 @@ import resource
 import shutil
 import sys
 import time
+from pathlib import Path
 
-from keras_irdi.runs.directory import RunDir
+from keras_irdi.errors import ensure_space
+from keras_irdi.runs.directory import CHECKPOINT_SLACK, RunDir, state_bytes
 
 log = logging.getLogger("keras_irdi")
 
@@ -66,9 +68,20 @@ def EpochClock(stage: str):
     return _EpochClock()
 
 
+def checkpoint_space(model, latest: Path, previous: Path) -> int:
+    """Free bytes the next per-epoch checkpoint needs: ``latest`` is copied over ``previous`` (grows it to
+    ``latest``'s size), then rewritten at about its size; the first one is estimated from the model."""
+    if not latest.exists():
+        return state_bytes(model) + CHECKPOINT_SLACK
+    size = latest.stat().st_size
+    return max(0, size - (previous.stat().st_size if previous.exists() else 0)) + CHECKPOINT_SLACK
+
+
 def _backup_callback(backup_dir, stage: str):
     """BackupAndRestore keeping the previous checkpoint too (a kill during a save leaves one good copy);
     if no readable checkpoint is left, the stage restarts with a warning instead of failing forever.
+    Each checkpoint is written only if it fits (``checkpoint_space``): h5py writing into a full disk ends in
+    pages of HDF5 errors and a crashed interpreter, and the stage's last checkpoint may be the one cut short.
 
     ``restore()`` runs before ``fit`` (not in ``on_train_begin``) because the training stream is built
     from the epoch the checkpoint reached: epoch e's data is a function of (seed, e), so the resumed
@@ -95,6 +108,11 @@ def _backup_callback(backup_dir, stage: str):
 
         def on_train_begin(self, logs=None):
             pass  # restored before fit
+
+        def _save_model(self):
+            latest, previous = Path(self._weights_path), Path(self._prev_weights_path)
+            ensure_space(backup_dir, checkpoint_space(self.model, latest, previous), writing=latest)
+            super()._save_model()
 
     return SafeBackupAndRestore(str(backup_dir), save_freq="epoch", double_checkpoint=True,
                                 delete_checkpoint=True)

@@ -18,9 +18,9 @@ import logging
 import shutil
 import tempfile
 
-from keras_irdi.runs.directory import RunDir
+from keras_irdi.runs.directory import CHECKPOINT_SLACK, RunDir, state_bytes
 from keras_irdi.runs.cluster import _peer_errors, is_chief
-from keras_irdi.errors import InputError
+from keras_irdi.errors import InputError, ensure_space
 
 log = logging.getLogger("keras_irdi")
 
@@ -139,6 +139,8 @@ class _Checkpoints:
         return 0
 
     def save(self, epochs_done: int) -> None:
+        # A new checkpoint is written before the oldest of the two kept is removed: it must fit beside them.
+        ensure_space(self.write_dir, state_bytes(self.model) + CHECKPOINT_SLACK, writing=self.write_dir)
         self.manager.save(checkpoint_number=epochs_done)
 
     def close(self, remove_chief_dir: bool) -> None:

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from keras_irdi.runs import directory as artifacts
+from keras_irdi.runs import directory as artifacts, json_files
 from keras_irdi.runs.directory import MissingStageError, RunDir
 from helpers import call_cli, tiny_model
 
@@ -59,7 +59,7 @@ def test_disk_full_while_saving_keeps_the_previous_stage(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
     monkeypatch.setattr(artifacts, "write_json", no_space)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match=r"^no space left on /\S* \(writing .*restoration\.tmp\): free \d+ MB and rerun$"):
         run.save_stage("restoration", tiny_model(), {"v": 2}, export=False)
     monkeypatch.undo()
     assert run.has_stage("restoration", {"v": 1})  # the old, complete stage is untouched
@@ -69,11 +69,13 @@ def test_disk_full_while_saving_keeps_the_previous_stage(tmp_path, monkeypatch):
 def test_failed_json_write_leaves_no_temp_file(tmp_path, monkeypatch):
     artifacts.write_json(tmp_path / "manifest.json", {"ok": 1})
 
-    def no_space(*args, **kwargs):
+    def half_written(fd, mode, *args, **kwargs):  # the temporary file gets part of the text, then ENOSPC
+        with open(fd, mode) as f:
+            f.write(b'{"ok"')
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(json, "dump", no_space)
-    with pytest.raises(OSError, match="No space left"):
+    monkeypatch.setattr(json_files, "open", half_written, raising=False)  # shadows the builtin there only
+    with pytest.raises(OSError, match="no space left on"):
         artifacts.write_json(tmp_path / "manifest.json", {"ok": 2})
     monkeypatch.undo()
     assert json.loads((tmp_path / "manifest.json").read_text()) == {"ok": 1}  # the old file is intact
