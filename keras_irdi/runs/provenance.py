@@ -43,10 +43,30 @@ def typed_command(argv=None) -> str:
     return shlex.join(["python", script, *argv[1:]])
 
 
+# What an absolute path in a published command stands for, by the option it follows (README's placeholders).
+_PATH_PLACEHOLDERS = {"--run-dir": "RUN", "--cifar-dir": "DATA", "--data-dir": "DATA", "--clean-dir": "CLEAN",
+                      "--reuse-from": "OTHER_RUN", "--out": "OUT", "--models-out": "MODELS_OUT"}
+
+
+def _without_machine_paths(command: str) -> str:
+    """``command`` with each absolute path replaced by the placeholder of its option (PATH otherwise): a
+    relative path says how the run was laid out, an absolute one only where this machine keeps things."""
+    import shlex
+
+    words = shlex.split(command)
+    out = [(_PATH_PLACEHOLDERS.get(words[i - 1], "PATH") if i and w.startswith("/") else w)
+           for i, w in enumerate(words)]
+    return shlex.join(out) if out != words else command
+
+
 def public_manifest(manifest: dict) -> dict:
-    """The manifest without this machine's paths: the runtime data locations (the command as typed, kept in
-    ``commands``, says which options were given) and the data source path go; the rest is unchanged."""
+    """The manifest without this machine's paths: the runtime data locations (the command, kept in
+    ``commands``, says which options were given), the data source path and absolute paths in the commands
+    (placeholders instead) go; the rest is unchanged."""
     out = dict(manifest)
+    if "commands" in out:
+        out["commands"] = [dict(c, command=_without_machine_paths(c["command"])) if "command" in c else c
+                           for c in out["commands"]]
     config = dict(out.get("config", {}))
     if "runtime" in config:
         config["runtime"] = dict(config["runtime"], cifar_dir=None, clean_dirs=None)

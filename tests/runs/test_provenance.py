@@ -80,3 +80,15 @@ def test_a_run_of_another_schema_is_refused_with_one_line(tmp_path, capsys):
     with pytest.raises(InputError, match="with run schema 99"):
         run.update_manifest(seed=1)  # nothing is written into it either
     assert RunDir(tmp_path / "new").manifest() == {}  # a new run is not refused
+
+
+def test_published_commands_keep_relative_paths_and_hide_absolute_ones():
+    from keras_irdi.runs.provenance import public_manifest
+
+    typed = ["python train/all.py --preset wide_v1 --run-dir /work/runs/w --cifar-dir /tmp/data --clean-dir '/x y/T91'",
+             "python evaluate/sweep.py --run-dir ../runs/w --cifar-dir ../data"]
+    manifest = {"commands": [{"command": c, "commit": "abc"} for c in typed]}
+    public = public_manifest(manifest)["commands"]
+    assert [c["command"] for c in public] == [
+        "python train/all.py --preset wide_v1 --run-dir RUN --cifar-dir DATA --clean-dir CLEAN", typed[1]]
+    assert all(c["commit"] == "abc" for c in public) and manifest["commands"][0]["command"] == typed[0]
