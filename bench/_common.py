@@ -79,7 +79,7 @@ def write_result(path, result: dict, info: dict, script: str, argv=None) -> None
     the machine (``info``, with the load average now, at the end), the command as typed and the date.
     ``script`` is the benchmark's ``__file__`` and ``argv`` the options its ``main`` was given (None: the
     command line), so the recorded command is right when a test calls ``main`` too."""
-    from keras_irdi.runs.json_files import write_json
+    from keras_irdi.json_files import write_json
 
     options = sys.argv[1:] if argv is None else [str(a) for a in argv]
     write_json(path, {**result, "machine": {**info, "load_avg_at_end": os.getloadavg()},

@@ -20,7 +20,7 @@ from keras_irdi.errors import InputError, MissingError
 from keras_irdi.reporting.model_card import write_model_card
 from keras_irdi.reporting.publish import check_destinations, staged
 from keras_irdi.reporting.run_readme import write_run_readme
-from keras_irdi.runs.json_files import write_json
+from keras_irdi.json_files import write_json
 from keras_irdi.runs.provenance import public_manifest, typed_command
 
 LICENCE = Path(__file__).resolve().parents[1] / "LICENSE"  # the models' licence: the repository's

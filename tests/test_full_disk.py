@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from keras_irdi.errors import DiskFullError
-from keras_irdi.runs import json_files
+from keras_irdi import json_files
 from keras_irdi.runs.directory import RunDir
 from helpers import call_cli, tiny_model
 from sweep_csv import jpeg_row, write_sweep

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from keras_irdi.data.input_rules import PIL_FORMATS, as_displayed, input_rules
+from keras_irdi.data.input_rules import MAX_SIDE, PIL_FORMATS, as_displayed, input_rules
 from keras_irdi.errors import InputError, MissingError
 
 logger = logging.getLogger("keras_irdi")
@@ -200,9 +200,10 @@ def extract_patches(images: list[np.ndarray], size: int = 64, stride: int = 64, 
     return patches
 
 
-def read_input_image(path) -> np.ndarray:
-    """A file to classify -> uint8 (H, W, 3) RGB, as displayed (EXIF orientation applied), or InputError
-    naming the file and the rule it breaks (FileNotFoundError if it does not exist)."""
+def read_input_file(path, max_side: int = MAX_SIDE):
+    """An image file to classify or restore -> uint8 (H, W, 3) RGB as displayed (``data.images.load_image``),
+    or InputError naming the file and the first rule it breaks, read from its header before any pixel is
+    decoded (FileNotFoundError if it does not exist)."""
     nbytes = os.stat(path).st_size
     try:
         with warnings.catch_warnings():  # the header only: the size rule below decides, not PIL's warning
@@ -214,7 +215,7 @@ def read_input_image(path) -> np.ndarray:
     except Exception:  # noqa: BLE001 - load_image raises the one-line error naming the file for each case
         load_image(path)
         raise
-    for holds, message, values in input_rules(nbytes, fmt in PIL_FORMATS, height, width, frames):
+    for holds, message, values in input_rules(nbytes, fmt in PIL_FORMATS, height, width, frames, max_side=max_side):
         if not holds:
             shown = f" {', '.join(map(str, values))}" if values else f" (got {fmt})"
             raise InputError(f"{path}: {message}{shown}")

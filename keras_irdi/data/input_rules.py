@@ -1,5 +1,5 @@
 """The one set of input rules for images: ``irdi-predict`` and ``irdi-restore`` (files read with PIL,
-:func:`read_input_file`) and the exported SavedModel's signatures (``serve_bytes``: bytes decoded in the TF graph;
+``data.images.read_input_file``) and the exported SavedModel's signatures (``serve_bytes``: bytes decoded in the TF graph;
 ``serving_default`` and ``restore``: pixel tensors) all apply them.
 
 - formats: JPEG (an MPO phone photo is a JPEG: its primary image is used) and PNG, by content, not by
@@ -60,36 +60,6 @@ def input_rules(nbytes=None, known_format=None, height=None, width=None, frames=
     if frames is not None:
         rules.append((frames <= 1, "animated image (several frames), not a photo: frames =", [frames]))
     return rules
-
-
-def read_input_file(path, max_side: int = MAX_SIDE):
-    """An image file to classify or restore -> uint8 (H, W, 3) RGB as displayed (``data.images.load_image``),
-    or InputError naming the file and the first rule it breaks, read from its header before any pixel is
-    decoded (FileNotFoundError if it does not exist)."""
-    import os
-    import warnings
-
-    from PIL import Image
-
-    from keras_irdi.data.images import load_image
-    from keras_irdi.errors import InputError
-
-    nbytes = os.stat(path).st_size
-    try:
-        with warnings.catch_warnings():  # the header only: the size rule below decides, not PIL's warning
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
-        with image:
-            fmt, (width, height) = image.format, image.size
-            frames = int(getattr(image, "n_frames", 1)) if fmt == "PNG" else 1  # an MPO's 2nd image is not a frame
-    except Exception:  # noqa: BLE001 - load_image raises the one-line error naming the file for each case
-        load_image(path)
-        raise
-    for holds, message, values in input_rules(nbytes, fmt in PIL_FORMATS, height, width, frames, max_side=max_side):
-        if not holds:
-            shown = f" {', '.join(map(str, values))}" if values else f" (got {fmt})"
-            raise InputError(f"{path}: {message}{shown}")
-    return load_image(path)
 
 
 def file_orientation(image) -> int:

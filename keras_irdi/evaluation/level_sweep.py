@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_irdi.runs.directory import REDUCED_PRECISION_STAGES, RunDir, write_json
-from keras_irdi.runs.json_files import write_atomic
+from keras_irdi.json_files import write_atomic
 from keras_irdi.reporting.confidence import correct_path, write_correct
 from keras_irdi.degradations import degrade, get_degradation
 from keras_irdi.errors import InputError, MissingError

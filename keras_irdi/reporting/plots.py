@@ -27,7 +27,7 @@ from matplotlib.transforms import blended_transform_factory
 from keras_irdi.reporting import paper_results
 from keras_irdi.degradations import get_degradation
 from keras_irdi.network_ids import ORACLE, ORACLE_DISPLAY, display_names
-from keras_irdi.runs.json_files import write_atomic
+from keras_irdi.json_files import write_atomic
 from keras_irdi.reporting.sweep_files import (NETWORK_COLUMNS, display_name, find_sweeps, interval_label,
                                              interval_means, read_sweep)
 

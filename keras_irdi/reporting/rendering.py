@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from keras_irdi.runs.json_files import write_atomic
+from keras_irdi.json_files import write_atomic
 
 
 def _signed(decimals: int):

@@ -18,7 +18,7 @@ from keras_irdi.reporting.claims import claim_verdicts
 from keras_irdi.degradations import get_degradation
 from keras_irdi.network_ids import ORACLE, ORACLE_DISPLAY, display_names
 from keras_irdi.reporting.rendering import ACC, DB, DB_DIFF, DIFF, LEVEL, Table
-from keras_irdi.runs.json_files import write_atomic, write_json  # TensorFlow-free, as everything here
+from keras_irdi.json_files import write_atomic, write_json  # TensorFlow-free, as everything here
 from keras_irdi.reporting.sweep_files import (DATASET_DISPLAY, NETWORK_COLUMNS, display_name, find_sweeps,
                                              interval_label, interval_mean, interval_means, read_sweep, value_at)
 

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 
 from keras_irdi.errors import AccessError, InputError, MissingError, full_disk_is_user_error
-from keras_irdi.runs.json_files import as_json, read_json, write_json  # noqa: F401  (importers use them from here)
+from keras_irdi.json_files import as_json, read_json, write_json  # noqa: F401  (importers use them from here)
 from keras_irdi.runs.provenance import SCHEMA_VERSION
 from keras_irdi.runs.stage_identity import gate_problem, stage_problem, write_identity
 

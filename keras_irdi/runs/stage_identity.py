@@ -32,7 +32,7 @@ import uuid
 import zipfile
 from pathlib import Path
 
-from keras_irdi.runs.json_files import write_json
+from keras_irdi.json_files import write_json
 
 IDENTITY = "identity.json"
 RUN_KEYS = ("degradation", "dataset", "seed")  # what a stage's config.json and the run's manifest config share

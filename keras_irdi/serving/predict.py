@@ -175,7 +175,7 @@ def _main(argv) -> int:
 
     predictor = open_predictor(args.model_dir, args.model)
 
-    from keras_irdi.data.input_rules import read_input_file
+    from keras_irdi.data.images import read_input_file
     from keras_irdi.data.jpeg_quality import file_jpeg_quality
     from keras_irdi.degradations import degrade
     from keras_irdi.errors import one_line, printable

@@ -244,7 +244,7 @@ def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated
     and the others are still restored; ``report_error(message)`` is called as each happens. An output that is
     one of the inputs raises InputError before the model loads. A full disk stops the batch: its dict also
     has "disk_full" and is the last one (the later files would fail the same way)."""
-    from keras_irdi.data.input_rules import read_input_file
+    from keras_irdi.data.images import read_input_file
     from keras_irdi.errors import no_space, one_line
     from keras_irdi.runs.directory import RunDir
 

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image, ImageOps
 
-from keras_irdi.data.images import read_input_image
+from keras_irdi.data.images import read_input_file
 from keras_irdi.data.input_rules import MAX_SIDE, input_rules
 from keras_irdi.errors import InputError
 from keras_irdi.serving.decoding import decode_to_rgb
@@ -52,7 +52,7 @@ def test_exif_orientation_is_applied_the_same_way_by_predict_and_serve_bytes(tmp
     path = tmp_path / f"photo.{fmt.lower()}"
     path.write_bytes(data)
     expected = pil_displayed(data)  # what a viewer (PIL's exif_transpose) shows
-    by_predict = read_input_image(path)
+    by_predict = read_input_file(path)
     by_serving = decode_to_rgb(tf.constant(data)).numpy()
     assert by_predict.shape == by_serving.shape == expected.shape
     assert by_predict.shape[:2] == ((40, 24) if orientation >= 5 else (24, 40))
@@ -127,10 +127,10 @@ def test_predict_and_serve_bytes_accept_and_refuse_the_same_files(tmp_path, name
     path.write_bytes(data)
     start = time.time()
     if rule is None:
-        np.testing.assert_array_equal(read_input_image(path), decode_to_rgb(tf.constant(data)).numpy())
+        np.testing.assert_array_equal(read_input_file(path), decode_to_rgb(tf.constant(data)).numpy())
         return
     with pytest.raises(InputError) as err:
-        read_input_image(path)
+        read_input_file(path)
     assert str(err.value).startswith(f"{path}: ") and rule in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(tf.errors.InvalidArgumentError, match=rule):
         decode_to_rgb(tf.constant(data))

@@ -11,7 +11,8 @@ import shutil
 import numpy as np
 import pytest
 
-from keras_irdi.runs import directory as artifacts, json_files
+from keras_irdi import json_files
+from keras_irdi.runs import directory as artifacts
 from keras_irdi.runs.directory import MissingStageError, RunDir
 from helpers import call_cli, tiny_model
 
