@@ -87,9 +87,10 @@ def _stage_rows(models: Path, manifest: dict, preset: Preset, deg) -> list[str]:
 
 
 def _paper_number(results: Results, stem: str, interval: str):
-    """The paper's accuracy of Proposed on ``interval`` (the comparison table's), or None."""
+    """The paper's accuracy of Proposed on ``interval`` and ours (the comparison table's), or None when either
+    is missing (a sweep that does not cover the interval leaves ours empty)."""
     for row in results.table(stem, "comparison"):
-        if row["interval"] == interval and row["network"] == "Proposed" and row["paper"]:
+        if row["interval"] == interval and row["network"] == "Proposed" and row["paper"] and row["ours"]:
             return float(row["paper"]), float(row["ours"])
     return None
 
