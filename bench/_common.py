@@ -29,11 +29,14 @@ DATA = Path(os.environ.get("IRDI_DATA") or REPO.parent / "shared" / "data")
 
 
 def machine_info() -> dict:
-    """What a reader needs to judge a timing: cores, load at start, library versions."""
+    """What a reader needs to judge a timing: the CPU (model and its bf16 flags), cores, load at start, library
+    versions."""
     import PIL
     import tensorflow as tf
 
-    return {"cpu_count": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)),
+    from keras_irdi.models.precision import cpu_info
+
+    return {**cpu_info(), "cpu_count": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)),
             "platform": platform.platform(), "python": platform.python_version(), "tensorflow": tf.__version__,
             "numpy": np.__version__, "pillow": PIL.__version__, "load_avg_at_start": os.getloadavg()}
 
