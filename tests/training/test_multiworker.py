@@ -3,6 +3,7 @@ keras_irdi/training/multiworker.py) against one process training the same stages
 
 Every worker process is started with its own TF_CONFIG on free ports and killed by pid when a deadline
 passes, so a hang fails the test instead of stalling the suite."""
+import contextlib
 import csv
 import json
 import os
@@ -234,6 +235,17 @@ def _stderr_lines(tmp_path):
     return (tmp_path / "all.err").read_text().strip().splitlines()
 
 
+@contextlib.contextmanager
+def _killed_if_left(proc):
+    """``proc``, killed and reaped on the way out if it is still running (a failed wait must not leave it)."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def _said_at(tmp_path, proc, timeout=DEADLINE):
     """The moment the worker's stderr has its first full line. Measured apart from the exit, which then
     takes the interpreter's teardown of TensorFlow: 0.5 s with os._exit, 10-16 s by a normal exit at nice 19
@@ -272,15 +284,10 @@ def test_a_worker_without_its_peer_fails_in_one_line_within_the_timeout(tmp_path
     """The peer of TF_CONFIG never starts: the worker gives up IRDI_PEER_TIMEOUT seconds after it began to
     wait, in one line stating the timeout, before creating the run directory."""
     ports = free_local_ports(2)
-    proc = _all_py(tmp_path, _cluster_env(ports, 0, timeout=10))
-    try:
+    with _killed_if_left(_all_py(tmp_path, _cluster_env(ports, 0, timeout=10))) as proc:
         waiting = _wait_until_listening(ports[0], proc)
         waited = _said_at(tmp_path, proc) - waiting
         proc.wait(timeout=DEADLINE)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 2, _stderr_lines(tmp_path)
     assert _stderr_lines(tmp_path) == [
         f"error: worker 0 cannot reach worker 1 at 127.0.0.1:{ports[1]} (TF_CONFIG) within 10 s; start every "
@@ -296,18 +303,13 @@ def test_a_waiting_worker_stops_at_once_on_a_signal_saying_nothing_was_written(t
     """SIGTERM or SIGINT while a worker waits for its peers (the issue: both ignored, only SIGKILL ended it):
     exit 130 within seconds, one line saying nothing was trained or written (no 'last completed epoch')."""
     ports = free_local_ports(2)
-    proc = _all_py(tmp_path, _cluster_env(ports, 0, timeout=600))
-    try:
+    with _killed_if_left(_all_py(tmp_path, _cluster_env(ports, 0, timeout=600))) as proc:
         _wait_until_listening(ports[0], proc)
         sent = time.monotonic()
         os.kill(proc.pid, sig)
         said = _said_at(tmp_path, proc) - sent
         proc.wait(timeout=60)
         ended = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130, _stderr_lines(tmp_path)
     assert _stderr_lines(tmp_path) == [
         "interrupted while worker 0 waited for the workers of TF_CONFIG: nothing was trained or written (the run "
