@@ -160,8 +160,7 @@ def main_wrapper(fn, argv=None, interrupted: str = "interrupted: rerun the same 
     """
     from keras_irdi.tfenv import private_tempdir
 
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     verbose = "--verbose" in (sys.argv[1:] if argv is None else list(map(str, argv)))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     # Unless --verbose: the library's notes (INFO: "converted L image to 8-bit RGB") stay quiet, and each
@@ -188,6 +187,9 @@ def main_wrapper(fn, argv=None, interrupted: str = "interrupted: rerun the same 
     finally:
         ours.setLevel(level)
         warnings.showwarning = show
+        for sig, handler in handlers.items():  # the caller's again (a test runner, a script calling main)
+            if handler is not None:  # None: a handler not installed from Python, which cannot be put back
+                signal.signal(sig, handler)
 
 
 def _path_in(exc) -> str:

@@ -2,9 +2,8 @@
 
 A preset has one section per network (its width and its training schedule), one for the training data
 and one for the sweep, as the TF Model Garden nests its experiment configs. A stage records the sections
-it reads (``training.STAGE_SECTIONS``), so changing one retrains exactly the stages that read it. A run's
-resolved preset is written to its manifest and read back by every later stage, so `evaluate/` never has
-to be told what `train/` did.
+it reads (``stage_registry``), so changing one retrains exactly the stages that read it. A run's resolved
+preset goes into its manifest, read back by every later command (`irdi sweep` is never told what training did).
 """
 from __future__ import annotations
 
@@ -12,12 +11,11 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from keras_irdi.errors import InputError
-
+from keras_irdi.stage_registry import get_stage, stage_names
 
 SCHEDULES = ("constant", "warmup_cosine")
 OPTIMIZERS = ("adamax", "adam")
 AUGMENTATIONS = ("paper", "flip_shift", "flip_small_shift", "flip", "none")
-FINETUNED_STAGES = ("cla_org", "cla_deg", "cla_res")  # what a warm-start preset fine-tunes from the base
 PATCH_SOURCES = ("photos", "cifar", "both")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")  # training precisions (models/precision.py)
 
@@ -190,7 +188,7 @@ class FinetuneConfig:
     """How Cla(org), Cla(deg) and Cla(res) continue from the shared base: schedule and augmentation.
 
     ``augmentation``: None keeps the base's (``classifier.augmentation``); one name for all three, or a dict
-    keyed by stage (``FINETUNED_STAGES``): Cla(org) gains from weaker shifts than its base saw, as long as
+    keyed by stage (the registry's ``finetuned`` stages): Cla(org) gains from weaker shifts than its base saw, as long as
     it stays robust enough for restored images (docs/DECISIONS.md, "Fine-tune augmentation")."""
 
     augmentation: str | dict | None = None
@@ -198,9 +196,10 @@ class FinetuneConfig:
 
     def __post_init__(self):
         per_stage = isinstance(self.augmentation, dict)
-        if per_stage and set(self.augmentation) - set(FINETUNED_STAGES):
-            raise InputError(f"finetune.augmentation is keyed by stage ({', '.join(FINETUNED_STAGES)}), got "
-                             f"{', '.join(sorted(set(self.augmentation) - set(FINETUNED_STAGES)))}")
+        finetuned = stage_names(finetuned=True)
+        if per_stage and set(self.augmentation) - set(finetuned):
+            raise InputError(f"finetune.augmentation is keyed by stage ({', '.join(finetuned)}), got "
+                             f"{', '.join(sorted(set(self.augmentation) - set(finetuned)))}")
         for value in (self.augmentation.values() if per_stage else [self.augmentation]):
             if value is not None:
                 _check_choice("finetune.augmentation", value, AUGMENTATIONS)
@@ -241,15 +240,17 @@ class Preset:
     def warm_start(self) -> bool:
         return self.finetune is not None
 
-    def classifier_schedule(self, base: bool = False) -> StageConfig:
-        """Cla(org/deg/res)'s schedule: ``finetune.train`` when they start from the base, else (and for the
-        base itself) ``classifier.train``."""
-        return self.finetune.train if self.warm_start and not base else self.classifier.train
+    def schedule(self, stage: str) -> StageConfig:
+        """``stage``'s schedule (what --epochs overrides): its registered section's, or for a fine-tuned classifier
+        of a preset without warm start ``classifier.train`` (``for_degradation`` first, if per degradation)."""
+        s = get_stage(stage)
+        section = "classifier" if s.finetuned and not self.warm_start else s.schedule
+        return getattr(self, section).train
 
     def classifier_augmentation(self, stage: str) -> str:
         """A classifier stage's augmentation: its fine-tune's when that names one, else
         ``classifier.augmentation`` (the base's, and every classifier's when they train from scratch)."""
-        if self.warm_start and stage in FINETUNED_STAGES:
+        if self.warm_start and get_stage(stage).finetuned:
             augmentation = self.finetune.for_stage(stage).augmentation
             if augmentation is not None:
                 return augmentation
@@ -258,7 +259,7 @@ class Preset:
     def for_stage(self, stage: str) -> "Preset":
         """The preset as ``stage`` records it: a fine-tuned classifier's own augmentation resolved, so a
         change for one classifier retrains only that one."""
-        if not (self.warm_start and stage in FINETUNED_STAGES):
+        if not (self.warm_start and get_stage(stage).finetuned):
             return self
         return dataclasses.replace(self, finetune=self.finetune.for_stage(stage))
 

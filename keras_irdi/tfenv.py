@@ -55,9 +55,32 @@ def load_tensorflow(verbose: bool = False):
     return tf
 
 
+_PROG = None  # "irdi train" while the irdi command runs its train subcommand: what usage lines name
+
+
+@contextlib.contextmanager
+def command_name(prog: str):
+    """Parsers made in the block name the command ``prog`` in their usage and --help (``irdi SUB``)."""
+    global _PROG
+    saved, _PROG = _PROG, prog
+    try:
+        yield
+    finally:
+        _PROG = saved
+
+
+def prog_name(default: str | None = None) -> str | None:
+    """The command name a parser shows: the running ``irdi`` subcommand's, else ``default`` (None: the script's)."""
+    return _PROG or default
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """The commands' parser: TensorFlow (about 5 s to import here) loads once the arguments parse, quietly
     unless ``--verbose``, so ``--help`` or a mistyped option answers at once."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("prog", prog_name())
+        super().__init__(*args, **kwargs)
 
     def parse_args(self, args=None, namespace=None):
         parsed = super().parse_args(args, namespace)

@@ -21,6 +21,13 @@ def run_script(script, *args, timeout=900):
                           text=True, cwd=REPO, timeout=timeout)
 
 
+def run_irdi(*args, timeout=900):
+    """Run ``irdi SUB ...`` the way a user does (the installed command's function, in a fresh interpreter)."""
+    code = "import sys; from keras_irdi.commands.irdi import main; sys.exit(main())"
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, cwd=REPO,
+                          timeout=timeout)
+
+
 def paused_env(marker: Path, at: str = "2:3") -> dict:
     """The environment of a trainer that pauses once batch B of epoch E (``at="E:B"``, from 1) is done, writes
     ``marker`` and sleeps until killed: the test-only hook of keras_irdi/training/fitting.py (``_pause_point``)."""

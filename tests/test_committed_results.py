@@ -1,7 +1,6 @@
 """Every published folder (results/, models/) is what a named preset at HEAD made: its manifest has today's
 schema, names a preset that exists, the folder is named after it, and no path of the machine that made it."""
 import json
-from pathlib import Path
 
 import pytest
 

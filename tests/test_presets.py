@@ -1,7 +1,7 @@
 """keras_irdi.presets: the sections' choices, the presets by name, and a run config's round trip."""
 import pytest
 
-from keras_irdi.presets import (ClassifierConfig, PatchConfig, Preset, RestorationConfig, StageConfig,
+from keras_irdi.presets import (ClassifierConfig, PatchConfig, RestorationConfig, StageConfig,
                                 WeightNetConfig, get_preset)
 from keras_irdi.runs.config import RunConfig, RuntimeConfig
 

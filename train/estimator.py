@@ -1,12 +1,15 @@
 #!/usr/bin/env python
-"""Stage 2: train the degradation-level estimator (MSE on the normalised level, Adamax)."""
+"""Stage 2: train the degradation-level estimator on degraded patches (MSE, Adamax).
+
+The same as `irdi train --stage estimator`."""
 import sys
 
-from keras_irdi.commands.cli import main_wrapper, stage_main
+from keras_irdi.commands.cli import main_wrapper, run_parser
+from keras_irdi.commands.train import train_stage
 
 
 def main(argv=None):
-    stage_main(argv, __doc__, "train_estimator", lambda config: config.preset.estimator.train)
+    train_stage(run_parser(__doc__).parse_args(argv), "estimator")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
 #!/usr/bin/env python
-"""Stage 1: train the restoration net on degraded/clean patch pairs (MSE, Adamax)."""
+"""Stage 1: train the restoration net on degraded/clean patch pairs (MSE, Adamax).
+
+The same as `irdi train --stage restoration`."""
 import sys
 
-from keras_irdi.commands.cli import main_wrapper, stage_main
+from keras_irdi.commands.cli import main_wrapper, run_parser
+from keras_irdi.commands.train import train_stage
 
 
 def main(argv=None):
-    # The resolved schedule is the preset's own object (per degradation or not), so the override reaches it.
-    stage_main(argv, __doc__, "train_restoration",
-               lambda config: config.preset.for_degradation(config.degradation).restoration.train)
+    train_stage(run_parser(__doc__).parse_args(argv), "restoration")
 
 
 if __name__ == "__main__":

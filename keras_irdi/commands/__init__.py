@@ -1,1 +1,2 @@
-"""What the command-line tools share: options and parsing (cli.py), train/all.py's job (run_everything.py)."""
+"""The `irdi` command (irdi.py) and its subcommands: train, sweep, reports (tables, figures), publish,
+reproducibility; what they share: options and parsing (cli.py), a whole run's job (run_everything.py)."""

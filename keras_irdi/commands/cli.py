@@ -1,4 +1,5 @@
-"""Shared command-line plumbing for train/, evaluate/ and figures/: options, errors, logging.
+"""Shared command-line plumbing of the `irdi` subcommands (and the scripts in train/, evaluate/, figures/):
+options, errors, logging.
 
 User mistakes (bad option values, missing data, missing stages, unwritable run dir) end in one line
 ``error: ...`` and exit status 2 -- never a TensorFlow stack trace.
@@ -25,36 +26,33 @@ def positive_int(text: str) -> int:
     return value
 
 
-def run_parser(description: str, stage_options: bool = True, schedule_options: bool = True
-               ) -> argparse.ArgumentParser:
-    """The options every training stage shares; ``schedule_options``: --epochs/--batch-size, which only
-    single-stage commands take (train/all.py trains every stage with its preset's schedules)."""
+def run_parser(description: str) -> argparse.ArgumentParser:
+    """The options of a run's training: which run, its preset, data, seed, precision and strategy, and the
+    schedule of one stage (--epochs/--batch-size)."""
     ap = ArgumentParser(description=description)
     ap.add_argument("--run-dir", required=True, help="run directory (created if needed)")
-    if stage_options:
-        ap.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                        help="size preset; default: the run's, or 'small' for a new run")
-        ap.add_argument("--degradation", choices=sorted(DEGRADATIONS), default=None,
-                        help="degradation; default: the run's, or 'jpeg'")
-        ap.add_argument("--dataset", choices=("cifar10", "cifar100"), default=None,
-                        help="classification data set; default: the run's, or 'cifar10'")
-        ap.add_argument("--cifar-dir", default=None,
-                        help="local CIFAR copy (python-pickle layout or .npz); env IRDI_CIFAR_DIR; "
-                             "default: keras.datasets download cache (smoke preset: the bundled subset)")
-        ap.add_argument("--clean-dir", nargs="+", default=None, metavar="DIR",
-                        help="folders of clean photos for the restoration net and level estimator "
-                             "(e.g. T91 Urban100); default: scikit-image's bundled photos")
-        if schedule_options:
-            ap.add_argument("--epochs", type=positive_int, default=None,
-                            help="override the preset's epochs for this stage")
-            ap.add_argument("--batch-size", type=positive_int, default=None, help="override the preset's batch size")
-        ap.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
-        ap.add_argument("--precision", choices=PRECISIONS, default=None,
-                        help="training precision of the convolutional stages: auto (bfloat16 where the CPU or GPU "
-                             "has bf16 units, else float32) or a named one; default: the run's, else the preset's")
-        ap.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default=None,
-                        help="tf.distribute strategy: mirrored for several devices of one machine, "
-                             "multiworker for several machines (TF_CONFIG on each; docs/USAGE.md, 'Several devices')")
+    ap.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                    help="size preset; default: the run's, or 'small' for a new run")
+    ap.add_argument("--degradation", choices=sorted(DEGRADATIONS), default=None,
+                    help="degradation; default: the run's, or 'jpeg'")
+    ap.add_argument("--dataset", choices=("cifar10", "cifar100"), default=None,
+                    help="classification data set; default: the run's, or 'cifar10'")
+    ap.add_argument("--cifar-dir", default=None,
+                    help="local CIFAR copy (python-pickle layout or .npz); env IRDI_CIFAR_DIR; "
+                         "default: keras.datasets download cache (smoke preset: the bundled subset)")
+    ap.add_argument("--clean-dir", nargs="+", default=None, metavar="DIR",
+                    help="folders of clean photos for the restoration net and level estimator "
+                         "(e.g. T91 Urban100); default: scikit-image's bundled photos")
+    ap.add_argument("--epochs", type=positive_int, default=None,
+                    help="override the preset's epochs for this stage")
+    ap.add_argument("--batch-size", type=positive_int, default=None, help="override the preset's batch size")
+    ap.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    ap.add_argument("--precision", choices=PRECISIONS, default=None,
+                    help="training precision of the convolutional stages: auto (bfloat16 where the CPU or GPU "
+                         "has bf16 units, else float32) or a named one; default: the run's, else the preset's")
+    ap.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default=None,
+                    help="tf.distribute strategy: mirrored for several devices of one machine, "
+                         "multiworker for several machines (TF_CONFIG on each; docs/USAGE.md, 'Several devices')")
     ap.add_argument("--verbose", action="store_true", help="keep TensorFlow's own log lines on stderr")
     return ap
 
@@ -103,19 +101,6 @@ def apply_stage_overrides(cfg, args) -> None:
         cfg.batch_size = args.batch_size
 
 
-def stage_main(argv, description: str, train: str, schedule) -> None:
-    """A one-stage training CLI: the run options, the run, --epochs/--batch-size applied to the stage's
-    schedule (``schedule(config)``, a StageConfig), then ``keras_irdi.training.stages.<train>(run, config)``."""
-    args = run_parser(description).parse_args(argv)
-    run, config = open_run_from_args(args)
-    apply_stage_overrides(schedule(config), args)
-    from keras_irdi.training import stages
-
-    getattr(stages, train)(run, config)
-
-
-
-
 def report_main(argv, doc: str, default_out: str, write) -> None:
     """The report CLIs (tables, figures): --run-dir and --out, then ``write(run_dir, out)`` -> files written."""
     ap = ArgumentParser(description=doc.split("\n\n")[0])
@@ -125,3 +110,15 @@ def report_main(argv, doc: str, default_out: str, write) -> None:
     written = write(args.run_dir, args.out)
     folder = written[0].parent if written else args.out
     print(f"wrote {len(written)} files into {folder}")
+
+
+def command_line(script: str, argv=None) -> str:
+    """How the user ran this command, to quote back: ``irdi SUB ...`` under the irdi command, else
+    ``python SCRIPT ...``; ``argv``: the options (None: this process's own command line)."""
+    from keras_irdi.runs.provenance import typed_command
+    from keras_irdi.tfenv import prog_name
+
+    if argv is None:
+        return typed_command()
+    name = prog_name()
+    return typed_command([*(name.split() if name else [script]), *map(str, argv)])

@@ -1,4 +1,4 @@
-"""train/all.py's job: every training stage, then the sweep, the tables and the figures."""
+"""`irdi train`'s job (without --stage): every training stage, then the sweep, the tables and the figures."""
 from __future__ import annotations
 
 import time

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_irdi.runs.directory import REDUCED_PRECISION_STAGES, RunDir, write_json
+from keras_irdi.runs.directory import RunDir, write_json
+
 from keras_irdi.json_files import write_atomic
 from keras_irdi.reporting.confidence import correct_path, write_correct
 from keras_irdi.degradations import degrade, get_degradation
@@ -29,6 +30,7 @@ from keras_irdi.models.precision import POLICIES, reduced_copy
 from keras_irdi.metrics import accuracy, mean_cpsnr
 from keras_irdi.network_ids import NETWORKS, ORACLE
 from keras_irdi.reporting.sweep_files import COLUMNS
+from keras_irdi.stage_registry import get_stage
 SWEEP_STAGES = ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_net")
 
 
@@ -85,7 +87,7 @@ def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None =
         raise InputError(f"the sweep's precision must be one of {', '.join(POLICIES)}, got {precision!r}")
     if not RunDir(run_dir).manifest_path.is_file():
         raise MissingError(f"{run_dir} is not a run directory (no manifest.json); "
-                           "train one with: python train/all.py --run-dir RUN")
+                           "train one with: irdi train --run-dir RUN")
     with holding_run(run_dir):
         return _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, cifar_dir, force, precision)
 
@@ -120,7 +122,7 @@ def _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, cifar_di
     manifest = run.manifest()
     if "config" not in manifest:
         raise MissingError(f"{run.path} is not a run directory (no manifest.json); "
-                                "train one with: python train/all.py --run-dir RUN")
+                                "train one with: irdi train --run-dir RUN")
     config = RunConfig.from_dict(manifest["config"])
     lv = sweep_levels(config.degradation, step or config.preset.evaluation.sweep_step, levels)
     run.require(*SWEEP_STAGES)
@@ -132,7 +134,7 @@ def _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, cifar_di
     if not force:
         refuse_smaller_sweep(run.path / "eval" / f"{config.degradation}_{config.dataset}", len(lv), len(x))
     stages = run.load_stages(*SWEEP_STAGES)
-    stages.update({s: reduced_copy(stages[s], precision) for s in stages if s in REDUCED_PRECISION_STAGES})
+    stages.update({s: reduced_copy(stages[s], precision) for s in stages if get_stage(s).reduced_precision})
     deg = get_degradation(config.degradation)
     example_levels = set(deg.psnr_levels[::2]) | {deg.psnr_levels[0]}
     forward = SharedForward(stages)

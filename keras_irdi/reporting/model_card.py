@@ -19,6 +19,7 @@ from keras_irdi.reporting.reproducibility import Results
 from keras_irdi.reporting.publish import write_atomically
 from keras_irdi.reporting.run_readme import headline
 from keras_irdi.reporting.sweep_files import DATASET_DISPLAY, display_name
+from keras_irdi.stage_registry import all_stages
 
 # What each stage folder holds; filled from the run's preset and the degradation's network names.
 ROLES = {
@@ -49,10 +50,7 @@ def _schedule(cfg) -> str:
 
 def _schedules(preset: Preset) -> dict:
     """Each stage's training schedule, as the preset resolves it."""
-    return {"restoration": preset.restoration.train, "estimator": preset.estimator.train,
-            "cla_base": preset.classifier_schedule(base=True), "cla_org": preset.classifier_schedule(),
-            "cla_deg": preset.classifier_schedule(), "cla_res": preset.classifier_schedule(),
-            "weight_net": preset.weight_net.train}
+    return {stage.name: preset.schedule(stage.name) for stage in all_stages()}
 
 
 def _size(n: int) -> str:

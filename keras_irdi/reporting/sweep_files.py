@@ -1,6 +1,6 @@
 """The sweep files: their columns, finding and reading them, and the values tables and figures take out.
 
-``evaluate/sweep.py`` writes ``RUN/eval/<degradation>_<dataset>.csv`` (one row per level, ``COLUMNS``) and a
+``irdi sweep`` writes ``RUN/eval/<degradation>_<dataset>.csv`` (one row per level, ``COLUMNS``) and a
 ``.json`` beside it. Reading needs no TensorFlow, so tables and figures can be rebuilt anywhere. A partial
 sweep (only some levels) is fine: what an interval or a level needs and the sweep lacks comes back as None.
 """
@@ -34,7 +34,7 @@ class NoSweepError(MissingError):
 
 
 def no_sweep_message(run_dir) -> str:
-    return f"no sweep CSV in {Path(run_dir) / 'eval'}: run evaluate/sweep.py --run-dir {run_dir} first"
+    return f"no sweep CSV in {Path(run_dir) / 'eval'}: run irdi sweep --run-dir {run_dir} first"
 
 
 def display_name(degradation: str, dataset: str | None = None) -> str:

@@ -111,7 +111,7 @@ def open_run(run_dir, config: RunConfig | None = None, precision: str | None = N
     """Create a run (config given) or reopen one (config read from its manifest).
 
     Reopening with another degradation or dataset is refused: every stage would be invalid. A new
-    preset or seed is accepted and recorded; `train/all.py` then retrains the stages it affects.
+    preset or seed is accepted and recorded; `irdi train` then retrains the stages it affects.
     ``runtime`` (cifar_dir, clean_dirs, strategy) replaces the run's runtime fields that are given.
     ``precision`` (``--precision``; ``auto`` follows this machine) else the config's, else the run's while its
     preset is unchanged, else the preset's; resolved here and recorded with the machine it was chosen on.

@@ -5,7 +5,7 @@ Layout::
     RUN/manifest.json                  preset, resolved config, versions, data hash, per-stage timings/metrics
     RUN/<stage>/model.keras            the trained Keras model
     RUN/<stage>/savedmodel/            the same model as a TF SavedModel (model.export)
-    RUN/<stage>/config.json            the stage's config (what `train/all.py` compares to skip a stage)
+    RUN/<stage>/config.json            the stage's config (what `irdi train` compares to skip a stage)
     RUN/restoration/quality_gate.json  the share of the residual to apply per JPEG quality (gated presets)
     RUN/logs/<stage>.csv, logs/tb/     Keras CSV and TensorBoard logs
     RUN/backup/<stage>/                BackupAndRestore state while a stage is training
@@ -29,29 +29,10 @@ from keras_irdi.errors import AccessError, InputError, MissingError, full_disk_i
 from keras_irdi.json_files import as_json, read_json, write_json  # noqa: F401  (importers use them from here)
 from keras_irdi.runs.provenance import SCHEMA_VERSION
 from keras_irdi.runs.stage_identity import gate_problem, stage_problem, write_identity
+from keras_irdi.stage_registry import get_stage
 
-# Training order: the two cheap patch nets first (a failed recipe shows in minutes, not after the
-# classifiers), then each stage after what it needs (Cla(deg) may warm-start from Cla(org)).
 MERGED = ("stages", "eval", "data")  # manifest fields written piece by piece (update_manifest)
 QUALITY_GATE_FILE = "quality_gate.json"  # RUN/restoration/: the gate of a JPEG restoration net (presets.py)
-STAGES = ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_net")
-# Trained only by warm-start presets: the clean-image classifier all three classifiers fine-tune from.
-# Not one of the delivered stages (nothing evaluates or exports it).
-BASE_STAGE = "cla_base"
-# The convolutional stages train (and may be swept) in the run's precision; the weight net, a few hundred
-# weights, always in float32.
-REDUCED_PRECISION_STAGES = ("restoration", "estimator", BASE_STAGE, "cla_org", "cla_deg", "cla_res")
-
-# What to run to produce each stage (used in every "missing stage" message).
-STAGE_COMMANDS = {
-    "restoration": "python train/restoration.py --run-dir {run}",
-    "estimator": "python train/estimator.py --run-dir {run}",
-    "cla_base": "python train/classifier.py --data clean --base --run-dir {run}",
-    "cla_org": "python train/classifier.py --data clean --run-dir {run}",
-    "cla_deg": "python train/classifier.py --data degraded --run-dir {run}",
-    "cla_res": "python train/classifier.py --data restored --run-dir {run}",
-    "weight_net": "python train/ensemble.py --run-dir {run}",
-}
 
 
 GRAPH_BYTES = 1 << 20  # allowance for a SavedModel's graph (saved_model.pb: 30-120 kB for the smoke stages)
@@ -190,13 +171,13 @@ class RunDir:
         missing = [s for s in stages
                    if not ((self.stage_dir(s) / "model.keras").exists() and (self.stage_dir(s) / "config.json").exists())]
         if missing:
-            cmds = "\n  ".join(STAGE_COMMANDS[s].format(run=self.path) for s in missing)
+            cmds = "\n  ".join(get_stage(s).command(self.path) for s in missing)
             raise MissingStageError(f"stage(s) {', '.join(missing)} not trained in {self.path}; run first:\n  {cmds}")
         for s in stages:
             problem = self.stage_problem(s)
             if problem:
-                raise StaleStageError(f"{problem}; retrain it: {STAGE_COMMANDS[s].format(run=self.path)} "
-                                      f"(or python train/all.py --run-dir {self.path}, which retrains what is stale)")
+                raise StaleStageError(f"{problem}; retrain it: {get_stage(s).command(self.path)} "
+                                      f"(or irdi train --run-dir {self.path}, which retrains what is stale)")
 
     def load_stage(self, stage: str) -> keras.Model:
         self.require(stage)
@@ -209,7 +190,7 @@ class RunDir:
             model = keras.models.load_model(path, compile=False)
         except (OSError, ValueError) as err:  # e.g. a truncated copy: retraining the stage fixes it
             raise InputError(f"{path} is damaged ({one_line(err)[:200]}); retrain it: "
-                             + STAGE_COMMANDS[stage].format(run=self.path)) from None
+                             + get_stage(stage).command(self.path)) from None
         return model
 
     def quality_gate(self) -> dict | None:
@@ -222,7 +203,7 @@ class RunDir:
         problem = gate_problem(path, self._has_gate())
         if problem:
             raise StaleStageError(f"{problem}; retrain the stage: "
-                                  + STAGE_COMMANDS["restoration"].format(run=self.path))
+                                  + get_stage("restoration").command(self.path))
         return {int(q): float(a) for q, a in read_json(path).items()} if path.is_file() else None
 
     def _has_gate(self) -> bool:

@@ -1,5 +1,5 @@
 """Where a run's numbers came from, in words that hold on any machine: the code's commit, the command as
-typed, and a manifest with no path of this machine in it (what `evaluate/publish.py` commits).
+typed, and a manifest with no path of this machine in it (what `irdi publish` commits).
 
 SCHEMA_VERSION numbers the layout of the manifest and of the stage configs; it changes when a field is
 renamed or removed (added fields take their defaults when read).
@@ -33,9 +33,12 @@ def code_commit() -> str | None:
 
 
 def typed_command(argv=None) -> str:
-    """The command line as the user typed it (script path and options, relative paths kept relative)."""
+    """The command line as the user typed it (script path and options, relative paths kept relative); an
+    installed command (``irdi train ...``) by its name."""
     argv = sys.argv if argv is None else argv
     script = argv[0]
+    if not script.endswith(".py"):  # a console script, found on PATH
+        return shlex.join([os.path.basename(script), *argv[1:]])
     try:
         script = os.path.relpath(script)
     except ValueError:

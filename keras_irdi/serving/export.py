@@ -64,7 +64,7 @@ import sys
 from pathlib import Path
 
 from keras_irdi.errors import AccessError, ExistsError, InputError, MissingError  # noqa: E402
-from keras_irdi.tfenv import load_tensorflow  # noqa: E402
+from keras_irdi.tfenv import load_tensorflow, prog_name  # noqa: E402
 
 tf = load_tensorflow("--verbose" in sys.argv)  # before anything else loads it: no C++ chatter on stderr
 
@@ -219,7 +219,7 @@ def run_info(run_dir) -> dict:
     run = RunDir(run_dir)
     if not run.manifest_path.exists():
         raise MissingError(f"{run.path} is not a run directory (no manifest.json); "
-                                "train one first, e.g. python train/all.py --run-dir RUN")
+                                "train one first, e.g. irdi train --run-dir RUN")
     manifest = run.manifest()
     config = manifest.get("config") or {}
     degradation = config.get("degradation")
@@ -352,10 +352,10 @@ def main(argv=None) -> int:
 def _main(argv) -> None:
     from keras_irdi.network_ids import NETWORKS
 
-    parser = argparse.ArgumentParser(prog="irdi-export", description=(
+    parser = argparse.ArgumentParser(prog=prog_name("irdi-export"), description=(
         "Export a trained network of a run directory as a TF Serving SavedModel DIR/<model>/<version>/ "
         "with signatures serving_default (uint8 images) and serve_bytes (JPEG/PNG bytes), or as ONNX."))
-    parser.add_argument("--run-dir", required=True, help="run directory written by train/")
+    parser.add_argument("--run-dir", required=True, help="run directory written by irdi train")
     parser.add_argument("--out", required=True, help="model base directory (TF Serving's model_base_path parent)")
     parser.add_argument("--model", default="proposed", choices=NETWORKS, help="network to export (default proposed)")
     parser.add_argument("--format", default="savedmodel", choices=FORMATS,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sys
 
-from keras_irdi.tfenv import load_tensorflow
+from keras_irdi.tfenv import load_tensorflow, prog_name
 
 load_tensorflow("--verbose" in sys.argv)  # before anything else loads it: no C++ chatter on stderr
 
@@ -156,7 +156,7 @@ def _main(argv) -> int:
     from keras_irdi.degradations import DEGRADATIONS
     from keras_irdi.network_ids import NETWORKS
 
-    parser = argparse.ArgumentParser(prog="irdi-predict", description=(
+    parser = argparse.ArgumentParser(prog=prog_name("irdi-predict"), description=(
         "Classify image files with a trained run directory or a SavedModel exported by keras_irdi.serving.export."))
     parser.add_argument("model_dir", metavar="RUN_OR_SAVEDMODEL", help="run directory or exported SavedModel")
     parser.add_argument("images", metavar="IMG", nargs="+", help="image files (JPEG or PNG, at most 4096 px per side)")

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import sys
 
-from keras_irdi.tfenv import load_tensorflow
+from keras_irdi.tfenv import load_tensorflow, prog_name
 
 # oneDNN's pool keeps every freed buffer, so the input, the output and their copies would all stay resident;
 # the system allocator returns them (bench/restore_memory.py). Read when TensorFlow loads.
@@ -332,7 +332,7 @@ def main(argv=None) -> int:
 def _main(argv) -> int:
     from keras_irdi.errors import AccessError, MissingError, printable
 
-    parser = argparse.ArgumentParser(prog="irdi-restore", description=(
+    parser = argparse.ArgumentParser(prog=prog_name("irdi-restore"), description=(
         "Restore image files at their native resolution with a run's restoration net (tiled with overlap); "
         "writes OUT/<name>.png."))
     parser.add_argument("run_dir", metavar="RUN", help="run directory with a restoration stage")

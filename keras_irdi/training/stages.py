@@ -1,9 +1,11 @@
 """The paper's four training stages (section 3.2) and the one-command pipeline.
 
-What each stage depends on is in ``stage_configs.py``, the weight net's stage in ``weight_net_stage.py``. Each stage reads the run's resolved config from the manifest, trains one network with Adamax, and
-saves it atomically into the run directory. Later stages load earlier ones frozen. The scripts in
-``train/`` are thin CLIs over the functions here; the run setup is in ``runs/config.py``, the shared fit loop in
-``fitting.py``.
+The stages are declared in ``keras_irdi.stage_registry`` (what each reads, is built on and is trained by); what a
+stage records to be skipped or retrained is in ``stage_configs.py``, the weight net's trainer in
+``weight_net_stage.py``. Each stage reads the run's resolved config from the manifest, trains one network with
+Adamax, and saves it atomically into the run directory; later stages load earlier ones frozen. ``irdi train``
+(``keras_irdi/commands/train.py``) is the command over the functions here; the run setup is in ``runs/config.py``,
+the shared fit loop in ``fitting.py``.
 """
 from __future__ import annotations
 
@@ -18,15 +20,15 @@ import numpy as np
 
 from keras_irdi.models.forward import restore_array
 from keras_irdi.models.precision import float32_copy
-from keras_irdi.runs.directory import BASE_STAGE, QUALITY_GATE_FILE, RunDir
+from keras_irdi.runs.directory import QUALITY_GATE_FILE, RunDir
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError
 from keras_irdi.training.fitting import Summary, fit_stage
 from keras_irdi.presets import Preset
 from keras_irdi.runs.config import RunConfig, load_classification_data, load_patches, setup_determinism
-from keras_irdi.training.stage_configs import (CLASSIFIER_STAGES, expected_stage_config, stage_inputs,
+from keras_irdi.stage_registry import get_stage, stage_names
+from keras_irdi.training.stage_configs import (classifier_stage, expected_stage_config, stage_inputs,
                                                strategy_scope, training_stages)
-from keras_irdi.training.weight_net_stage import train_weight_net
 
 log = logging.getLogger("keras_irdi")
 
@@ -64,27 +66,25 @@ def _build_estimator(section):
     return build_level_estimator(section.filters)
 
 
-PATCH_NETS = {
-    "restoration": PatchNetSpec(
-        "restoration", target="clean", section=lambda p: p.restoration, build=_build_restoration,
-        loss=_psnr_or_mse, metrics=(),
-        report=lambda model, val_ds, final, config: _restoration_gain(model, val_ds)),
-    "estimator": PatchNetSpec(
-        "estimator", target="level", section=lambda p: p.estimator, build=_build_estimator,
-        loss=lambda p: "mse", metrics=("mae",),
-        report=lambda model, val_ds, final, config: {
-            "val_level_mae": final["val_mae"] * get_degradation(config.degradation).scale}),
-}
+RESTORATION = PatchNetSpec(
+    "restoration", target="clean", section=lambda p: p.restoration, build=_build_restoration,
+    loss=_psnr_or_mse, metrics=(),
+    report=lambda model, val_ds, final, config: _restoration_gain(model, val_ds))
+ESTIMATOR = PatchNetSpec(
+    "estimator", target="level", section=lambda p: p.estimator, build=_build_estimator,
+    loss=lambda p: "mse", metrics=("mae",),
+    report=lambda model, val_ds, final, config: {
+        "val_level_mae": final["val_mae"] * get_degradation(config.degradation).scale})
 
 
-def train_restoration(run: RunDir, config: RunConfig) -> dict:
+def train_restoration(run: RunDir, config: RunConfig, stage: str = "restoration") -> dict:
     """Stage 1: restoration net on patches, MSE (paper) or capped-PSNR loss to the clean patch."""
-    return _train_patch_net(run, config, PATCH_NETS["restoration"])
+    return _train_patch_net(run, config, RESTORATION)
 
 
-def train_estimator(run: RunDir, config: RunConfig) -> dict:
+def train_estimator(run: RunDir, config: RunConfig, stage: str = "estimator") -> dict:
     """Stage 2: level estimator, MSE on the normalised level (QF/100, sigma/255)."""
-    return _train_patch_net(run, config, PATCH_NETS["estimator"])
+    return _train_patch_net(run, config, ESTIMATOR)
 
 
 def _train_patch_net(run: RunDir, config: RunConfig, spec: PatchNetSpec) -> dict:
@@ -179,8 +179,15 @@ def _restored_images(run: RunDir, config: RunConfig, d: dict):
             restore_array(restoration, degrade_array(d["x_val"], config.degradation, config.seed + 1)[0]))
 
 
-# --data -> (training images, the degradation the pipeline applies to them, validation images)
+# what a classifier is trained on -> (training images, the degradation the pipeline applies to them,
+# validation images)
 CLASSIFIER_DATA = {"clean": _clean_images, "degraded": _degraded_images, "restored": _restored_images}
+
+
+def train_classifier_stage(run: RunDir, config: RunConfig, stage: str) -> dict:
+    """A registered classifier stage: what it is trained on, and whether it is the warm-start base."""
+    s = get_stage(stage)
+    return train_classifier(run, config, s.trained_on, base=s.warm_start_only)
 
 
 def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), base: bool = False) -> dict:
@@ -200,18 +207,16 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), ba
     from keras_irdi.data.pipelines import classification_batches
     from keras_irdi.models import build_classifier
 
-    if data not in CLASSIFIER_STAGES:
-        raise InputError(f"--data must be one of {', '.join(CLASSIFIER_STAGES)}, got {data!r}")
+    stage = classifier_stage(data, base)  # an unknown ``data``: one line
     p = config.preset
     if base and (data != "clean" or not p.warm_start):
         raise InputError(f"--base trains the clean-image base of warm-start presets; preset {p.name} "
                          f"{'trains every classifier from scratch' if not p.warm_start else 'needs --data clean'}")
-    stage = BASE_STAGE if base else CLASSIFIER_STAGES[data]
     run.require(*stage_inputs(config, stage))
     summary = Summary(run, stage)
     setup_determinism(config.seed)
     warm = p.warm_start and not base
-    net, cfg = p.classifier, p.classifier_schedule(base)
+    net, cfg = p.classifier, p.schedule(stage)
     d = load_classification_data(run, config)
     x_train, kind, x_val = CLASSIFIER_DATA[data](run, config, d)
 
@@ -225,7 +230,7 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), ba
                                  dense_units=net.dense, dropout=net.dropout,
                                  input_shape=d["x_train"].shape[1:], name=stage)
         if warm:  # same architecture, so the base's weights load as they are
-            model.set_weights(run.load_stage(BASE_STAGE).get_weights())
+            model.set_weights(run.load_stage(stage_names(warm_start_only=True)[0]).get_weights())
     final = fit_stage(run, stage, model, train_epochs, val_ds, cfg, loss="sparse_categorical_crossentropy",
                       clock=summary.clock, seed=config.seed,
                       metrics=["accuracy"], extra_callbacks=callbacks)
@@ -237,17 +242,6 @@ def train_classifier(run: RunDir, config: RunConfig, data: str, callbacks=(), ba
 # ----------------------------------------------------------------------------------------------
 # All stages
 # ----------------------------------------------------------------------------------------------
-STAGE_FUNCTIONS = {
-    "restoration": lambda run, cfg: train_restoration(run, cfg),
-    "estimator": lambda run, cfg: train_estimator(run, cfg),
-    "cla_base": lambda run, cfg: train_classifier(run, cfg, "clean", base=True),
-    "cla_org": lambda run, cfg: train_classifier(run, cfg, "clean"),
-    "cla_deg": lambda run, cfg: train_classifier(run, cfg, "degraded"),
-    "cla_res": lambda run, cfg: train_classifier(run, cfg, "restored"),
-    "weight_net": lambda run, cfg: train_weight_net(run, cfg),
-}
-
-
 def reuse_stage(run: RunDir, source, stage: str, expected: dict) -> bool:
     """Copy ``stage`` from another run directory if it was trained with exactly ``expected`` config.
 
@@ -292,7 +286,7 @@ def train_all(run: RunDir, config: RunConfig, force: bool = False, stages=None, 
             continue
         if force:  # a forced retrain must not resume an old interrupted attempt
             shutil.rmtree(run.backup_dir(stage), ignore_errors=True)
-        done[stage] = STAGE_FUNCTIONS[stage](run, config)
+        done[stage] = get_stage(stage).train_function()(run, config, stage)
     stages_run = run.manifest().get("stages", {})
     # What training this run cost, stage by stage, wherever each stage was trained (a reused stage counts
     # what it took in its source run), so resumed, reused and re-evaluated runs report the same budget.

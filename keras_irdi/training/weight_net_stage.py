@@ -53,7 +53,7 @@ def weight_net_images(config: RunConfig, d: dict) -> tuple:
             d["y_val"][n_fit:])
 
 
-def train_weight_net(run: RunDir, config: RunConfig) -> dict:
+def train_weight_net(run: RunDir, config: RunConfig, stage: str = "weight_net") -> dict:
     """Stage 4: the weight net, cross-entropy of the weighted probability, all other weights frozen."""
     from keras_irdi.data.pipelines import keyed_batches
     from keras_irdi.models import build_weight_net

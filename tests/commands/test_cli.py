@@ -56,7 +56,7 @@ def test_train_cli_bad_numbers(tmp_path, capsys):
     assert call_cli("train/restoration.py", "--run-dir", tmp_path / "r", "--epochs", "ten") == 2
     assert "--epochs: must be a whole number >= 1, got 'ten'" in _one_line_error(capsys)
     assert call_cli("train/all.py", "--run-dir", tmp_path / "r", "--epochs", "3") == 2
-    assert "unrecognized arguments: --epochs" in _one_line_error(capsys)
+    assert "--epochs and --batch-size set one stage's schedule: give --stage too" in _one_line_error(capsys)
     assert call_cli("train/restoration.py", "--run-dir", tmp_path / "r", "--epochs", "0") == 2
     assert "--epochs: must be a whole number >= 1, got '0'" in _one_line_error(capsys)
     assert not (tmp_path / "r").exists()
@@ -66,9 +66,9 @@ def test_train_cli_bad_numbers(tmp_path, capsys):
 def test_missing_prerequisite_names_the_command(tmp_path, cifar_dir, capsys):
     assert call_cli("train/classifier.py", "--data", "restored", "--run-dir", tmp_path / "r", "--preset", "smoke",
                     "--cifar-dir", cifar_dir) == 2
-    assert "python train/restoration.py" in _one_line_error(capsys)
+    assert "irdi train --stage restoration" in _one_line_error(capsys)
     assert call_cli("train/ensemble.py", "--run-dir", tmp_path / "r") == 2
-    assert "python train/estimator.py" in _one_line_error(capsys)
+    assert "irdi train --stage estimator" in _one_line_error(capsys)
 
 
 def test_no_data_and_no_network_says_how_to_point_at_a_copy(tmp_path, capsys):
@@ -135,7 +135,7 @@ def test_run_dir_below_a_file_fails_before_training(tmp_path, monkeypatch, capsy
 # -- the evaluation and report CLIs -----------------------------------------------------------------------
 def test_sweep_cli_without_stages_names_train_all(tmp_path, capsys):
     assert call_cli("evaluate/sweep.py", "--run-dir", tmp_path) == 2
-    assert "train/all.py" in _one_line_error(capsys)
+    assert "irdi train --run-dir" in _one_line_error(capsys)
 
 
 @pytest.mark.parametrize("script", ["evaluate/tables.py", "figures/make_figures.py"])
@@ -144,7 +144,7 @@ def test_report_clis_without_a_sweep_say_what_to_run(tmp_path, capsys, script):
     assert call_cli(script, "--run-dir", tmp_path) == 2
     err = _one_line_error(capsys)
     assert err.strip().count("\n") == 0
-    assert f"run evaluate/sweep.py --run-dir {tmp_path} first" in err
+    assert f"run irdi sweep --run-dir {tmp_path} first" in err
 
 
 def test_tables_cli_writes_tables(tmp_path, capsys):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_irdi.runs.directory import STAGES, RunDir
+from keras_irdi.runs.directory import RunDir
+from keras_irdi.stage_registry import delivered_stages
 from keras_irdi.models.composites import NETWORKS, build_composite, required_stages
 from helpers import random_stages, steep_stages
 
@@ -12,7 +13,7 @@ from helpers import random_stages, steep_stages
 @pytest.fixture(scope="module")
 def stages(tiny_run):
     """The tiny run's six stages, loaded afresh: the composites below freeze them."""
-    return RunDir(tiny_run).load_stages(*STAGES)
+    return RunDir(tiny_run).load_stages(*delivered_stages())
 
 
 @pytest.fixture(scope="module")

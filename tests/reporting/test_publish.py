@@ -2,7 +2,6 @@
 interrupt leaves the previous one byte for byte and no temporary beside it; the models folder gets a model
 card whose numbers are the results folder's tables."""
 import csv
-import importlib.util
 import os
 import re
 import shutil
@@ -11,7 +10,7 @@ import signal
 import numpy as np
 import pytest
 
-from helpers import REPO
+
 from keras_irdi.errors import ExistsError, InputError
 from keras_irdi.reporting import confidence
 from keras_irdi.reporting import publish as folders
@@ -96,14 +95,13 @@ def test_destinations_that_replacing_would_destroy_are_refused(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------------
-# evaluate/publish.py on a tiny swept run
+# irdi publish (evaluate/publish.py) on a tiny swept run
 # ----------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def publish():
-    spec = importlib.util.spec_from_file_location("publish", REPO / "evaluate" / "publish.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from keras_irdi.commands import publish as module
+
     return module
 
 

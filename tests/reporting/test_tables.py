@@ -296,7 +296,7 @@ def test_find_sweeps_names(tmp_path):
     write_sweep(tmp_path, "jpeg_cifar100", [jpeg_row(1)])
     (sf,) = find_sweeps(tmp_path)
     assert (sf.degradation, sf.dataset) == ("jpeg", "cifar100")
-    with pytest.raises(NoSweepError, match="run evaluate/sweep.py --run-dir"):
+    with pytest.raises(NoSweepError, match="run irdi sweep --run-dir"):
         find_sweeps(tmp_path / "nothing")
 
 

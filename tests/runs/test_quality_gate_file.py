@@ -69,7 +69,7 @@ def test_a_bad_gate_refuses_to_restore_in_one_line(gated_run, photo, capsys, res
         gate.write_text(content)
     code, err, written = _restore(gated_run, photo, capsys)
     assert code == 2 and written == []
-    assert err == [f"error: {gate} {problem}; retrain the stage: python train/restoration.py --run-dir {gated_run}"]
+    assert err == [f"error: {gate} {problem}; retrain the stage: irdi train --stage restoration --run-dir {gated_run}"]
 
 
 def test_no_gate_where_the_preset_has_none_applies_all_of_the_residual(gated_run, photo, capsys, restore_signals):
@@ -88,8 +88,8 @@ def test_a_restoration_stage_of_another_run_is_refused_by_restore_as_by_predict(
     shutil.rmtree(gated_run / "restoration")
     shutil.copytree(other.stage_dir("restoration"), gated_run / "restoration")  # identity.json and all
     expected = (f"error: {gated_run / 'restoration'} is another run's restoration stage (degradation 'gaussian', "
-                f"this run's is 'jpeg'): copied in from elsewhere; retrain it: python train/restoration.py --run-dir "
-                f"{gated_run} (or python train/all.py --run-dir {gated_run}, which retrains what is stale)")
+                f"this run's is 'jpeg'): copied in from elsewhere; retrain it: irdi train --stage restoration --run-dir "
+                f"{gated_run} (or irdi train --run-dir {gated_run}, which retrains what is stale)")
     code, err, written = _restore(gated_run, photo, capsys)
     assert (code, err, written) == (2, [expected], [])
     assert predict.main([str(gated_run), str(photo)]) == 2

@@ -26,13 +26,13 @@ def test_half_written_stage_is_never_taken_for_finished(tmp_path):
 
     def missing(stage):
         assert not run.has_stage(stage)
-        with pytest.raises(MissingStageError, match=rf"{stage} not trained .*\n  python train/"):
+        with pytest.raises(MissingStageError, match=rf"{stage} not trained .*\n  irdi train --stage {stage} --run-dir"):
             run.require(stage)
 
     # Killed while save_stage wrote <stage>.tmp: the complete-looking temp dir does not count.
     shutil.copytree(run.stage_dir("cla_org"), run.path / "cla_deg.tmp")
     missing("cla_deg")
-    with pytest.raises(MissingStageError, match="python train/classifier.py --data degraded --run-dir"):
+    with pytest.raises(MissingStageError, match="irdi train --stage cla_deg --run-dir"):
         run.load_stage("cla_deg")
     # A stage dir without config.json (or without the model) is incomplete.
     shutil.copytree(run.stage_dir("cla_org"), run.stage_dir("cla_res"))

@@ -1,6 +1,7 @@
 """A stage's identity is checked whenever it is required, loaded or found up to date
 (keras_irdi/runs/stage_identity.py): a damaged, foreign or stale stage is refused with one line saying which and
 why, and train/all.py retrains it saying so."""
+import dataclasses
 import json
 import shutil
 
@@ -8,7 +9,8 @@ import pytest
 
 from helpers import random_stages, run_script
 from keras_irdi.runs.provenance import SCHEMA_VERSION
-from keras_irdi.training import stages as training
+from keras_irdi import stage_registry
+from keras_irdi.stage_registry import get_stage
 from keras_irdi.runs.directory import RunDir, StaleStageError
 from keras_irdi.presets import get_preset
 from keras_irdi.runs.config import RunConfig, RuntimeConfig
@@ -35,7 +37,8 @@ def _run(path, stages, cifar_dir):
 def _train_all_with_stub(run, config, monkeypatch, capsys):
     trained = []
     for stage in ORDER:
-        monkeypatch.setitem(training.STAGE_FUNCTIONS, stage, lambda r, c, s=stage: trained.append(s) or {})
+        stub = dataclasses.replace(get_stage(stage), trainer=lambda r, c, s: trained.append(s) or {})
+        monkeypatch.setitem(stage_registry._REGISTRY, stage, stub)
     train_all(run, config, stages=ORDER)
     return trained, capsys.readouterr().out
 
@@ -53,8 +56,8 @@ def test_another_stages_model_copied_in_is_refused_in_one_line(tmp_path, stages,
     shutil.copy(run.stage_dir("cla_org") / "model.keras", run.stage_dir("cla_res") / "model.keras")
     for call in (lambda: run.require("cla_res"), lambda: run.load_stage("cla_res")):
         with pytest.raises(StaleStageError, match=r"cla_res/model.keras is not the model this stage saved \(it holds "
-                                                  r"the model of stage cla_org\).*retrain it: python train/classifier"
-                                                  r".py --data restored") as err:
+                                                  r"the model of stage cla_org\).*retrain it: irdi train --stage cla_res "
+                                                  r"--run-dir") as err:
             call()
         assert "\n" not in str(err.value)
     # a stage without its identity was not saved whole: refused too
@@ -80,7 +83,7 @@ def test_weight_net_trained_on_an_older_cla_res_is_stale(tmp_path, stages, cifar
     run.save_stage("cla_res", stages["cla_res"], expected_stage_config(config, "cla_res"), export=False)
     problem = run.stage_problem("weight_net")
     assert problem == "weight_net is stale: it was trained on an older cla_res (cla_res has been retrained since)"
-    with pytest.raises(StaleStageError, match="retrain it: python train/ensemble.py"):
+    with pytest.raises(StaleStageError, match="retrain it: irdi train --stage weight_net"):
         run.load_stages("restoration", "weight_net")
     proc = run_script("evaluate/sweep.py", "--run-dir", run.path, "--limit", "10")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
@@ -90,14 +93,9 @@ def test_weight_net_trained_on_an_older_cla_res_is_stale(tmp_path, stages, cifar
 
 
 def test_shipped_stages_keep_their_identity(tmp_path, stages, cifar_dir):
-    """evaluate/publish.py re-saves each model (no optimizer state): its identity follows with the new digest."""
-    import importlib.util
+    """irdi publish re-saves each model (no optimizer state): its identity follows with the new digest."""
+    from keras_irdi.commands import publish
 
-    from helpers import REPO
-
-    spec = importlib.util.spec_from_file_location("publish", REPO / "evaluate" / "publish.py")
-    publish = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(publish)
     run, _ = _run(tmp_path / "run", stages, cifar_dir)
     gate = {"1": 1.0, "100": 0.0}
     (run.stage_dir("restoration") / "quality_gate.json").write_text(json.dumps(gate))

@@ -177,7 +177,7 @@ def test_versioning_and_cli_errors(tiny_run, export_root, tmp_path, capsys):
     shutil.copy(tiny_run / "manifest.json", run)
     assert main(["--run-dir", str(run), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: ") and "python train/restoration.py" in err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "irdi train --stage restoration" in err
     assert "Traceback" not in err
     assert not (tmp_path / "o" / "proposed").exists()
 
@@ -349,7 +349,6 @@ def test_unwritable_out_is_one_line(tiny_run, tmp_path, capsys):
 def test_three_member_weight_net_with_features_exports_and_predicts(tmp_path, capsys):
     """A weight-net variant (Cla(deg) as a third member, the members' confidence as features) runs through
     the composite, the SavedModel and irdi-predict alike, with its weight columns named."""
-    import json
 
     from conftest import make_tiny_run
     from keras_irdi.models import build_weight_net

@@ -142,7 +142,7 @@ def test_damaged_exports_and_stages_are_one_line_errors(tiny_run, exported, file
     keras_file.write_bytes(keras_file.read_bytes()[:1000])
     assert main([str(run), str(files["good"]), "--model", "cla_org"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "model.keras is damaged" in err and "train/classifier.py" in err
+    assert err.count("\n") == 1 and "model.keras is damaged" in err and "irdi train --stage cla_" in err
 
 
 # -- every odd file, options -------------------------------------------------------------------------

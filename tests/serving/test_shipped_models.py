@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_irdi.runs.directory import STAGES, RunDir
+from keras_irdi.runs.directory import RunDir
+from keras_irdi.stage_registry import delivered_stages
 from keras_irdi.data.cifar import load_cifar
 from keras_irdi.degradations import degrade
 from keras_irdi.models.composites import build_composite
@@ -24,7 +25,7 @@ def test_shipped_run_classifies_real_images(name, degradation, level, cifar_dir)
     run = RunDir(MODELS / name)
     config = RunConfig.from_dict(run.manifest()["config"])
     assert config.degradation == degradation and config.runtime.cifar_dir is config.runtime.clean_dirs is None
-    stages = run.load_stages(*STAGES)
+    stages = run.load_stages(*delivered_stages())
     data = load_cifar("cifar10", cifar_dir=cifar_dir)  # the bundled 200 test images (never trained on)
     x = degrade(data["x_test"], degradation, level, seed=0).astype(np.float32)
     out = build_composite("proposed", stages, degradation)(x, training=False)

@@ -38,6 +38,7 @@ def main(argv):
     from keras_irdi.data.cifar import BUNDLED_CIFAR10
     from keras_irdi.presets import get_preset
     from keras_irdi.runs.config import RunConfig, open_run
+    from keras_irdi.stage_registry import get_stage
 
     fit = training.fit_stage
     def keep(run, stage, model, *a, **k):
@@ -52,7 +53,7 @@ def main(argv):
     config = RunConfig(degradation="jpeg", preset=preset)
     run, config = open_run(run_dir, config, cifar_dir=str(BUNDLED_CIFAR10), strategy=strategy)
     for stage in stages.split(","):
-        training.STAGE_FUNCTIONS[stage](run, config)
+        get_stage(stage).train_function()(run, config, stage)
 
 sys.exit(main_wrapper(main, sys.argv[1:]))
 """

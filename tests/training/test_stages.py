@@ -11,9 +11,13 @@ import keras
 import numpy as np
 import pytest
 
-from keras_irdi.presets import FINETUNED_STAGES, FinetuneConfig, Preset, StageConfig, get_preset
+from keras_irdi.presets import FinetuneConfig, Preset, StageConfig, get_preset
 from keras_irdi.runs.config import RunConfig, RuntimeConfig, open_run
-from keras_irdi.runs.directory import BASE_STAGE, STAGES, RunDir, as_json
+from keras_irdi.runs.directory import RunDir
+from keras_irdi.stage_registry import delivered_stages, get_stage, stage_names
+
+BASE_STAGE = "cla_base"
+FINETUNED_STAGES = stage_names(finetuned=True)
 from keras_irdi.training.stage_configs import expected_stage_config, training_stages
 from keras_irdi.training.stages import reuse_stage, train_classifier
 from helpers import REPO, paused_env, run_script as cli, wait_for_pause
@@ -42,7 +46,7 @@ def test_smoke_end_to_end(smoke_run):
     run, proc = smoke_run
     rd = RunDir(run)
     manifest = rd.manifest()
-    for stage in STAGES:
+    for stage in delivered_stages():
         d = rd.stage_dir(stage)
         assert (d / "model.keras").is_file() and (d / "savedmodel" / "saved_model.pb").is_file()
         assert json.loads((d / "config.json").read_text())["stage"] == stage
@@ -50,7 +54,7 @@ def test_smoke_end_to_end(smoke_run):
         assert (run / "logs" / f"{stage}.csv").is_file()
     assert not list(run.glob("*.tmp")), "half-written stage left behind"
     assert manifest["config"]["preset"]["name"] == "smoke"
-    assert set(manifest["stages"]) == set(STAGES) | {BASE_STAGE}  # smoke warm-starts: a base is trained
+    assert set(manifest["stages"]) == set(delivered_stages()) | {BASE_STAGE}  # smoke warm-starts: a base is trained
     assert rd.has_stage(BASE_STAGE) and not (rd.stage_dir(BASE_STAGE) / "savedmodel").exists()
     assert all(s["seconds"] > 0 and s["peak_rss_mb"] > 0 for s in manifest["stages"].values())
     # The run's cost is counted stage by stage (so reuse and re-evaluation keep it), plus the sweep.
@@ -67,7 +71,7 @@ def test_smoke_end_to_end(smoke_run):
     assert all(0 <= a <= 1 for a in gate.values())
     assert manifest["stages"]["restoration"]["metrics"]["gate_share_qf10"] == gate[11]
     # One summary line per stage, then the evaluation.
-    for stage in STAGES:
+    for stage in delivered_stages():
         assert f"[{stage}] done in" in proc.stdout
     rows = list(csv.DictReader(open(run / "eval" / "jpeg_cifar10.csv")))
     proposed = np.mean([float(r["acc_proposed"]) for r in rows])
@@ -81,7 +85,7 @@ def test_all_skips_finished_stages(smoke_run, cifar_dir, clean_dir):
     run, _ = smoke_run
     proc = cli("train/all.py", "--run-dir", run, "--cifar-dir", cifar_dir, "--clean-dir", clean_dir, "--no-eval")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.count("up to date, skipped") == len(STAGES) + 1  # and the warm-start base
+    assert proc.stdout.count("up to date, skipped") == len(delivered_stages()) + 1  # and the warm-start base
 
 
 @pytest.mark.slow
@@ -323,14 +327,14 @@ def test_pause_hook_is_off_unless_asked_and_stops_at_the_named_batch(tmp_path, m
 
 # -- the recipe: what each stage trains with and records, when a change retrains it, reuse, warm start ----
 def test_psnr_cap_per_degradation_is_what_the_stage_trains_with_and_records():
-    from keras_irdi.training.stages import PATCH_NETS
+    from keras_irdi.training.stages import RESTORATION
 
     def cap(config):
         return expected_stage_config(config, "restoration")["preset"]["restoration"]["psnr_cap_db"]
 
     assert {d: cap(RunConfig(degradation=d)) for d in ("jpeg", "gaussian", "blur")} == \
         {"jpeg": 30.0, "gaussian": 40.0, "blur": 30.0}
-    loss = PATCH_NETS["restoration"].loss(get_preset("small").for_degradation("gaussian").restoration)
+    loss = RESTORATION.loss(get_preset("small").for_degradation("gaussian").restoration)
     assert loss.cap_db == 40.0
     one_cap = RunConfig(degradation="jpeg")
     one_cap.preset.restoration.psnr_cap_db = 30.0  # the JPEG runs trained before caps per degradation
@@ -385,19 +389,18 @@ def test_finetune_augmentation_applies_to_the_finetuned_classifiers_only():
         expected_stage_config(partial, "cla_deg")
 
 
-def test_finetuned_stages_are_the_warm_started_classifiers():
-    from keras_irdi.training.stage_configs import CLASSIFIER_STAGES
-
-    assert set(FINETUNED_STAGES) == set(CLASSIFIER_STAGES.values())
+def test_finetuned_stages_are_the_delivered_classifiers():
+    assert FINETUNED_STAGES == ("cla_org", "cla_deg", "cla_res")
+    assert FINETUNED_STAGES == tuple(s for s in stage_names(warm_start_only=False) if get_stage(s).trained_on)
 
 
 def test_every_preset_section_is_read_by_a_stage_or_the_sweep():
-    """STAGE_SECTIONS says which stages a section retrains: a section no stage lists would change training
+    """The registry says which stages a section retrains: a section no stage lists would change training
     without ever retraining anything."""
     from keras_irdi.presets import SECTIONS
-    from keras_irdi.training.stage_configs import STAGE_SECTIONS
+    from keras_irdi.stage_registry import all_stages
 
-    assert set(SECTIONS) - {"evaluation"} == set().union(*STAGE_SECTIONS.values())
+    assert set(SECTIONS) - {"evaluation"} == set().union(*(s.sections for s in all_stages()))
 
 
 @pytest.mark.parametrize("path, value, retrained", [
