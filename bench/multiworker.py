@@ -52,7 +52,7 @@ def worker(args):
     from keras_irdi.training.stages import train_classifier
 
     config = RunConfig(degradation="jpeg", preset=_preset(args.images, 1 + args.repeats))
-    run, config = open_run(args.run_dir, config, cifar_dir=args.cifar_dir, strategy=args.strategy)
+    run, config = open_run(args.run_dir, config, data_dir=args.cifar_dir, strategy=args.strategy)
     entry = train_classifier(run, config, "clean")
     out = {"epoch_seconds": entry["epoch_seconds"], "load": entry["load_avg_1min"],
            "train_images": run.manifest()["data"]["train"]}

@@ -86,7 +86,8 @@ def forward_rates(width, precision, degraded_uint8, repeats):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cifar-dir", default=os.environ.get("IRDI_CIFAR_DIR"), required=not os.environ.get("IRDI_CIFAR_DIR"),
+    ap.add_argument("--cifar-dir", default=os.environ.get("IRDI_CIFAR_DIR"),
+                    required=not os.environ.get("IRDI_CIFAR_DIR"),
                     help="local CIFAR-10 copy (python layout or .npz); env IRDI_CIFAR_DIR")
     ap.add_argument("--images", type=int, default=1280, help="classifier images per timed epoch (default 1280)")
     ap.add_argument("--patches", type=int, default=640, help="patch-net images per timed epoch (default 640)")
@@ -112,7 +113,8 @@ def main(argv=None):
 
     rows = []
     for width in args.widths:
-        for kind, x, y in (("classifier", x_cls, y_cls), ("restoration", x_patch, clean), ("estimator", x_patch, level)):
+        nets = (("classifier", x_cls, y_cls), ("restoration", x_patch, clean), ("estimator", x_patch, level))
+        for kind, x, y in nets:
             rates = {p: fit_rate(kind, width, p, x, y, args.repeats) for p in PRECISIONS}
             rows.append({"what": f"fit: {kind}", "widths": width, **{p: round(r, 1) for p, r in rates.items()}})
             print(rows[-1], flush=True)

@@ -99,7 +99,8 @@ def main(argv=None):
         return out
 
     info = machine_info()
-    result = {"run_dir": os.path.relpath(args.run_dir, REPO), "gate": "the run's" if shipped is not None else "fitted here",
+    result = {"run_dir": os.path.relpath(args.run_dir, REPO),
+              "gate": "the run's" if shipped is not None else "fitted here",
               "fit_seconds": round(fit_seconds, 1),
               "reference_quality": {name: [quality_from_pixels(im) for im in ims]
                                     for name, ims in (("BSD100", bsd), ("Urban100", urban))},
@@ -131,7 +132,8 @@ def write_markdown(result, path):
              "pixels show an earlier, coarser one); for a PNG of the decoded image, by the quality its DCT lattice "
              "shows (none: left alone). For contrast, a gate fitted on the validation split alone. No image "
              "measured here was seen by the net or a fit.", "",
-             "| share of the residual at QF | " + " | ".join(str(q) for q in SHOWN) + " |", "|---|" + "---:|" * len(SHOWN)]
+             "| share of the residual at QF | " + " | ".join(str(q) for q in SHOWN) + " |",
+             "|---|" + "---:|" * len(SHOWN)]
     for name in names:
         lines.append(f"| {name} | " + " | ".join(f"{result['alpha'][name][str(q)]:.2f}" for q in SHOWN) + " |")
     lines.append("")

@@ -46,7 +46,7 @@ def peak_memory(run_dir, image_path, out_dir, *options) -> dict:
     proc = subprocess.run([sys.executable, "-c", WRAPPER, str(run_dir), str(image_path), "--out", str(out_dir),
                            *options], capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("MAXRSS_KB")), None)
+    line = next((text for text in proc.stdout.splitlines() if text.startswith("MAXRSS_KB")), None)
     if line is None:
         raise RuntimeError(f"irdi-restore failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return {"exit": int(line.split()[3]), "peak_rss_mb": round(int(line.split()[1]) / 1024, 1),
@@ -90,7 +90,8 @@ def main(argv=None) -> int:
             assert restored.size == big_size
         big.unlink()
         (tmp / "out" / "photo_big.png").unlink()
-        print(f"{result['image']['size']}: peak RSS {result['restore']['peak_rss_mb']} MB, {result['restore']['seconds']} s",
+        restore = result["restore"]
+        print(f"{result['image']['size']}: peak RSS {restore['peak_rss_mb']} MB, {restore['seconds']} s",
               flush=True)
 
         camera = tmp / "photo_camera.jpg"

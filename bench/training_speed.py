@@ -87,7 +87,8 @@ def main(argv=None):
               "stage_over_bare": round(med["stage_clean"] / med["bare_clean"], 3)}
     write_result(args.out, {
         "benchmark": "training_speed", "images": args.images, "val_images": n_val, "batch_size": 128,
-        "results": results, "ratios": ratios, "goals": {"jpeg_over_clean": "<= 1.1", "stage_over_bare": "<= 1.1"}}, info, __file__, argv)
+        "results": results, "ratios": ratios,
+        "goals": {"jpeg_over_clean": "<= 1.1", "stage_over_bare": "<= 1.1"}}, info, __file__, argv)
     print(f"jpeg/clean {ratios['jpeg_over_clean']}, stage/bare {ratios['stage_over_bare']} -> {args.out}")
 
 

@@ -8,6 +8,7 @@ preset goes into its manifest, read back by every later command (`irdi sweep` is
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 
 from keras_irdi.errors import InputError
@@ -25,9 +26,7 @@ class StageConfig:
     """Schedule of one training stage: epochs x steps, batch size, optimizer and learning-rate schedule.
 
     ``warmup_cosine`` rises linearly from ``learning_rate * warmup_start`` to ``learning_rate`` over
-    ``warmup_epochs`` epochs, then follows a cosine to 0 at the last step: on the 2-core budget it took
-    the half-width classifier from 0.52 (constant rate, 6 epochs) to 0.82 (16 epochs) (docs/DECISIONS.md).
-    """
+    ``warmup_epochs`` epochs, then follows a cosine to 0 at the last step (docs/DECISIONS.md, the small recipe)."""
 
     epochs: int
     batch_size: int
@@ -45,8 +44,7 @@ class StageConfig:
             raise InputError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
 
 
-def _stage(**kw):
-    """A StageConfig default for a dataclass field."""
+def _stage(**kw):  # a StageConfig default for a dataclass field
     return field(default_factory=lambda: StageConfig(**kw))
 
 
@@ -96,22 +94,25 @@ class RestorationConfig:
             raise InputError(f"restoration.quality_gate_step must be >= 1, got {self.quality_gate_step}")
 
     def for_degradation(self, degradation: str) -> "RestorationConfig":
-        """This section as a run of ``degradation`` trains it: the cap and the schedule resolved to one each.
-
-        Both may be one per degradation, because the three degradations differ in how many barely-touched
-        images they draw (the cap) and in how long the net keeps gaining (the schedule; docs/DECISIONS.md)."""
+        """This section as a run of ``degradation`` trains it: the cap and the schedule resolved to one each (one
+        per degradation: they differ in how many barely-touched images they draw and how long the net gains)."""
         return dataclasses.replace(self, psnr_cap_db=float(_resolve("restoration.psnr_cap_db", self.psnr_cap_db,
-                                                                     degradation)),
-                                   train=_resolve("restoration.train", self.train, degradation),
+                                                                     degradation, fallback=True)),
+                                   train=_resolve("restoration.train", self.train, degradation, fallback=True),
                                    quality_gate=self.quality_gate and degradation == "jpeg")  # reads JPEG's lattice
 
 
-def _resolve(name: str, value, key: str):
-    """A preset value that may be given per degradation or per stage (a dict keyed by them), for ``key``."""
+def _resolve(name: str, value, key: str, fallback: bool = False):
+    """A preset value given per degradation or per stage (a dict keyed by them), for ``key``; with ``fallback``
+    a missing key takes the "default" entry, else the first, warned (a new degradation is one entry)."""
     if not isinstance(value, dict):
         return value
     if key not in value:
-        raise InputError(f"{name} has no value for {key!r} (it has {', '.join(value)}); add one to the preset")
+        if not fallback:
+            raise InputError(f"{name} has no value for {key!r} (it has {', '.join(value)}); add one to the preset")
+        used = "default" if "default" in value else next(iter(value))
+        warnings.warn(f"{name} has no value for {key!r}; using its {used!r} one (add {key!r} to the preset)")
+        return value[used]
     return value[key]
 
 
@@ -187,9 +188,8 @@ class EvalConfig:
 class FinetuneConfig:
     """How Cla(org), Cla(deg) and Cla(res) continue from the shared base: schedule and augmentation.
 
-    ``augmentation``: None keeps the base's (``classifier.augmentation``); one name for all three, or a dict
-    keyed by stage (the registry's ``finetuned`` stages): Cla(org) gains from weaker shifts than its base saw, as long as
-    it stays robust enough for restored images (docs/DECISIONS.md, "Fine-tune augmentation")."""
+    ``augmentation``: None keeps the base's (``classifier.augmentation``); one name for all three, or a dict keyed
+    by the registry's ``finetuned`` stages (Cla(org) gains from weaker shifts: DECISIONS, "Fine-tune augmentation")."""
 
     augmentation: str | dict | None = None
     train: StageConfig = _stage(epochs=3, batch_size=128)
@@ -274,11 +274,13 @@ class Preset:
     @classmethod
     def from_dict(cls, d: dict) -> "Preset":
         """A preset from its nested dict (as ``to_dict`` and every manifest write it)."""
-        return cls(name=d["name"], precision=d.get("precision", "float32"), **{key: section_from_dict(key, d[key]) for key in SECTIONS if key in d})
+        sections = {key: section_from_dict(key, d[key]) for key in SECTIONS if key in d}
+        return cls(name=d["name"], precision=d.get("precision", "float32"), **sections)
 
     def describe(self) -> str:
         d = self.to_dict()
-        return "\n".join([f"preset {self.name}:", f"  precision = {self.precision}"] + [f"  {key} = {d[key]}" for key in SECTIONS])
+        return "\n".join([f"preset {self.name}:", f"  precision = {self.precision}"]
+                         + [f"  {key} = {d[key]}" for key in SECTIONS])
 
 
 def check_precision(precision: str) -> None:
@@ -364,10 +366,8 @@ def _small_with_weight_net(name: str, **weight_net) -> Preset:
     return dataclasses.replace(small, name=name, weight_net=dataclasses.replace(small.weight_net, **weight_net))
 
 
-# Weight-net variants on `small`'s stages, compared in experiments/weight_net_ablation/weight_net_ablation.md: the paper's
-# level-only net trained on held-out images (the validation split, 20 random levels per image; the
-# classifiers are over-confident on their own training images), the journal's level + the members'
-# confidence, and a third member, Cla(deg) (docs/DECISIONS.md, "The weight net").
+# Weight-net variants on `small`'s stages (experiments/weight_net_ablation/weight_net_ablation.md): the paper's net
+# trained on held-out images, the journal's level + confidence, a third member (docs/DECISIONS.md, "The weight net").
 _HELD_OUT = dict(train_split="validation", levels_per_image=20)
 PRESETS.update({
     "small_heldout": _small_with_weight_net("small_heldout", **_HELD_OUT),
@@ -385,7 +385,7 @@ PRESETS["small_v1"] = dataclasses.replace(
     restoration=dataclasses.replace(PRESETS["small"].restoration, quality_gate=True, quality_gate_step=2))
 
 
-# `small_v1` at the paper's widths in bfloat16, small_v1's schedules (sized: DECISIONS, "A preset at the paper's widths").
+# `small_v1` at the paper's widths in bfloat16, its schedules (DECISIONS, "A preset at the paper's widths").
 _V1 = PRESETS["small_v1"]
 PRESETS["wide_v1"] = dataclasses.replace(
     _V1, name="wide_v1", precision="bfloat16", restoration=dataclasses.replace(_V1.restoration, filters=64),

@@ -70,7 +70,8 @@ def make_tiny_run(path, degradation="jpeg", class_names=None, seed=0):
     run = RunDir(path)
     for stage, model in random_stages(degradation, len(class_names), seed).items():
         run.save_stage(stage, model, config={}, export=False)
-    run.update_manifest(schema_version=SCHEMA_VERSION, config={"degradation": degradation, "dataset": "cifar10", "preset": {"name": "tiny"}},
+    run.update_manifest(schema_version=SCHEMA_VERSION,
+                        config={"degradation": degradation, "dataset": "cifar10", "preset": {"name": "tiny"}},
                         class_names=class_names, input_size=32)
     return run.path
 

@@ -95,7 +95,8 @@ def test_registry_normalisation_and_sampling():
     assert len(noise.sweep_levels()) == 51
 
 
-@pytest.mark.parametrize("shape, kind, match", [((0, 0, 3), "jpeg", "at least 1x1"), ((0, 5, 3), "gaussian", "at least 1x1"),
+@pytest.mark.parametrize("shape, kind, match", [((0, 0, 3), "jpeg", "at least 1x1"),
+                                                ((0, 5, 3), "gaussian", "at least 1x1"),
                                                 ((2, 70000, 3), "jpeg", "larger than 65500")])
 def test_degrade_rejects_impossible_sizes_with_its_own_error(shape, kind, match):
     with pytest.raises(ValueError, match=match):

@@ -169,7 +169,7 @@ def test_the_sweep_stopped_by_a_full_disk_at_each_file_leaves_each_whole(tiny_ru
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    sweep = dict(limit=8, levels=[10, 90], batch_size=8, examples=2, verbose=False, cifar_dir=cifar_dir,
+    sweep = dict(limit=8, levels=[10, 90], batch_size=8, examples=2, verbose=False, data_dir=cifar_dir,
                  force=True)
     failed = []
     while True:  # the CSV, the JSON, the per-image file, the examples, the manifest: each in turn

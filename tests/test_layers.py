@@ -11,7 +11,8 @@ import pytest
 from helpers import REPO
 
 PACKAGE = REPO / "keras_irdi"
-GROUND = ("errors", "degradations", "json_files", "metrics", "network_ids", "presets", "stage_registry", "tfenv")
+GROUND = ("errors", "datasets", "degradations", "json_files", "metrics", "network_ids", "presets", "stage_registry",
+          "tfenv")
 # Higher layers may import lower ones; one layer's subpackages do not import each other.
 LAYERS = {"ground": 0, "data": 1, "reporting": 1, "models": 2, "runs": 3, "training": 4, "evaluation": 4,
           "serving": 4, "commands": 5}
@@ -61,7 +62,8 @@ def test_imports_point_down(path):
             continue
         other = _part(target)
         assert other == own or LAYERS[other] < LAYERS[own], \
-            f"{path.relative_to(REPO)}:{line} ({own}, layer {LAYERS[own]}) imports {target} ({other}, layer {LAYERS[other]})"
+            f"{path.relative_to(REPO)}:{line} ({own}, layer {LAYERS[own]}) imports {target} " \
+            f"({other}, layer {LAYERS[other]})"
 
 
 def test_no_import_cycles():

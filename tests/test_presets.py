@@ -42,7 +42,7 @@ def test_weight_net_variants_differ_from_small_in_the_weight_net_only():
 
 def test_run_config_round_trips_through_its_dict():
     config = RunConfig(degradation="gaussian", preset=get_preset("small_v1"), seed=2,
-                       runtime=RuntimeConfig(cifar_dir="/data", clean_dirs=["/photos"]))
+                       runtime=RuntimeConfig(data_dir="/data", clean_dirs=["/photos"]))
     assert RunConfig.from_dict(config.to_dict()) == config
 
 

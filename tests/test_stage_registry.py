@@ -44,7 +44,7 @@ def stages():
 def _finished_run(path, stages, cifar_dir):
     """A run whose six stages are up to date (random weights: only skipping and training order are tested)."""
     config = RunConfig(degradation="jpeg", preset=get_preset("smoke"),
-                       runtime=RuntimeConfig(cifar_dir=str(cifar_dir)))
+                       runtime=RuntimeConfig(data_dir=str(cifar_dir)))
     config.preset.finetune = None  # no warm-start base: the six delivered stages are the whole run
     run = RunDir(path)
     for stage in delivered_stages():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from keras_irdi.datasets import DATASETS
 from keras_irdi.degradations import DEGRADATIONS
 from keras_irdi.errors import InputError, main_wrapper  # noqa: F401 (the CLIs import it from here)
 from keras_irdi.presets import PRECISIONS, PRESETS
@@ -26,6 +27,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def dataset_option(text: str) -> str:
+    """argparse type of --dataset: a registered name, or NAME:PATH (``folder:PATH``), checked before TF loads."""
+    from keras_irdi.datasets import parse_dataset
+
+    try:
+        parse_dataset(text)
+    except InputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
 def run_parser(description: str) -> argparse.ArgumentParser:
     """The options of a run's training: which run, its preset, data, seed, precision and strategy, and the
     schedule of one stage (--epochs/--batch-size)."""
@@ -35,11 +47,12 @@ def run_parser(description: str) -> argparse.ArgumentParser:
                     help="size preset; default: the run's, or 'small' for a new run")
     ap.add_argument("--degradation", choices=sorted(DEGRADATIONS), default=None,
                     help="degradation; default: the run's, or 'jpeg'")
-    ap.add_argument("--dataset", choices=("cifar10", "cifar100"), default=None,
-                    help="classification data set; default: the run's, or 'cifar10'")
-    ap.add_argument("--cifar-dir", default=None,
-                    help="local CIFAR copy (python-pickle layout or .npz); env IRDI_CIFAR_DIR; "
-                         "default: keras.datasets download cache (smoke preset: the bundled subset)")
+    ap.add_argument("--dataset", type=dataset_option, default=None, metavar="{" + ",".join(DATASETS) + "}[:PATH]",
+                    help="classification data set; default: the run's, or 'cifar10'. "
+                         + "; ".join(f"{d.name}: {d.help}" for d in DATASETS.values()))
+    ap.add_argument("--data-dir", "--cifar-dir", dest="data_dir", default=None, metavar="DIR",
+                    help="the dataset's local copy (CIFAR: python-pickle layout or .npz; env IRDI_CIFAR_DIR); "
+                         "default for CIFAR: keras.datasets download cache (smoke preset: the bundled subset)")
     ap.add_argument("--clean-dir", nargs="+", default=None, metavar="DIR",
                     help="folders of clean photos for the restoration net and level estimator "
                          "(e.g. T91 Urban100); default: scikit-image's bundled photos")
@@ -59,35 +72,39 @@ def run_parser(description: str) -> argparse.ArgumentParser:
 
 def open_run_from_args(args):
     """Create or reopen the run that the options describe."""
+    from keras_irdi.datasets import parse_dataset
     from keras_irdi.presets import get_preset
     from keras_irdi.runs.config import RunConfig, open_run
-
     from keras_irdi.runs.directory import RunDir
 
     if args.strategy:  # fail before any work if the strategy cannot train here
         from keras_irdi.runs.config import get_strategy
 
         get_strategy(args.strategy)
+    dataset, data_dir = parse_dataset(args.dataset) if args.dataset else (None, None)
+    if data_dir and args.data_dir:
+        raise InputError(f"--dataset {args.dataset} names its folder; leave out --data-dir {args.data_dir}")
+    data_dir = data_dir or args.data_dir
     exists = "config" in RunDir(args.run_dir).manifest()
     config = None
-    if not exists or args.preset or args.degradation or args.dataset or args.seed is not None:
+    if not exists or args.preset or args.degradation or dataset or args.seed is not None:
         stored = RunDir(args.run_dir).manifest().get("config", {})
         config = RunConfig(
             degradation=args.degradation or stored.get("degradation", "jpeg"),
-            dataset=args.dataset or stored.get("dataset", "cifar10"),
+            dataset=dataset or stored.get("dataset", "cifar10"),
             preset=get_preset(args.preset or stored.get("preset", {}).get("name", "small")),
             seed=args.seed if args.seed is not None else stored.get("seed", 0))
     clean_dirs = [os.path.abspath(d) for d in args.clean_dir] if args.clean_dir else None
-    cifar_dir = os.path.abspath(args.cifar_dir) if args.cifar_dir else None
+    data_dir = os.path.abspath(os.path.expanduser(data_dir)) if data_dir else None
     preset_name = config.preset.name if config is not None else None
-    if cifar_dir is None and not os.environ.get("IRDI_CIFAR_DIR") and preset_name == "smoke" and \
+    if data_dir is None and not os.environ.get("IRDI_CIFAR_DIR") and preset_name == "smoke" and \
             (config.dataset == "cifar10"):
         from keras_irdi.data.cifar import BUNDLED_CIFAR10
 
-        cifar_dir = str(BUNDLED_CIFAR10)  # offline on a fresh clone: the smoke run needs only 1400 images
-        print(f"smoke preset without --cifar-dir: using the bundled CIFAR-10 subset ({BUNDLED_CIFAR10.name})",
+        data_dir = str(BUNDLED_CIFAR10)  # offline on a fresh clone: the smoke run needs only 1400 images
+        print(f"smoke preset without --data-dir: using the bundled CIFAR-10 subset ({BUNDLED_CIFAR10.name})",
               flush=True)
-    run, config = open_run(args.run_dir, config, precision=args.precision, cifar_dir=cifar_dir,
+    run, config = open_run(args.run_dir, config, precision=args.precision, data_dir=data_dir,
                            clean_dirs=clean_dirs, strategy=args.strategy)
     return run, config
 

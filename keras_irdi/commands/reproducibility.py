@@ -29,7 +29,8 @@ def main(argv=None) -> None:
     lines = ["# Do the published numbers reproduce?", "", f"Made by `{command}`: every number comes from the "
              "results folders' tables; diff = new - previous. A verdict's change is *inside the CI* when the "
              "previous run's deciding difference lies inside the new run's 95 % paired bootstrap CI (test images "
-             "resampled), i.e. resampling the test images alone could explain it.", ""] + ([args.note, ""] if args.note else [])
+             "resampled), i.e. resampling the test images alone could explain it.", ""]
+    lines += [args.note, ""] if args.note else []
     for sweep, previous, *new in args.compare:
         lines += compare(Results(previous, Path.cwd()), [Results(n, Path.cwd()) for n in new], sweep)
     Path(args.out).write_text("\n".join(lines))

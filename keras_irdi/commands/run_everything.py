@@ -12,7 +12,7 @@ def run_everything(run: RunDir, config, force: bool = False, evaluate: bool = Tr
 
     start = time.time()
     trained = train_all(run, config, force=force, reuse_from=reuse_from)
-    if evaluate and getattr(run, "chief", True):  # a multiworker cluster: the chief evaluates
+    if evaluate and run.chief:  # a multiworker cluster: the chief evaluates
         from keras_irdi.evaluation.level_sweep import run_sweep
         from keras_irdi.reporting.plots import make_figures
         from keras_irdi.reporting.tables import write_all_tables

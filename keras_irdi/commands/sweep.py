@@ -31,12 +31,13 @@ def main(argv=None):
     ap.add_argument("--force", action="store_true",
                     help="replace RUN/eval's sweep even if it has more levels or images than this one")
     ap.add_argument("--verbose", action="store_true", help="keep TensorFlow's own log lines on stderr")
-    ap.add_argument("--cifar-dir", default=None,
-                    help="local CIFAR copy; default: the run's (shipped models: IRDI_CIFAR_DIR or keras.datasets)")
+    ap.add_argument("--data-dir", "--cifar-dir", dest="data_dir", default=None, metavar="DIR",
+                    help="the dataset's local copy; default: the run's (shipped models: IRDI_CIFAR_DIR or "
+                         "keras.datasets)")
     args = ap.parse_args(argv)
     from keras_irdi.evaluation.level_sweep import run_sweep
     result = run_sweep(args.run_dir, limit=args.limit, levels=args.levels, step=args.step,
-                       batch_size=args.batch_size, cifar_dir=args.cifar_dir, force=args.force,
+                       batch_size=args.batch_size, data_dir=args.data_dir, force=args.force,
                        precision=args.precision)
     print(f"sweep: {len(result['rows'])} levels x {result['n_images']} images in {result['seconds']} s -> "
           f"{args.run_dir}/eval/{result['degradation']}_{result['dataset']}.csv")

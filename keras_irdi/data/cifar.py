@@ -39,7 +39,7 @@ _LAYOUT = {
 def _accepted(dataset):
     """What a local copy may look like; the end of every 'copy not found' message (one line)."""
     layout = _LAYOUT[dataset]
-    return (f"pass --cifar-dir DIR (or set {ENV_VAR}=DIR) with the official python layout "
+    return (f"pass --data-dir DIR (or set {ENV_VAR}=DIR) with the official python layout "
             f"(DIR/{layout['folder']}/) or a .npz with x_train, y_train, x_test, y_test (DIR/{layout['npz']})")
 
 
@@ -69,6 +69,16 @@ def load_cifar(dataset: str = "cifar10", cifar_dir: str | None = None, limit_tra
         digest.update(np.ascontiguousarray(data[key]).tobytes())
     data["sha256"] = digest.hexdigest()
     return data
+
+
+def load_cifar10(data_dir=None, limit_train: int | None = None, limit_test: int | None = None) -> dict:
+    """The ``cifar10`` dataset's loader (``keras_irdi.datasets``)."""
+    return load_cifar("cifar10", data_dir, limit_train, limit_test)
+
+
+def load_cifar100(data_dir=None, limit_train: int | None = None, limit_test: int | None = None) -> dict:
+    """The ``cifar100`` dataset's loader (``keras_irdi.datasets``)."""
+    return load_cifar("cifar100", data_dir, limit_train, limit_test)
 
 
 def _load_local(dataset, path):

@@ -1,6 +1,6 @@
-"""The one set of input rules for images: ``irdi-predict`` and ``irdi-restore`` (files read with PIL,
-``data.images.read_input_file``) and the exported SavedModel's signatures (``serve_bytes``: bytes decoded in the TF graph;
-``serving_default`` and ``restore``: pixel tensors) all apply them.
+"""The one set of input rules for images: ``irdi predict`` and ``irdi restore`` (files read with PIL,
+``data.images.read_input_file``) and the exported SavedModel's signatures (``serve_bytes``: bytes decoded in the
+TF graph; ``serving_default`` and ``restore``: pixel tensors) all apply them.
 
 - formats: JPEG (an MPO phone photo is a JPEG: its primary image is used) and PNG, by content, not by
   file name;
@@ -56,7 +56,8 @@ def input_rules(nbytes=None, known_format=None, height=None, width=None, frames=
         rules.append((channels == 3, "image does not have 3 channels (RGB): channels =", [channels]))
     if size is not None:
         rules.append(((height == size) & (width == size), f"image is not {size}x{size} pixels, the input size of the "
-                      "network (serve_bytes and irdi-predict resize any image to it): height, width =", [height, width]))
+                      "network (serve_bytes and irdi predict resize any image to it): height, width =",
+                      [height, width]))
     if frames is not None:
         rules.append((frames <= 1, "animated image (several frames), not a photo: frames =", [frames]))
     return rules

@@ -67,11 +67,11 @@ def evaluate_level(forward: SharedForward, x_clean, y, degradation: str, level: 
 
 
 def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None = None,
-              batch_size: int = 500, examples: int = 8, verbose: bool = True, cifar_dir=None,
+              batch_size: int = 500, examples: int = 8, verbose: bool = True, data_dir=None,
               force: bool = False, precision: str = "float32") -> dict:
     """Sweep the run's test set over the levels; writes RUN/eval/<degradation>_<dataset>.{csv,json}.
 
-    ``cifar_dir`` overrides the run's CIFAR location (e.g. for shipped models trained elsewhere).
+    ``data_dir`` overrides the run's data location (e.g. for shipped models trained elsewhere).
     ``precision``: float32 measures what is served; bfloat16 runs the convolutional stages in mixed bfloat16
     (``models.precision.reduced_copy``), faster where the CPU has bf16 units, for a sweep too long otherwise
     (docs/DECISIONS.md, "Precision"). Every option is checked before anything is loaded or written, and a
@@ -89,7 +89,7 @@ def run_sweep(run_dir, limit: int | None = None, levels=None, step: int | None =
         raise MissingError(f"{run_dir} is not a run directory (no manifest.json); "
                            "train one with: irdi train --run-dir RUN")
     with holding_run(run_dir):
-        return _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, cifar_dir, force, precision)
+        return _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, data_dir, force, precision)
 
 
 def refuse_smaller_sweep(stem: Path, n_levels: int, n_images: int) -> None:
@@ -112,10 +112,10 @@ def refuse_smaller_sweep(stem: Path, n_levels: int, n_images: int) -> None:
                           f"this one ({n_levels} levels x {n_images} images); pass --force to replace it")
 
 
-def _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, cifar_dir, force, precision) -> dict:
+def _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, data_dir, force, precision) -> dict:
     import keras
 
-    from keras_irdi.data.cifar import load_cifar
+    from keras_irdi.datasets import get_dataset
     from keras_irdi.runs.config import RunConfig
 
     run = RunDir(run_dir)
@@ -126,8 +126,8 @@ def _sweep(run_dir, limit, levels, step, batch_size, examples, verbose, cifar_di
     config = RunConfig.from_dict(manifest["config"])
     lv = sweep_levels(config.degradation, step or config.preset.evaluation.sweep_step, levels)
     run.require(*SWEEP_STAGES)
-    data = load_cifar(config.dataset, cifar_dir=cifar_dir or config.runtime.cifar_dir,
-                      limit_test=config.preset.evaluation.test_limit)
+    data = get_dataset(config.dataset).load(data_dir or config.runtime.data_dir, limit_train=0,
+                                            limit_test=config.preset.evaluation.test_limit)
     x, y = data["x_test"], data["y_test"]
     if limit is not None:
         x, y = x[:limit], y[:limit]

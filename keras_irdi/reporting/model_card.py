@@ -18,7 +18,8 @@ from keras_irdi.presets import Preset, get_preset
 from keras_irdi.reporting.reproducibility import Results
 from keras_irdi.reporting.publish import write_atomically
 from keras_irdi.reporting.run_readme import headline
-from keras_irdi.reporting.sweep_files import DATASET_DISPLAY, display_name
+from keras_irdi.datasets import display_name as dataset_display
+from keras_irdi.reporting.sweep_files import display_name
 from keras_irdi.stage_registry import all_stages
 
 # What each stage folder holds; filled from the run's preset and the degradation's network names.
@@ -105,7 +106,7 @@ def model_card(models, results, models_name: str, results_link: str, licence: st
     preset = Preset.from_dict(config["preset"]).for_degradation(deg.name)
     paper = get_preset("paper")
     stem, data = f"{deg.name}_{dataset}", manifest.get("data", {})
-    data_name = DATASET_DISPLAY.get(dataset, dataset)
+    data_name = dataset_display(dataset)
     span = f"{deg.short} {deg.full_interval[0]:g} to {deg.full_interval[1]:g}"
     claims = posixpath.join(posixpath.dirname(results_link), f"tables/{stem}_claims.md")
     names, size = manifest.get("class_names", []), manifest.get("input_size", 32)
@@ -136,7 +137,7 @@ def model_card(models, results, models_name: str, results_link: str, licence: st
              "and `identity.json` (what it was trained on, the file's sha256).", "",
              "## Training data and recipe", "",
              f"- Classifiers: the {data_name} training set, {data.get('train', '?')} images, {data.get('val', '?')} "
-             f"held out for validation (copy sha256 `{data.get('cifar_sha256', 'not recorded')}`).",
+             f"held out for validation (copy sha256 `{data.get('sha256', data.get('cifar_sha256', 'not recorded'))}`).",
              f"- Restoration net and estimator: {preset.patches.size}x{preset.patches.size} patches (source "
              f"`{preset.patches.source}`, at most {preset.patches.max_patches}) degraded over {span}.",
              f"- Weight net: {preset.weight_net.train_images} images of the `{preset.weight_net.train_split}` split, "

@@ -158,7 +158,8 @@ def compare(previous: Results, runs: list[Results], prefix: str) -> list[str]:
                if previous.missing else [f"### {prefix}: `{previous.where}` against {against}", ""])
     return (heading
             + _number_rows("Interval mean accuracy", previous, runs, prefix, "intervals", networks, "{:.3f}")
-            + _number_rows("Restoration: CPSNR gain (dB)", previous, runs, prefix, "psnr", lambda r: ["gain"], "{:+.2f}")
+            + _number_rows("Restoration: CPSNR gain (dB)", previous, runs, prefix, "psnr", lambda r: ["gain"],
+                           "{:+.2f}")
             + _number_rows("Level estimate: mean absolute error", previous, runs, prefix, "mechanism",
                            lambda r: [c for c in r if "MAE" in c], "{:.2f}")
             + _claim_rows(previous, runs, prefix))

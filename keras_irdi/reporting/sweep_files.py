@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from keras_irdi.datasets import display_name as dataset_display
 from keras_irdi.degradations import DEGRADATIONS, get_degradation
 from keras_irdi.errors import MissingError
 from keras_irdi.metrics import interval_mean_accuracy
@@ -25,7 +26,6 @@ NETWORK_COLUMNS: tuple[str, ...] = tuple(f"acc_{net}" for net in NETWORKS)
 COLUMNS: tuple[str, ...] = ("level", *NETWORK_COLUMNS, f"acc_{ORACLE}", "psnr_degraded", "psnr_restored",
                             "level_mae", "level_bias", "level_est_mean", "level_est_std", "w_org", "w_res",
                             "w_deg")
-DATASET_DISPLAY = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 _TOL = 1e-6
 
 
@@ -40,7 +40,7 @@ def no_sweep_message(run_dir) -> str:
 def display_name(degradation: str, dataset: str | None = None) -> str:
     """The paper's name of the degraded dataset, e.g. ``"JPEG CIFAR-10"`` (``"JPEG"`` without a dataset)."""
     deg = get_degradation(degradation).display
-    return f"{deg} {DATASET_DISPLAY.get(dataset, dataset)}" if dataset else deg
+    return f"{deg} {dataset_display(dataset)}" if dataset else deg
 
 
 def _to_float(text) -> float:

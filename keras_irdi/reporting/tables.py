@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_irdi.datasets import display_name as dataset_display
 from keras_irdi.reporting import confidence, paper_results
 from keras_irdi.reporting.claims import claim_verdicts
 from keras_irdi.degradations import get_degradation
 from keras_irdi.network_ids import ORACLE, ORACLE_DISPLAY, display_names
 from keras_irdi.reporting.rendering import ACC, DB, DB_DIFF, DIFF, LEVEL, Table
 from keras_irdi.json_files import write_atomic, write_json  # TensorFlow-free, as everything here
-from keras_irdi.reporting.sweep_files import (DATASET_DISPLAY, NETWORK_COLUMNS, display_name, find_sweeps,
+from keras_irdi.reporting.sweep_files import (NETWORK_COLUMNS, display_name, find_sweeps,
                                              interval_label, interval_mean, interval_means, read_sweep, value_at)
 
 
@@ -123,7 +124,7 @@ def cifar_c_table(sweep, degradation, dataset: str = "cifar10") -> Table:
         notes.append(ref["note"])
         notes.append(f"reference: {ref['source']}")
     if not applies:
-        notes.append(f"the reference numbers are for CIFAR-10-C, not {DATASET_DISPLAY.get(dataset, dataset)}")
+        notes.append(f"the reference numbers are for CIFAR-10-C, not {dataset_display(dataset)}")
     notes.append("ours = accuracy of each network at that exact level of the sweep (n/a if not swept)")
     header = ["severity", deg.short, *names, *models]
     return Table(f"CIFAR-10-C severities, {display_name(degradation, dataset)}", header, rows,

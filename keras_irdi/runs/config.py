@@ -20,9 +20,9 @@ import numpy as np
 from keras_irdi.runs.directory import RunDir
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError, MissingError
+from keras_irdi.datasets import get_dataset
 from keras_irdi.presets import Preset, get_preset
 
-DATASETS = ("cifar10", "cifar100")
 
 
 @dataclass
@@ -30,7 +30,7 @@ class RuntimeConfig:
     """Where this machine keeps the data and how it trains. Not part of the experiment: no stage records
     it, so a run reopened elsewhere (other paths, another strategy) keeps every trained stage."""
 
-    cifar_dir: str | None = None
+    data_dir: str | None = None  # the dataset's local copy (--data-dir; None: CIFAR's download cache)
     clean_dirs: list | None = None
     strategy: str = "default"
 
@@ -56,7 +56,10 @@ class RunConfig:
         """The config a manifest stored."""
         d = dict(d)
         preset = Preset.from_dict(d.pop("preset"))
-        runtime = RuntimeConfig(**d.pop("runtime", {}))
+        runtime = dict(d.pop("runtime", {}))
+        if "cifar_dir" in runtime:  # manifests written before --data-dir named it by CIFAR
+            runtime["data_dir"] = runtime.pop("cifar_dir")
+        runtime = RuntimeConfig(**runtime)
         return cls(**d, preset=preset, runtime=runtime)
 
     def validate(self) -> None:
@@ -65,8 +68,7 @@ class RunConfig:
         get_degradation(self.degradation)
         if self.precision is not None:
             check_precision(self.precision)
-        if self.dataset not in DATASETS:
-            raise InputError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
+        get_dataset(self.dataset)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -112,7 +114,7 @@ def open_run(run_dir, config: RunConfig | None = None, precision: str | None = N
 
     Reopening with another degradation or dataset is refused: every stage would be invalid. A new
     preset or seed is accepted and recorded; `irdi train` then retrains the stages it affects.
-    ``runtime`` (cifar_dir, clean_dirs, strategy) replaces the run's runtime fields that are given.
+    ``runtime`` (data_dir, clean_dirs, strategy) replaces the run's runtime fields that are given.
     ``precision`` (``--precision``; ``auto`` follows this machine) else the config's, else the run's while its
     preset is unchanged, else the preset's; resolved here and recorded with the machine it was chosen on.
     """
@@ -163,7 +165,7 @@ def open_run(run_dir, config: RunConfig | None = None, precision: str | None = N
         raise
     from keras_irdi.runs.lock import lock_run
 
-    if getattr(run, "chief", True):  # one process (one cluster: its chief) at a time per run directory
+    if run.chief:  # one process (one cluster: its chief) at a time per run directory
         lock_run(run.path)
     import keras
     import tensorflow as tf
@@ -185,15 +187,14 @@ def _replace_given(runtime: RuntimeConfig, values: dict) -> RuntimeConfig:
 
 
 def check_sources(config: RunConfig) -> None:
-    """Fail now, not after an hour of training, if the CIFAR source or a clean-photo folder is unusable.
+    """Fail now, not after an hour of training, if the dataset or a clean-photo folder is unusable.
 
-    Loads CIFAR once (seconds; downloads through keras.datasets only when no local copy is configured, as
-    the first stage would) and checks that every --clean-dir folder exists and holds image files.
+    Loads one image of each split (seconds; CIFAR downloads through keras.datasets only when no local copy is
+    configured, as the first stage would) and checks that every --clean-dir folder exists and holds image files.
     """
-    from keras_irdi.data.cifar import load_cifar
     from keras_irdi.data.images import IMAGE_EXTENSIONS
 
-    load_cifar(config.dataset, cifar_dir=config.runtime.cifar_dir, limit_train=1, limit_test=1)
+    get_dataset(config.dataset).load(config.runtime.data_dir, limit_train=1, limit_test=1)
     for folder in map(Path, config.runtime.clean_dirs or ()):
         if not folder.is_dir():
             raise MissingError(f"--clean-dir {folder} is not a folder; pass folders of clean photos")
@@ -210,18 +211,16 @@ def _array_hash(*arrays) -> str:
 
 
 def load_classification_data(run: RunDir, config: RunConfig) -> dict:
-    """CIFAR train/val/test split for this run; records source and hash in the manifest."""
-    from keras_irdi.data.cifar import load_cifar
-
+    """The dataset's train/val/test split for this run; records source and hash in the manifest."""
     p = config.preset
-    data = load_cifar(config.dataset, cifar_dir=config.runtime.cifar_dir, limit_train=p.data.train_limit,
-                      limit_test=p.evaluation.test_limit)
+    data = get_dataset(config.dataset).load(config.runtime.data_dir, limit_train=p.data.train_limit,
+                                            limit_test=p.evaluation.test_limit)
     n_val = max(1, int(round(len(data["x_train"]) * p.data.val_fraction)))
     out = {"x_train": data["x_train"][:-n_val], "y_train": data["y_train"][:-n_val],
            "x_val": data["x_train"][-n_val:], "y_val": data["y_train"][-n_val:],
            "x_test": data["x_test"], "y_test": data["y_test"], "class_names": list(data["class_names"])}
     run.update_manifest(class_names=out["class_names"], input_size=int(out["x_train"].shape[1]),
-                        data={"cifar_source": data["source"], "cifar_sha256": data["sha256"],
+                        data={"source": data["source"], "sha256": data["sha256"],
                               "train": len(out["x_train"]), "val": n_val, "test": len(out["x_test"])})
     return out
 

@@ -65,6 +65,10 @@ class StaleStageError(InputError):
 
 
 class RunDir:
+    # Whether this process writes the run: always, but in a multi-worker cluster only its chief does
+    # (``runs.cluster.ClusterRunDir``); the stages, the sweep and the lock ask here.
+    chief = True
+
     def __init__(self, path):
         self.path = Path(path)
 
@@ -102,7 +106,8 @@ class RunDir:
         data = read_json(self.manifest_path) if self.manifest_path.exists() else {}
         if "config" in data and data.get("schema_version") != SCHEMA_VERSION:
             found = data.get("schema_version")
-            raise InputError(f"{self.path} was written by keras-irdi {'before 1.0' if found is None else f'with run schema {found}'}"
+            written = "before 1.0" if found is None else f"with run schema {found}"
+            raise InputError(f"{self.path} was written by keras-irdi {written}"
                              f"; this version reads run schema {SCHEMA_VERSION}: train it again into a new --run-dir "
                              "(keras-irdi 0.1.0 reads the old one)")
         return data
@@ -168,8 +173,8 @@ class RunDir:
         return stage_problem(self, stage)
 
     def require(self, *stages: str) -> None:
-        missing = [s for s in stages
-                   if not ((self.stage_dir(s) / "model.keras").exists() and (self.stage_dir(s) / "config.json").exists())]
+        needed = ("model.keras", "config.json")
+        missing = [s for s in stages if not all((self.stage_dir(s) / f).exists() for f in needed)]
         if missing:
             cmds = "\n  ".join(get_stage(s).command(self.path) for s in missing)
             raise MissingStageError(f"stage(s) {', '.join(missing)} not trained in {self.path}; run first:\n  {cmds}")

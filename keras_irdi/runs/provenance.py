@@ -59,6 +59,8 @@ def _without_machine_paths(command: str) -> str:
     words = shlex.split(command)
     out = [(_PATH_PLACEHOLDERS.get(words[i - 1], "PATH") if i and w.startswith("/") else w)
            for i, w in enumerate(words)]
+    out = [w.split(":", 1)[0] + ":DATA" if i and words[i - 1] == "--dataset" and ":/" in w else w
+           for i, w in enumerate(out)]  # --dataset folder:/home/me/photos
     return shlex.join(out) if out != words else command
 
 
@@ -72,8 +74,9 @@ def public_manifest(manifest: dict) -> dict:
                            for c in out["commands"]]
     config = dict(out.get("config", {}))
     if "runtime" in config:
-        config["runtime"] = dict(config["runtime"], cifar_dir=None, clean_dirs=None)
+        config["runtime"] = {**{k: v for k, v in config["runtime"].items() if k != "cifar_dir"}, "data_dir": None,
+                             "clean_dirs": None}
     out["config"] = config
     if "data" in out:
-        out["data"] = {k: v for k, v in out["data"].items() if k not in ("cifar_source", "clean_dirs")}
+        out["data"] = {k: v for k, v in out["data"].items() if k not in ("source", "cifar_source", "clean_dirs")}
     return out

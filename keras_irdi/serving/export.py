@@ -19,9 +19,9 @@ Two signatures, both returning the same dict:
 - ``class_name``      string  [None]
 - ``estimated_level`` float32 [None]  in the degradation's units (JPEG quality factor or noise sigma on
   the 0..255 scale), clipped to the degradation's range (QF 1..100, sigma 0..50): the estimator's raw
-  output can leave it, e.g. QF 105 for a grey PNG (the weight net is fed the raw estimate, as in training). Every network reports it when the run has a trained level estimator (for networks
-  other than Proposed the estimator runs beside the classifier and does not affect its decision);
-  -1 when the run has no estimator.
+  output can leave it, e.g. QF 105 for a grey PNG (the weight net is fed the raw estimate, as in training).
+  Every network reports it when the run has a trained level estimator (for networks other than Proposed the
+  estimator runs beside the classifier and does not affect its decision); -1 when the run has no estimator.
 - ``weights``         float32 [None, M]  the share of each member in the decision, columns named in
   ``assets.extra/irdi.json`` (``weights_columns``). Proposed: the weight net's output, one column per
   member (the paper's: w_org, w_res; a three-member net adds w_deg, Cla(deg) on the degraded image).

@@ -252,7 +252,7 @@ def reuse_stage(run: RunDir, source, stage: str, expected: dict) -> bool:
     other = RunDir(source)
     if not other.has_stage(stage, expected):
         return False
-    if not getattr(run, "chief", True):  # a multiworker cluster: the chief copies it
+    if not run.chief:  # a multiworker cluster: the chief copies it
         return True
     tmp = run.path / f"{stage}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)

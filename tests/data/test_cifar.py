@@ -155,7 +155,7 @@ def test_cifar_offline_download_error_is_short(monkeypatch):
     fake = types.SimpleNamespace(datasets=types.SimpleNamespace(cifar10=types.SimpleNamespace(load_data=fail)))
     monkeypatch.setitem(sys.modules, "keras", fake)
     monkeypatch.delenv("IRDI_CIFAR_DIR", raising=False)
-    with pytest.raises(MissingError, match="--cifar-dir DIR") as info:
+    with pytest.raises(MissingError, match="--data-dir DIR") as info:
         load_cifar("cifar10")
     msg = str(info.value)
     assert "IRDI_CIFAR_DIR" in msg and "\n" not in msg and "../shared" not in msg  # one line, no dev paths

@@ -231,7 +231,7 @@ def test_extract_patches_grid_equals_crops():
     patches = extract_patches([big, small], size=8, stride=6, augment=False)
     tops, lefts = range(0, 13, 6), range(0, 23, 6)
     assert patches.shape == (len(tops) * len(lefts), 8, 8, 3) and patches.dtype == np.uint8
-    expected = [big[t:t + 8, l:l + 8] for t in tops for l in lefts]  # the 7-pixel-high image is skipped
+    expected = [big[t:t + 8, left:left + 8] for t in tops for left in lefts]  # the 7-pixel-high image is skipped
     np.testing.assert_array_equal(patches, expected)
 
 

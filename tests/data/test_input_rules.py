@@ -111,7 +111,8 @@ def _bmp():
 CASES = {  # name -> (bytes, the rule's message, or None if accepted)
     "photo_jpeg": (encoded(DISPLAYED, "JPEG"), None),
     "apng_one_frame": (_apng(1), None),
-    "wide_png": (png_raw(MAX_SIDE + 1, 1, b"\0" + b"\0" * 3 * (MAX_SIDE + 1)), f"larger than {MAX_SIDE} pixels per side"),
+    "wide_png": (png_raw(MAX_SIDE + 1, 1, b"\0" + b"\0" * 3 * (MAX_SIDE + 1)),
+                 f"larger than {MAX_SIDE} pixels per side"),
     "huge_png_header": (png_raw(13000, 13000), f"larger than {MAX_SIDE} pixels per side"),
     "animated_png": (_apng(3), "animated image"),
     "animated_gif": (_gif(3), "not a JPEG or PNG image"),
@@ -153,7 +154,8 @@ def test_predict_cli_refuses_a_huge_png_in_one_line(tiny_run, tmp_path):
 
     big = tmp_path / "big.png"
     big.write_bytes(png_raw(13000, 13000))
-    proc = subprocess.run([sys.executable, "-m", "keras_irdi.serving.predict", str(tiny_run), str(big)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "keras_irdi.serving.predict", str(tiny_run), str(big)],
+                          capture_output=True,
                           text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 1 and proc.stderr.strip() == (
         f"error: {big}: image larger than {MAX_SIDE} pixels per side: height, width = 13000, 13000")

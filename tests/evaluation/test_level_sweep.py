@@ -24,7 +24,7 @@ def test_sweep_levels():
 def test_sweep_shares_work_and_writes_columns(tiny_run, cifar_dir, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)  # the shared tiny run is read-only
-    result = run_sweep(run, limit=30, levels=[10, 60, 100], batch_size=20, verbose=False, cifar_dir=cifar_dir)
+    result = run_sweep(run, limit=30, levels=[10, 60, 100], batch_size=20, verbose=False, data_dir=cifar_dir)
     batches, levels = 2, 3  # 30 images in batches of 20
     calls = result["calls"]
     assert calls["restoration"] == calls["estimator"] == levels * batches

@@ -21,7 +21,7 @@ def _run_with_full_sweep(path, tiny_run, cifar_dir, stages=True):
     if stages:
         shutil.copytree(tiny_run, path)
     run = RunDir(path)
-    config = RunConfig(degradation="jpeg", preset=get_preset("smoke"), runtime=RuntimeConfig(cifar_dir=str(cifar_dir)))
+    config = RunConfig(degradation="jpeg", preset=get_preset("smoke"), runtime=RuntimeConfig(data_dir=str(cifar_dir)))
     run.update_manifest(schema_version=SCHEMA_VERSION, config=config.to_dict())
     (path / "eval").mkdir(exist_ok=True)
     rows = "\n".join(",".join([str(q)] + ["0.5"] * (len(COLUMNS) - 1)) for q in range(1, 101))

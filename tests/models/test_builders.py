@@ -12,20 +12,20 @@ from helpers import steep_stages
 
 
 def convs(model):
-    return [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
 
 
 def no_batchnorm(model):
-    return not any(isinstance(l, keras.layers.BatchNormalization) for l in model.layers)
+    return not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
 
 
 @pytest.mark.parametrize("builder,out_channels", [(build_restoration_net, 3), (build_level_estimator, 1)])
 def test_dilated_bodies(builder, out_channels):
     model = builder(64)
     c = convs(model)
-    assert [l.dilation_rate[0] for l in c] == [1, 2, 3, 4, 3, 2, 1]
-    assert all(l.filters == 64 for l in c[:-1]) and c[-1].filters == out_channels
-    assert all(l.kernel_size == (3, 3) and l.padding == "same" for l in c)
+    assert [layer.dilation_rate[0] for layer in c] == [1, 2, 3, 4, 3, 2, 1]
+    assert all(layer.filters == 64 for layer in c[:-1]) and c[-1].filters == out_channels
+    assert all(layer.kernel_size == (3, 3) and layer.padding == "same" for layer in c)
     assert no_batchnorm(model)
     # Fully convolutional: any HxW.
     for h, w in [(32, 32), (48, 20)]:
@@ -57,12 +57,13 @@ def test_estimator_uses_global_average_pooling():
 
 def test_classifier_structure():
     model = build_classifier(num_classes=10)
-    drops = [l for l in model.layers if isinstance(l, keras.layers.SpatialDropout2D)]
+    drops = [layer for layer in model.layers if isinstance(layer, keras.layers.SpatialDropout2D)]
     assert [d.rate for d in drops] == [0.0625, 0.125, 0.25]
-    pools = [l for l in convs(model) if l.strides == (2, 2)]
-    assert len(pools) == 2 and all(l.kernel_size == (2, 2) and l.padding == "valid" for l in pools)
-    assert not any(isinstance(l, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)) for l in model.layers)
-    assert [l.filters for l in convs(model) if l.strides == (1, 1)] == [64, 64, 128, 128, 256, 256]
+    pools = [layer for layer in convs(model) if layer.strides == (2, 2)]
+    assert len(pools) == 2 and all(layer.kernel_size == (2, 2) and layer.padding == "valid" for layer in pools)
+    pooling = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
+    assert not any(isinstance(layer, pooling) for layer in model.layers)
+    assert [layer.filters for layer in convs(model) if layer.strides == (1, 1)] == [64, 64, 128, 128, 256, 256]
     assert no_batchnorm(model)
     assert model.output_shape == (None, 10)
 
@@ -186,7 +187,7 @@ def test_dilated_conv_runs_as_one_op_with_keras_numbers(monkeypatch, tmp_path):
     model = build_restoration_net(8)
     model.save(tmp_path / "r.keras")
     loaded = keras.models.load_model(tmp_path / "r.keras", compile=False)
-    assert [type(l) for l in convs(loaded)] == [_body.DilatedConv2D] * 7
+    assert [type(layer) for layer in convs(loaded)] == [_body.DilatedConv2D] * 7
     np.testing.assert_allclose(loaded(x[..., :3]).numpy(), model(x[..., :3]).numpy(), atol=1e-6)
 
 

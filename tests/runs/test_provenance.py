@@ -19,10 +19,23 @@ def test_public_manifest_drops_this_machine_s_paths():
                 "commands": [{"command": "python train/all.py --cifar-dir ../data"}]}
     public = public_manifest(manifest)
     assert "/home/me" not in json.dumps(public)
-    assert public["config"]["runtime"] == {"cifar_dir": None, "clean_dirs": None, "strategy": "default"}
+    assert public["config"]["runtime"] == {"data_dir": None, "clean_dirs": None, "strategy": "default"}
     assert public["data"] == {"cifar_sha256": "ab", "train": 3}
     assert public["commands"] == manifest["commands"] and public["config"]["degradation"] == "jpeg"
     assert manifest["config"]["runtime"]["cifar_dir"] == "/home/me/cifar"  # the run's own is untouched
+    # Today's names (--data-dir): the same.
+    manifest["config"]["runtime"] = {"data_dir": "/home/me/photos", "clean_dirs": None, "strategy": "default"}
+    manifest["data"] = {"source": "/home/me/cifar/cifar-10-batches-py", "sha256": "ab"}
+    public = public_manifest(manifest)
+    assert "/home/me" not in json.dumps(public) and public["data"] == {"sha256": "ab"}
+
+
+def test_a_manifest_that_names_the_data_dir_by_cifar_still_opens():
+    from keras_irdi.runs.config import RunConfig
+
+    stored = RunConfig().to_dict()
+    stored["runtime"] = {"cifar_dir": "/data/cifar", "clean_dirs": None, "strategy": "default"}
+    assert RunConfig.from_dict(stored).runtime.data_dir == "/data/cifar"
 
 
 def test_commit_and_command():
@@ -86,9 +99,11 @@ def test_published_commands_keep_relative_paths_and_hide_absolute_ones():
     from keras_irdi.runs.provenance import public_manifest
 
     typed = ["python train/all.py --preset wide_v1 --run-dir /work/runs/w --cifar-dir /tmp/data --clean-dir '/x y/T91'",
-             "python evaluate/sweep.py --run-dir ../runs/w --cifar-dir ../data"]
+             "python evaluate/sweep.py --run-dir ../runs/w --cifar-dir ../data",
+             "irdi train --dataset folder:/home/me/photos --run-dir r"]
     manifest = {"commands": [{"command": c, "commit": "abc"} for c in typed]}
     public = public_manifest(manifest)["commands"]
     assert [c["command"] for c in public] == [
-        "python train/all.py --preset wide_v1 --run-dir RUN --cifar-dir DATA --clean-dir CLEAN", typed[1]]
+        "python train/all.py --preset wide_v1 --run-dir RUN --cifar-dir DATA --clean-dir CLEAN", typed[1],
+        "irdi train --dataset folder:DATA --run-dir r"]
     assert all(c["commit"] == "abc" for c in public) and manifest["commands"][0]["command"] == typed[0]

@@ -88,7 +88,8 @@ def test_a_restoration_stage_of_another_run_is_refused_by_restore_as_by_predict(
     shutil.rmtree(gated_run / "restoration")
     shutil.copytree(other.stage_dir("restoration"), gated_run / "restoration")  # identity.json and all
     expected = (f"error: {gated_run / 'restoration'} is another run's restoration stage (degradation 'gaussian', "
-                f"this run's is 'jpeg'): copied in from elsewhere; retrain it: irdi train --stage restoration --run-dir "
+                f"this run's is 'jpeg'): copied in from elsewhere; retrain it: irdi train --stage restoration "
+                f"--run-dir "
                 f"{gated_run} (or irdi train --run-dir {gated_run}, which retrains what is stale)")
     code, err, written = _restore(gated_run, photo, capsys)
     assert (code, err, written) == (2, [expected], [])

@@ -26,11 +26,12 @@ def stages():
 
 
 def _run(path, stages, cifar_dir):
-    config = RunConfig(degradation="jpeg", preset=get_preset("smoke"), runtime=RuntimeConfig(cifar_dir=str(cifar_dir)))
+    config = RunConfig(degradation="jpeg", preset=get_preset("smoke"), runtime=RuntimeConfig(data_dir=str(cifar_dir)))
     run = RunDir(path)
     for stage in ORDER:
         run.save_stage(stage, stages[stage], expected_stage_config(config, stage), export=False)
-    run.update_manifest(schema_version=SCHEMA_VERSION, config=config.to_dict(), class_names=[f"c{i}" for i in range(10)], input_size=32)
+    run.update_manifest(schema_version=SCHEMA_VERSION, config=config.to_dict(),
+                        class_names=[f"c{i}" for i in range(10)], input_size=32)
     return run, config
 
 
@@ -56,7 +57,8 @@ def test_another_stages_model_copied_in_is_refused_in_one_line(tmp_path, stages,
     shutil.copy(run.stage_dir("cla_org") / "model.keras", run.stage_dir("cla_res") / "model.keras")
     for call in (lambda: run.require("cla_res"), lambda: run.load_stage("cla_res")):
         with pytest.raises(StaleStageError, match=r"cla_res/model.keras is not the model this stage saved \(it holds "
-                                                  r"the model of stage cla_org\).*retrain it: irdi train --stage cla_res "
+                                                  r"the model of stage cla_org\).*retrain it: "
+                                                  r"irdi train --stage cla_res "
                                                   r"--run-dir") as err:
             call()
         assert "\n" not in str(err.value)
@@ -87,7 +89,8 @@ def test_weight_net_trained_on_an_older_cla_res_is_stale(tmp_path, stages, cifar
         run.load_stages("restoration", "weight_net")
     proc = run_script("evaluate/sweep.py", "--run-dir", run.path, "--limit", "10")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: weight_net is stale: it was trained on an older cla_res")
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: weight_net is stale: it was trained on an older cla_res")
     trained, out = _train_all_with_stub(run, config, monkeypatch, capsys)
     assert trained == ["weight_net"] and f"[weight_net] {problem}; retraining it" in out
 

@@ -73,7 +73,8 @@ def test_layout_and_irdi_json(onnx_export):
     # No empty-batch guard (an If node): OpenVINO 2026.4 computes wrong values through it.
     assert "If" not in {node.op_type for node in onnx.load(str(onnx_export / "classify.onnx")).graph.node}
     restore = session(onnx_export / "restore.onnx")
-    assert [(i.name, i.type) for i in restore.get_inputs()] == [("image", "tensor(uint8)"), ("quality", "tensor(int32)")]
+    assert [(i.name, i.type) for i in restore.get_inputs()] == [("image", "tensor(uint8)"),
+                                                                 ("quality", "tensor(int32)")]
 
 
 @pytest.mark.slow
@@ -133,7 +134,8 @@ def test_without_the_packages_one_line(tiny_run, tmp_path, capsys, monkeypatch, 
     import importlib.util
 
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tf2onnx" else find_spec(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tf2onnx" else find_spec(name, *a))
     assert main(["--run-dir", str(tiny_run), "--out", str(tmp_path), "--format", "onnx"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "tf2onnx" in err and "pip install 'keras-irdi[onnx]'" in err

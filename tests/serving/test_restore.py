@@ -288,7 +288,7 @@ def test_large_photo_within_the_memory_budget(tiny_run, tmp_path):
     del image, x, y
     proc = subprocess.run([sys.executable, "-c", MEMORY_WRAPPER, str(tiny_run), str(tmp_path / "big.jpg"),
                            "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("MAXRSS_KB")), None)
+    line = next((text for text in proc.stdout.splitlines() if text.startswith("MAXRSS_KB")), None)
     assert line is not None and line.endswith("EXIT 0"), proc.stderr[-2000:]
     assert int(line.split()[1]) / 1024 <= 2048, line
     with Image.open(tmp_path / "out" / "big.png") as restored:

@@ -24,7 +24,7 @@ SHIPPED = [("small_v1_jpeg_cifar10", "jpeg", 30), ("small_v1_gaussian_cifar10", 
 def test_shipped_run_classifies_real_images(name, degradation, level, cifar_dir):
     run = RunDir(MODELS / name)
     config = RunConfig.from_dict(run.manifest()["config"])
-    assert config.degradation == degradation and config.runtime.cifar_dir is config.runtime.clean_dirs is None
+    assert config.degradation == degradation and config.runtime.data_dir is config.runtime.clean_dirs is None
     stages = run.load_stages(*delivered_stages())
     data = load_cifar("cifar10", cifar_dir=cifar_dir)  # the bundled 200 test images (never trained on)
     x = degrade(data["x_test"], degradation, level, seed=0).astype(np.float32)

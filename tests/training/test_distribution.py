@@ -27,7 +27,7 @@ from keras_irdi.runs.config import RunConfig, get_strategy, open_run
 from keras_irdi.training.stages import train_restoration
 config = RunConfig(degradation="jpeg", preset=get_preset("smoke"))
 config.preset.patches.source, config.preset.restoration.train.steps_per_epoch = "cifar", 6
-run, config = open_run(sys.argv[1], config, cifar_dir=str(BUNDLED_CIFAR10), strategy=sys.argv[2])
+run, config = open_run(sys.argv[1], config, data_dir=str(BUNDLED_CIFAR10), strategy=sys.argv[2])
 train_restoration(run, config)
 print(json.dumps({"replicas": get_strategy(sys.argv[2]).num_replicas_in_sync}))
 """

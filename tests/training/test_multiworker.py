@@ -51,7 +51,7 @@ def main(argv):
     preset.restoration.train.steps_per_epoch, preset.restoration.train.epochs = 12, 3
     preset.classifier.train.epochs = 1  # 180 images in batches of 32: a short last batch
     config = RunConfig(degradation="jpeg", preset=preset)
-    run, config = open_run(run_dir, config, cifar_dir=str(BUNDLED_CIFAR10), strategy=strategy)
+    run, config = open_run(run_dir, config, data_dir=str(BUNDLED_CIFAR10), strategy=strategy)
     for stage in stages.split(","):
         get_stage(stage).train_function()(run, config, stage)
 
@@ -162,7 +162,8 @@ def _rows(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("victim,sig", [(1, signal.SIGKILL), (0, signal.SIGTERM)], ids=["sigkill_worker1", "sigterm_chief"])
+@pytest.mark.parametrize("victim,sig", [(1, signal.SIGKILL), (0, signal.SIGTERM)],
+                         ids=["sigkill_worker1", "sigterm_chief"])
 def test_a_stopped_cluster_resumes_bit_identical(straight, tmp_path, victim, sig):
     """One worker is stopped in the second epoch (SIGKILL, or SIGTERM: exit 130 with the resume hint, as one
     process); the other stops by itself in one line, without hanging. Relaunched, both resume from the chief's

@@ -78,7 +78,7 @@ def test_precision_is_part_of_the_conv_stages_identity():
 def test_open_run_resolves_and_records_the_precision(tmp_path, cifar_dir, monkeypatch, capsys):
     monkeypatch.setattr(P, "cpu_info", lambda: {"cpu": "test cpu", "cores": 2, "bf16_flags": ["amx_bf16"]})
     run, config = open_run(tmp_path / "run", RunConfig(preset=get_preset("smoke"),
-                                                       runtime=RuntimeConfig(cifar_dir=str(cifar_dir))),
+                                                       runtime=RuntimeConfig(data_dir=str(cifar_dir))),
                            precision="auto")
     assert config.precision == "bfloat16"
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
@@ -117,7 +117,7 @@ def _train_estimator(run_dir, cifar_dir, precision):
     from keras_irdi.training.stages import train_estimator
 
     run, config = open_run(run_dir, RunConfig(preset=get_preset("smoke"), seed=5,
-                                              runtime=RuntimeConfig(cifar_dir=str(cifar_dir))), precision=precision)
+                                              runtime=RuntimeConfig(data_dir=str(cifar_dir))), precision=precision)
     train_estimator(run, config)
     return RunDir(run_dir), config
 

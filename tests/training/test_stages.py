@@ -15,12 +15,12 @@ from keras_irdi.presets import FinetuneConfig, Preset, StageConfig, get_preset
 from keras_irdi.runs.config import RunConfig, RuntimeConfig, open_run
 from keras_irdi.runs.directory import RunDir
 from keras_irdi.stage_registry import delivered_stages, get_stage, stage_names
-
-BASE_STAGE = "cla_base"
-FINETUNED_STAGES = stage_names(finetuned=True)
 from keras_irdi.training.stage_configs import expected_stage_config, training_stages
 from keras_irdi.training.stages import reuse_stage, train_classifier
 from helpers import REPO, paused_env, run_script as cli, wait_for_pause
+
+BASE_STAGE = "cla_base"
+FINETUNED_STAGES = stage_names(finetuned=True)
 
 
 def _check_stage_outputs(stage, model, num_classes):
@@ -64,7 +64,7 @@ def test_smoke_end_to_end(smoke_run):
     sweep = manifest["total_seconds"] - manifest["training_seconds"]
     assert 0 < sweep < manifest["command_seconds"]
     assert manifest["command_seconds"] >= manifest["command_training_seconds"] > 0
-    assert len(manifest["data"]["cifar_sha256"]) == 64 and manifest["versions"]["tensorflow"]
+    assert len(manifest["data"]["sha256"]) == 64 and manifest["versions"]["tensorflow"]
     # The JPEG restoration's quality gate: a share in [0, 1] at every tenth quality (smoke's step), and QF 100.
     gate = rd.quality_gate()
     assert sorted(gate) == [1, 11, 21, 31, 41, 51, 61, 71, 81, 91, 100]
@@ -109,7 +109,8 @@ def test_weight_net_variant_on_a_trained_run_retrains_only_the_weight_net(smoke_
     from keras_irdi.models.weights import weight_net_members
 
     assert weight_net_members(run.load_stage("weight_net")) == ("seq_org", "seq_res", "cla_deg")
-    rows = run_sweep(run_dir, limit=40, levels=[5, 90], verbose=False, force=True)["rows"]  # the smoke run's own is fuller
+    # force: the smoke run's own sweep is fuller
+    rows = run_sweep(run_dir, limit=40, levels=[5, 90], verbose=False, force=True)["rows"]
     for row in rows:
         assert row["w_org"] + row["w_res"] + row["w_deg"] == pytest.approx(1, abs=1e-5) and row["w_deg"] > 0
 
@@ -118,7 +119,7 @@ def _tiny_config(cifar_dir, epochs=3):
     preset = get_preset("smoke")
     preset.data.train_limit, preset.finetune = 300, None  # Cla(org) from scratch, no base
     preset.classifier.train.epochs = epochs
-    return RunConfig(degradation="jpeg", preset=preset, seed=3, runtime=RuntimeConfig(cifar_dir=str(cifar_dir)))
+    return RunConfig(degradation="jpeg", preset=preset, seed=3, runtime=RuntimeConfig(data_dir=str(cifar_dir)))
 
 
 class FailAt(keras.callbacks.Callback):
@@ -246,7 +247,8 @@ def test_sigterm_mid_training_then_rerun_resumes(tmp_path, cifar_dir):
     assert run.has_stage("cla_base") and not run.backup_dir("cla_base").exists()
     assert not list(run_dir.glob("*.tmp")) and not list(run_dir.glob("*.old"))
     stage = run.stage_dir("cla_base")
-    assert sorted(p.name for p in stage.iterdir()) == ["config.json", "identity.json", "model.keras"]  # a base is not exported
+    # a base is not exported
+    assert sorted(p.name for p in stage.iterdir()) == ["config.json", "identity.json", "model.keras"]
     config = RunConfig.from_dict(run.manifest()["config"])
     assert json.loads((stage / "config.json").read_text()) == expected_stage_config(config, "cla_base")
     assert set(run.manifest()["stages"]["cla_base"]["metrics"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
@@ -340,10 +342,13 @@ def test_psnr_cap_per_degradation_is_what_the_stage_trains_with_and_records():
     one_cap.preset.restoration.psnr_cap_db = 30.0  # the JPEG runs trained before caps per degradation
     assert expected_stage_config(one_cap, "restoration") == expected_stage_config(RunConfig(), "restoration")
     assert expected_stage_config(one_cap, "cla_res") == expected_stage_config(RunConfig(), "cla_res")
-    missing = RunConfig(degradation="jpeg")
-    missing.preset.restoration.psnr_cap_db = {"gaussian": 40.0}
-    with pytest.raises(ValueError, match="psnr_cap_db has no value for 'jpeg'"):
-        expected_stage_config(missing, "restoration")
+    missing = RunConfig(degradation="jpeg")  # a degradation the preset has no cap for: its "default", else first
+    missing.preset.restoration.psnr_cap_db = {"gaussian": 40.0, "blur": 35.0}
+    with pytest.warns(UserWarning, match="psnr_cap_db has no value for 'jpeg'; using its 'gaussian' one"):
+        assert expected_stage_config(missing, "restoration")["preset"]["restoration"]["psnr_cap_db"] == 40.0
+    missing.preset.restoration.psnr_cap_db = {"gaussian": 40.0, "default": 33.0}
+    with pytest.warns(UserWarning, match="using its 'default' one"):
+        assert expected_stage_config(missing, "restoration")["preset"]["restoration"]["psnr_cap_db"] == 33.0
 
 
 def test_restoration_schedule_per_degradation_is_what_the_stage_trains_with_and_records():
@@ -361,8 +366,24 @@ def test_restoration_schedule_per_degradation_is_what_the_stage_trains_with_and_
     assert Preset.from_dict(small.to_dict()) == small  # the manifest's dict reads back per degradation
     missing = RunConfig(degradation="blur")
     missing.preset.restoration.train = {"jpeg": small.restoration.train["jpeg"]}
-    with pytest.raises(ValueError, match="restoration.train has no value for 'blur'"):
-        expected_stage_config(missing, "restoration")
+    with pytest.warns(UserWarning, match="restoration.train has no value for 'blur'; using its 'jpeg' one"):
+        assert epochs(missing) == 6
+
+
+def test_a_new_degradation_is_one_entry(monkeypatch):
+    """Registered in degradations.py alone, a degradation trains with every preset: its per-degradation values
+    fall back (with a warning) to the preset's default."""
+    import dataclasses
+
+    from keras_irdi import degradations
+
+    toy = dataclasses.replace(degradations.get_degradation("gaussian"), name="toy")
+    monkeypatch.setitem(degradations.DEGRADATIONS, "toy", toy)
+    config = RunConfig(degradation="toy", preset=get_preset("small_v1"))
+    config.validate()
+    with pytest.warns(UserWarning, match="has no value for 'toy'"):
+        record = expected_stage_config(config, "cla_res")
+    assert record["degradation"] == "toy" and record["input_restoration"]["preset"]["restoration"]["psnr_cap_db"]
 
 
 def test_finetune_augmentation_applies_to_the_finetuned_classifiers_only():
@@ -469,7 +490,7 @@ def test_warm_start_begins_from_the_base(tmp_path, cifar_dir):
     preset = get_preset("smoke")
     preset.data.train_limit, preset.classifier.train.epochs = 300, 1
     run, config = open_run(tmp_path / "run", RunConfig(degradation="jpeg", preset=preset, seed=1),
-                           cifar_dir=str(cifar_dir))
+                           data_dir=str(cifar_dir))
     train_classifier(run, config, "clean", base=True)
     base = run.load_stage("cla_base").get_weights()
     for data, stage in (("clean", "cla_org"), ("degraded", "cla_deg")):
