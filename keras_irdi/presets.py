@@ -316,7 +316,7 @@ def _small_restoration(epochs: int) -> StageConfig:
 
 
 PRESETS = {
-    # CI end to end: a few hundred real images, tiny nets, ~1-2 min on 2 cores. Not meant to be accurate.
+    # CI end to end: a few hundred real images, tiny nets, a couple of minutes. Not meant to be accurate.
     "smoke": Preset(
         name="smoke",
         data=DataConfig(train_limit=1200),
@@ -379,7 +379,7 @@ PRESETS.update({
 
 # The 1.0 release recipe: `small`'s stages, the three-member held-out weight net (small_heldout_three), and the
 # JPEG restoration gated by the image's quality (docs/DECISIONS.md, "Never harming"), fitted at every second
-# quality (1.5 min instead of 3 on the development machine: the run stays within its 90 minutes).
+# quality, to keep the run within its 90 minutes (docs/DECISIONS.md, "Never harming").
 PRESETS["small_v1"] = dataclasses.replace(
     PRESETS["small_heldout_three"], name="small_v1",
     restoration=dataclasses.replace(PRESETS["small"].restoration, quality_gate=True, quality_gate_step=2))

@@ -13,7 +13,7 @@ import pytest
 # In-process tests run TensorFlow as the command-line tools do (tfenv.load_tensorflow): with oneDNN on.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-from helpers import random_stages, run_script
+from helpers import random_stages, run_irdi
 from odd_images import make_odd_files
 
 SHARED_DATA = Path(os.environ.get("IRDI_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -105,7 +105,7 @@ def smoke_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("smoke") / "run"
     env_cifar = os.environ.pop("IRDI_CIFAR_DIR", None)
     try:
-        proc = run_script("train/all.py", "--preset", "smoke", "--run-dir", run)
+        proc = run_irdi("train", "--preset", "smoke", "--run-dir", run)
     finally:
         if env_cifar is not None:
             os.environ["IRDI_CIFAR_DIR"] = env_cifar

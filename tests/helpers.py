@@ -23,7 +23,7 @@ def run_script(script, *args, timeout=900):
 
 def run_irdi(*args, timeout=900):
     """Run ``irdi SUB ...`` the way a user does (the installed command's function, in a fresh interpreter)."""
-    code = "import sys; from keras_irdi.commands.irdi import main; sys.exit(main())"
+    code = "import sys; sys.argv[0] = 'irdi'; from keras_irdi.commands.irdi import main; sys.exit(main())"
     return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, cwd=REPO,
                           timeout=timeout)
 
@@ -85,3 +85,27 @@ def tiny_model():
 
     keras.utils.set_random_seed(0)
     return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="tiny")
+
+
+CLASSES = ("airplane", "automobile", "bird")  # write_folders' three classes
+
+
+def write_folders(root, cifar_dir, n_train=60, n_test=20):
+    """root/{train,test}/<class>/ from the bundled real CIFAR-10 images of three classes: PNGs, and every fifth
+    training image a larger non-square JPEG (the loader must crop and resize it back to 32x32)."""
+    from PIL import Image
+
+    from keras_irdi.data.cifar import load_cifar
+
+    data = load_cifar("cifar10", cifar_dir=str(cifar_dir))
+    x, y = data["x_train"], data["y_train"]  # 140 of each class: the first n_train train, the next n_test test
+    for split, first, n in (("train", 0, n_train), ("test", n_train, n_test)):
+        for label, name in enumerate(CLASSES):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i, image in enumerate(x[y == label][first:first + n]):
+                if split == "train" and i % 5 == 0:
+                    Image.fromarray(image).resize((48, 40), Image.BICUBIC).save(folder / f"{i:03d}.jpg", quality=95)
+                else:
+                    Image.fromarray(image).save(folder / f"{i:03d}.png")
+    return root

@@ -21,9 +21,9 @@ logger = logging.getLogger("keras_irdi")
 
 IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-# Pixels an image file may declare, for every reader (irdi-predict, irdi-restore, training folders). irdi-restore
-# holds ~7 bytes a pixel beside TensorFlow's 0.6 GB: 12000x9000 peaks at 1.38 GB (bench/results/restore_memory.json),
-# this limit near 1.5 GB; without one, a PNG of a few KB could ask for any amount.
+# Pixels an image file may declare, for every reader (irdi predict, irdi restore, training folders): irdi restore's
+# peak grows with the pixels (bench/results/restore_memory.json); without a limit, a PNG of a few KB could ask for
+# any amount.
 MAX_PIXELS = 2 ** 27  # 134 megapixels
 _BAND = 1 << 22  # pixels converted to RGB at a time (whole rows)
 # Bundled with scikit-image (no download) and stored losslessly, so they carry no JPEG artefacts that the

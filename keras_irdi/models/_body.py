@@ -17,7 +17,7 @@ class DilatedConv2D(layers.Conv2D):
 
     ``tf.nn.convolution`` (Keras's path) pads and reshuffles the batch around every dilated convolution.
     With oneDNN on (``tfenv.load_tensorflow``) ``tf.nn.conv2d`` takes ``dilations`` directly and gives the
-    same numbers 1.7x faster forward and 1.8x faster backward on the development CPU (docs/DECISIONS.md).
+    same numbers faster forward and backward (bench/results/dilated_conv.json; docs/DECISIONS.md).
     Without oneDNN, TF's CPU kernels have no dilated gradient, so the layer keeps Keras's path there.
     The weights and config are a plain ``Conv2D``'s.
     """

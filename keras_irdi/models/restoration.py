@@ -40,7 +40,7 @@ class PSNRLoss(keras.losses.Loss):
     relative improvement alike, and its mean is the CPSNR of Tables 2 and 5.
     Why the cap: the gradient of an image weighs 1/(MSE + cap), so images the degradation barely touched
     (JPEG QF 100, blur sigma < 0.5) outweigh the damaged ones by 100x or more when the cap is high. With a
-    50 dB cap the blur net never left the identity (+0.00 dB); 30 dB lets it learn (docs/DECISIONS.md).
+    high cap the blur net never left the identity; a lower one lets it learn (docs/DECISIONS.md, "Loss and PSNR cap").
     """
 
     def __init__(self, cap_db: float = 50.0, name: str = "psnr_loss", **kwargs):

@@ -54,14 +54,14 @@ def restore_function(module):
     import tensorflow as tf
 
     from keras_irdi.models.restoration_gate import share_table
-    from keras_irdi.serving.restore import UNKNOWN_QUALITY
+    from keras_irdi.serving.restore import gated_share
 
     table = np.asarray(share_table(module.quality_gate), np.float32)
     net = module.restoration
 
     def restore(image, quality):
-        shares = tf.constant(table)  # made inside: a captured tensor would become an input of the ONNX graph
-        share = tf.gather(shares, tf.clip_by_value(quality, UNKNOWN_QUALITY, len(table) - 1))
+        # The table made inside: a captured tensor would become an input of the ONNX graph.
+        share = gated_share(tf.constant(table), quality)
         x = tf.cast(image, tf.float32)[None] / 255.0
         out = x + share * (net(x, training=False) - x)
         return {"restored": tf.cast(tf.clip_by_value(tf.round(out * 255.0), 0.0, 255.0), tf.uint8)[0]}

@@ -118,6 +118,12 @@ def as_tensor(image: np.ndarray, band: int = 1 << 22) -> tf.Tensor:
     return out
 
 
+def gated_share(shares, quality):
+    """The share of the residual the gate's table (``share_table``, a tensor) gives ``quality``: index
+    UNKNOWN_QUALITY and below, not known; above 100, QF 100's."""
+    return tf.gather(shares, tf.clip_by_value(quality, UNKNOWN_QUALITY, shares.shape[0] - 1))
+
+
 def restore_function(model, gate: dict | None = None, tile: int = TILE):
     """The export's ``restore`` signature, and what irdi-restore runs: ``image`` uint8 [H, W, 3] (H, W within
     1..RESTORE_MAX_SIDE, checked in the graph with the input rules' messages) and ``quality`` int32 [] (the
@@ -129,7 +135,7 @@ def restore_function(model, gate: dict | None = None, tile: int = TILE):
     shares = tf.constant(share_table(gate), tf.float32)
 
     def restore(image, quality):
-        share = tf.gather(shares, tf.clip_by_value(quality, UNKNOWN_QUALITY, shares.shape[0] - 1))
+        share = gated_share(shares, quality)
         return {"restored": restore_graph(model, checked_pixels(image, max_side=RESTORE_MAX_SIDE), share, tile)}
 
     return tf.function(restore, autograph=False, input_signature=[
@@ -276,7 +282,7 @@ def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated
             failed(name, f"{name}: {out} exists; kept (--overwrite replaces it)")
             continue
         how = gate_share(gate, name, image, quality)
-        # At most ~7 bytes a pixel at once (a 12000x9000 photo in 1.4 GB): the input is held once, as an array
+        # A few bytes a pixel at once (bench/results/restore_memory.json): the input is held once, as an array
         # then as a tensor, and is gone before the output is copied out of TensorFlow and into PIL's RGB.
         shape, nbytes = image.shape, image.nbytes
         image = as_tensor(image)
@@ -311,7 +317,7 @@ def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated
 
 def _return_freed_memory() -> None:
     """glibc: buffers of 1 MB and more go to mmap, so each is returned when freed; otherwise the tiles' freed
-    buffers stay in the heap's arenas (~400 MB more at the peak for a 12000x9000 photo)."""
+    buffers stay in the heap's arenas and raise the peak of a large photo (bench/results/restore_memory.json)."""
     import ctypes
     import ctypes.util
 

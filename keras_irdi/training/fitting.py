@@ -1,8 +1,9 @@
-"""The fit loop every stage shares: optimizer and schedule, resumable checkpoints, logs, timing.
+"""The fit loop every stage shares: resumable checkpoints, logs, timing, over Keras ``fit``.
 
 A stage passes a function that builds its training stream for a range of epochs; ``fit_stage`` restores the
 last checkpoint first and asks for the epochs left, so a resumed stage replays exactly what an uninterrupted
-one would have seen (docs/RELIABILITY.md, "exact resume").
+one would have seen (docs/RELIABILITY.md, "exact resume"). The protocol, the optimizer and the log names are
+shared with the multi-worker loop: ``training/loop.py``.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from keras_irdi.errors import ensure_space
 from keras_irdi.runs.directory import CHECKPOINT_SLACK, RunDir, state_bytes
+from keras_irdi.training.loop import StagePlan, make_optimizer  # noqa: F401 (make_optimizer: importers')
 
 log = logging.getLogger("keras_irdi")
 
@@ -132,22 +134,6 @@ def _epoch_seeds(seed: int):
     return _EpochSeeds()
 
 
-def make_optimizer(stage_cfg, steps_per_epoch: int):
-    """The stage's optimizer (Adamax, the paper's, unless the preset says otherwise) and its schedule."""
-    import keras
-
-    lr = stage_cfg.learning_rate
-    if stage_cfg.schedule == "warmup_cosine":
-        total = stage_cfg.epochs * steps_per_epoch
-        warmup = min(int(round(stage_cfg.warmup_epochs * steps_per_epoch)), total - 1)
-        lr = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=lr * stage_cfg.warmup_start if warmup else lr,
-            decay_steps=max(1, total - warmup), alpha=0.0,
-            warmup_target=lr if warmup else None, warmup_steps=warmup)
-    optimizer = {"adamax": keras.optimizers.Adamax, "adam": keras.optimizers.Adam}[stage_cfg.optimizer]
-    return optimizer(learning_rate=lr)
-
-
 # Test-only: the kill tests (tests/training/test_stages.py, test_multiworker.py) stop a trainer at a point they
 # choose instead of after a guessed delay. Never set in a normal run, where the hook adds nothing.
 PAUSE_AT_ENV = "IRDI_TEST_PAUSE_AT"  # "E:B": pause once batch B of epoch E is done (both counted from 1)
@@ -196,53 +182,30 @@ def fit_stage(run: RunDir, stage: str, model, train_epochs, val_ds, stage_cfg, l
     """
     import keras
 
-    from keras_irdi.data.pipelines import batches_per_epoch
     from keras_irdi.training.multiworker import fit_multiworker, is_multiworker
 
     extra_callbacks = (*extra_callbacks, *_pause_point(stage))  # test-only; nothing unless IRDI_TEST_PAUSE_AT is set
     if is_multiworker(model.distribute_strategy):  # Keras 3's fit cannot run it (keras-team/keras#20585)
         return fit_multiworker(run, stage, model, train_epochs, val_ds, stage_cfg, loss, metrics=metrics,
-                               extra_callbacks=extra_callbacks, clock=clock, seed=seed,
-                               make_optimizer=make_optimizer, last_logged=_last_logged)
-    total = (0, stage_cfg.epochs)
-    # Built once for the whole schedule (its length sets the learning-rate schedule); rebuilt only when a
-    # resume starts later. Each build converts the stage's arrays to tensors (525 MB for Cla(res)'s restored
-    # images); building it twice raised Cla(res)'s peak memory from 2956 to 3483 MB (the JPEG manifests).
-    stream = train_epochs(total)
-    steps = batches_per_epoch(stream, total)
+                               extra_callbacks=extra_callbacks, clock=clock, seed=seed)
+    plan = StagePlan.start(run, stage, train_epochs, stage_cfg)
     run.log_dir().mkdir(parents=True, exist_ok=True)
-    backup = run.backup_dir(stage)
-    append = backup.exists()  # an interrupted attempt: its epochs stay in the log
-    backup_cb = _backup_callback(backup, stage)
+    backup_cb = _backup_callback(plan.backup, stage)
     with model.distribute_strategy.scope():  # the optimizer's variables live where the model's do
-        model.compile(optimizer=make_optimizer(stage_cfg, steps), loss=loss, metrics=list(metrics))
+        model.compile(optimizer=make_optimizer(stage_cfg, plan.steps), loss=loss, metrics=list(metrics))
         first = backup_cb.restore(model)
-    csv_path = run.log_dir() / f"{stage}.csv"
+    finished = plan.resume(first)
+    if finished is not None:
+        return finished
     callbacks = [
         backup_cb,
         _epoch_seeds(seed),
-        keras.callbacks.CSVLogger(str(csv_path), append=append),
-        keras.callbacks.TensorBoard(str(run.log_dir() / "tb" / stage), write_graph=False,
-                                    profile_batch=0),
+        keras.callbacks.CSVLogger(str(plan.csv_path), append=plan.append),
+        keras.callbacks.TensorBoard(str(plan.tensorboard_dir), write_graph=False, profile_batch=0),
         *([clock] if clock is not None else []),
         *extra_callbacks,
     ]
-    if first >= stage_cfg.epochs:  # killed after the last checkpoint, before the stage was saved
-        shutil.rmtree(backup, ignore_errors=True)
-        return _last_logged(csv_path)
-    if first:
-        del stream
-        stream = train_epochs((first, stage_cfg.epochs))
-    history = model.fit(stream, validation_data=val_ds,
-                        epochs=stage_cfg.epochs, initial_epoch=first, steps_per_epoch=steps,
+    history = model.fit(plan.stream, validation_data=val_ds,
+                        epochs=stage_cfg.epochs, initial_epoch=first, steps_per_epoch=plan.steps,
                         callbacks=callbacks, verbose=2 if not sys.stdout.isatty() else 1)
     return {k: v[-1] for k, v in history.history.items() if v}
-
-
-def _last_logged(csv_path) -> dict:
-    """The last epoch's metrics from the stage's CSV log."""
-    import csv
-
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {k: float(v) for k, v in rows[-1].items() if k != "epoch"}

@@ -21,6 +21,7 @@ import tempfile
 from keras_irdi.runs.directory import CHECKPOINT_SLACK, RunDir, state_bytes
 from keras_irdi.runs.cluster import _peer_errors, is_chief
 from keras_irdi.errors import InputError, ensure_space
+from keras_irdi.training.loop import StagePlan, make_optimizer
 
 log = logging.getLogger("keras_irdi")
 
@@ -154,10 +155,9 @@ class _Logs:
     """The chief's per-epoch CSV (columns as keras.callbacks.CSVLogger writes them) and TensorBoard logs
     (train/ and validation/ as keras.callbacks.TensorBoard writes them)."""
 
-    def __init__(self, run: RunDir, stage: str, append: bool, active: bool):
-        self.active, self.csv_path = active, run.log_dir() / f"{stage}.csv"
-        self.tb = run.log_dir() / "tb" / stage
-        self.append = append and self.csv_path.exists()
+    def __init__(self, plan: StagePlan, active: bool):
+        self.active, self.csv_path, self.tb = active, plan.csv_path, plan.tensorboard_dir
+        self.append = plan.append and self.csv_path.exists()
         self.writers = {}
 
     def write(self, epoch: int, logs: dict) -> None:
@@ -188,22 +188,18 @@ class _Logs:
 
 
 def fit_multiworker(run: RunDir, stage: str, model, train_epochs, val_ds, stage_cfg, loss, metrics=(),
-                    extra_callbacks=(), clock=None, seed: int = 0, *, make_optimizer, last_logged) -> dict:
+                    extra_callbacks=(), clock=None, seed: int = 0) -> dict:
     """``fitting.fit_stage`` for MultiWorkerMirroredStrategy: same arguments, same result (the last
-    epoch's logs), same files (written by the chief). ``fit_stage`` passes its ``make_optimizer`` and
-    ``_last_logged``, so imports go one way (fitting -> multiworker)."""
+    epoch's logs), same files (written by the chief), the same protocol (``training/loop.py``)."""
     import tensorflow as tf
 
-    from keras_irdi.data.pipelines import batches_per_epoch, seed_random_layers
+    from keras_irdi.data.pipelines import seed_random_layers
 
     strategy = model.distribute_strategy
     chief = is_chief(strategy)
-    total = (0, stage_cfg.epochs)
-    stream = train_epochs(total)
-    steps = batches_per_epoch(stream, total)
+    plan = StagePlan.start(run, stage, train_epochs, stage_cfg)
+    steps, backup = plan.steps, plan.backup
     loss_fn, metric_fns = _loss_fn(loss), _metric_fns(metrics)
-    backup = run.backup_dir(stage)
-    append = backup.exists()  # an interrupted attempt: its epochs stay in the log (before a save creates it)
     with _peer_errors():
         with strategy.scope():
             optimizer = make_optimizer(stage_cfg, steps)
@@ -217,14 +213,13 @@ def fit_multiworker(run: RunDir, stage: str, model, train_epochs, val_ds, stage_
         raise InputError(f"the workers found different checkpoints in {backup} (epochs done: "
                          f"{sorted(set(seen.tolist()))}): the run directory must be one shared folder every "
                          "worker sees")
-    logs = _Logs(run, stage, append=append, active=chief)
-    if first >= stage_cfg.epochs:  # killed after the last checkpoint, before the stage was saved
+    logs = _Logs(plan, active=chief)
+    finished = plan.resume(first)
+    if finished is not None:
         checkpoints.close(remove_chief_dir=True)
-        return last_logged(logs.csv_path)
-    if first:
-        del stream
-        stream = train_epochs((first, stage_cfg.epochs))
+        return finished
     n_replicas = strategy.num_replicas_in_sync
+    stream = plan.stream
     dist = strategy.distribute_datasets_from_function(lambda ctx: _replica_slices(stream, ctx))
 
     def replica_step(x, y, global_b):

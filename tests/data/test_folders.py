@@ -1,36 +1,14 @@
 """A user's own labelled images as a dataset (`--dataset folder:PATH`, keras_irdi/data/folders.py): the layout,
-the one-line errors, the crop and resize to the networks' input, and a smoke run that trains, sweeps and exports
-on three classes of real images."""
+the one-line errors, the crop and resize to the networks' input. A smoke run that trains, sweeps and exports on
+such a folder: tests/commands/test_irdi.py (from an installed wheel)."""
 import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import run_irdi
+from helpers import CLASSES, write_folders
 from keras_irdi.data.folders import load_image_folders
 from keras_irdi.datasets import get_dataset, parse_dataset
 from keras_irdi.errors import InputError, MissingError
-
-CLASSES = ("airplane", "automobile", "bird")
-
-
-def write_folders(root, cifar_dir, n_train=60, n_test=20):
-    """root/{train,test}/<class>/ from the bundled real CIFAR-10 images of three classes: PNGs, and every fifth
-    training image a larger non-square JPEG (the loader must crop and resize it back to 32x32)."""
-    from keras_irdi.data.cifar import load_cifar
-
-    data = load_cifar("cifar10", cifar_dir=str(cifar_dir))
-    x, y = data["x_train"], data["y_train"]  # 140 of each class: the first n_train train, the next n_test test
-    for split, first, n in (("train", 0, n_train), ("test", n_train, n_test)):
-        for label, name in enumerate(CLASSES):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i, image in enumerate(x[y == label][first:first + n]):
-                if split == "train" and i % 5 == 0:
-                    Image.fromarray(image).resize((48, 40), Image.BICUBIC).save(folder / f"{i:03d}.jpg", quality=95)
-                else:
-                    Image.fromarray(image).save(folder / f"{i:03d}.png")
-    return root
-
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory, cifar_dir):
@@ -77,23 +55,3 @@ def test_a_broken_image_names_its_file(tmp_path, folders):
     (root / "train" / "bird" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(InputError, match="broken.png"):
         load_image_folders(root)
-
-
-@pytest.mark.slow
-def test_smoke_run_on_image_folders_trains_sweeps_and_exports(tmp_path, folders):
-    proc = run_irdi("train", "--preset", "smoke", "--dataset", f"folder:{folders}", "--run-dir", tmp_path / "run")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    import json
-
-    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert manifest["class_names"] == list(CLASSES) and manifest["config"]["dataset"] == "folder"
-    assert manifest["data"]["test"] == 60
-    assert (tmp_path / "run" / "eval" / "jpeg_folder.csv").is_file()
-    assert "JPEG image folder" in (tmp_path / "run" / "tables" / "SUMMARY.md").read_text()
-    proc = run_irdi("export", "--run-dir", tmp_path / "run", "--out", tmp_path / "exports")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (tmp_path / "exports" / "proposed" / "1" / "saved_model.pb").is_file()
-    # The same folder given as --data-dir: the run reopens with it.
-    proc = run_irdi("train", "--run-dir", tmp_path / "run", "--dataset", "folder", "--data-dir", folders,
-                    "--no-eval")
-    assert proc.returncode == 0 and proc.stdout.count("up to date, skipped") >= 6, proc.stderr[-2000:]

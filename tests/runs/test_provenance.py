@@ -59,21 +59,18 @@ def test_update_manifest_replaces_fields_and_merges_entries(tmp_path):
 
 @pytest.mark.slow
 def test_a_run_records_its_schema_commit_and_commands(smoke_run, tmp_path):
-    import importlib.util
-
     run, _ = smoke_run
     rd = RunDir(run)
     manifest = rd.manifest()
     assert manifest["schema_version"] == SCHEMA_VERSION
-    assert manifest["commands"][0]["command"].startswith("python train/all.py --preset smoke")
+    assert manifest["commands"][0]["command"].startswith("irdi train --preset smoke")  # as the README types it
     assert manifest["versions"]["commit"] == code_commit() == manifest["stages"]["restoration"]["commit"]
     assert json.loads((rd.stage_dir("weight_net") / "config.json").read_text())["schema_version"] == SCHEMA_VERSION
-    spec = importlib.util.spec_from_file_location("publish", REPO / "evaluate" / "publish.py")
-    publish = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(publish)
+    from keras_irdi.commands import publish
+
     publish.main(["--run-dir", str(run), "--out", str(tmp_path / "results"), "--models-out", str(tmp_path / "models")])
     page = (tmp_path / "results" / "README.md").read_text()  # the run's own page, from its files
-    assert "python train/all.py --preset smoke" in page and "| Proposed |" in page and "## Cost" in page
+    assert "irdi train --preset smoke" in page and "| Proposed |" in page and "## Cost" in page
     assert "![accuracy of the six networks at every level](figures/accuracy_jpeg_cifar10.png)" in page
     for published in (tmp_path / "results" / "manifest.json", tmp_path / "models" / "manifest.json"):
         text = published.read_text()
