@@ -109,3 +109,24 @@ def write_folders(root, cifar_dir, n_train=60, n_test=20):
                 else:
                     Image.fromarray(image).save(folder / f"{i:03d}.png")
     return root
+
+
+def finished_run(path, stages, cifar_dir, warm_start: bool = True):
+    """A smoke JPEG run whose six delivered stages (``stages``: e.g. ``random_stages``) are saved up to date,
+    for tests of skipping, identity and training order; ``warm_start`` False: the preset trains no base."""
+    from keras_irdi.presets import get_preset
+    from keras_irdi.runs.config import RunConfig, RuntimeConfig
+    from keras_irdi.runs.directory import RunDir
+    from keras_irdi.runs.provenance import SCHEMA_VERSION
+    from keras_irdi.stage_registry import delivered_stages
+    from keras_irdi.training.stage_configs import expected_stage_config
+
+    config = RunConfig(degradation="jpeg", preset=get_preset("smoke"), runtime=RuntimeConfig(data_dir=str(cifar_dir)))
+    if not warm_start:
+        config.preset.finetune = None
+    run = RunDir(path)
+    for stage in delivered_stages():
+        run.save_stage(stage, stages[stage], expected_stage_config(config, stage), export=False)
+    run.update_manifest(schema_version=SCHEMA_VERSION, config=config.to_dict(),
+                        class_names=[f"c{i}" for i in range(10)], input_size=32)
+    return run, config

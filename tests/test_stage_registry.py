@@ -2,12 +2,11 @@
 identity (what retrains it), the "missing stage" messages and `irdi train --stage`. Proved with a toy stage."""
 import pytest
 
-from helpers import random_stages, tiny_model
+from helpers import finished_run, random_stages, tiny_model
 from keras_irdi.errors import InputError
 from keras_irdi.presets import get_preset
-from keras_irdi.runs.config import RunConfig, RuntimeConfig
-from keras_irdi.runs.directory import MissingStageError, RunDir
-from keras_irdi.runs.provenance import SCHEMA_VERSION
+from keras_irdi.runs.config import RunConfig
+from keras_irdi.runs.directory import MissingStageError
 from keras_irdi.stage_registry import Stage, all_stages, delivered_stages, get_stage, register, registered
 from keras_irdi.training.stage_configs import expected_stage_config, stage_inputs, training_stages
 from keras_irdi.training.stages import train_all
@@ -41,19 +40,6 @@ def stages():
     return random_stages("jpeg", 10, 0)
 
 
-def _finished_run(path, stages, cifar_dir):
-    """A run whose six stages are up to date (random weights: only skipping and training order are tested)."""
-    config = RunConfig(degradation="jpeg", preset=get_preset("smoke"),
-                       runtime=RuntimeConfig(data_dir=str(cifar_dir)))
-    config.preset.finetune = None  # no warm-start base: the six delivered stages are the whole run
-    run = RunDir(path)
-    for stage in delivered_stages():
-        run.save_stage(stage, stages[stage], expected_stage_config(config, stage), export=False)
-    run.update_manifest(schema_version=SCHEMA_VERSION, config=config.to_dict(),
-                        class_names=[f"c{i}" for i in range(10)], input_size=32)
-    return run, config
-
-
 def test_a_toy_stage_registered_in_one_place_trains_retrains_and_is_named(tmp_path, stages, cifar_dir, capsys):
     trained = []
 
@@ -63,7 +49,7 @@ def test_a_toy_stage_registered_in_one_place_trains_retrains_and_is_named(tmp_pa
         run.save_stage(stage, tiny_model(), expected_stage_config(config, stage), export=False)
         return {"seconds": 0.0}
 
-    run, config = _finished_run(tmp_path / "run", stages, cifar_dir)
+    run, config = finished_run(tmp_path / "run", stages, cifar_dir, warm_start=False)
     toy = Stage("toy", ("data", "weight_net"), trainer=train_toy, schedule="weight_net", inputs=("cla_org",),
                 delivered=False, reduced_precision=False, help="a stage of the registry test")
     with registered(toy):

@@ -7,13 +7,10 @@ import shutil
 
 import pytest
 
-from helpers import random_stages, run_script
-from keras_irdi.runs.provenance import SCHEMA_VERSION
+from helpers import finished_run, random_stages, run_script
 from keras_irdi import stage_registry
 from keras_irdi.stage_registry import get_stage
 from keras_irdi.runs.directory import RunDir, StaleStageError
-from keras_irdi.presets import get_preset
-from keras_irdi.runs.config import RunConfig, RuntimeConfig
 from keras_irdi.training.stage_configs import expected_stage_config
 from keras_irdi.training.stages import train_all
 
@@ -23,16 +20,6 @@ ORDER = ("restoration", "estimator", "cla_org", "cla_deg", "cla_res", "weight_ne
 @pytest.fixture(scope="module")
 def stages():
     return random_stages("jpeg", 10, 0)
-
-
-def _run(path, stages, cifar_dir):
-    config = RunConfig(degradation="jpeg", preset=get_preset("smoke"), runtime=RuntimeConfig(data_dir=str(cifar_dir)))
-    run = RunDir(path)
-    for stage in ORDER:
-        run.save_stage(stage, stages[stage], expected_stage_config(config, stage), export=False)
-    run.update_manifest(schema_version=SCHEMA_VERSION, config=config.to_dict(),
-                        class_names=[f"c{i}" for i in range(10)], input_size=32)
-    return run, config
 
 
 def _train_all_with_stub(run, config, monkeypatch, capsys):
@@ -45,7 +32,7 @@ def _train_all_with_stub(run, config, monkeypatch, capsys):
 
 
 def test_a_fresh_run_is_up_to_date(tmp_path, stages, cifar_dir, monkeypatch, capsys):
-    run, config = _run(tmp_path / "run", stages, cifar_dir)
+    run, config = finished_run(tmp_path / "run", stages, cifar_dir)
     assert all(run.stage_problem(s) is None for s in ORDER)
     identity = json.loads((run.stage_dir("weight_net") / "identity.json").read_text())
     assert set(identity["inputs"]) == {"restoration", "estimator", "cla_org", "cla_res"}
@@ -53,7 +40,7 @@ def test_a_fresh_run_is_up_to_date(tmp_path, stages, cifar_dir, monkeypatch, cap
 
 
 def test_another_stages_model_copied_in_is_refused_in_one_line(tmp_path, stages, cifar_dir):
-    run, _ = _run(tmp_path / "run", stages, cifar_dir)
+    run, _ = finished_run(tmp_path / "run", stages, cifar_dir)
     shutil.copy(run.stage_dir("cla_org") / "model.keras", run.stage_dir("cla_res") / "model.keras")
     for call in (lambda: run.require("cla_res"), lambda: run.load_stage("cla_res")):
         with pytest.raises(StaleStageError, match=r"cla_res/model.keras is not the model this stage saved \(it holds "
@@ -69,7 +56,7 @@ def test_another_stages_model_copied_in_is_refused_in_one_line(tmp_path, stages,
 
 
 def test_garbage_model_is_not_up_to_date(tmp_path, stages, cifar_dir, monkeypatch, capsys):
-    run, config = _run(tmp_path / "run", stages, cifar_dir)
+    run, config = finished_run(tmp_path / "run", stages, cifar_dir)
     (run.stage_dir("cla_res") / "model.keras").write_bytes(b"not a model at all")
     assert not run.has_stage("cla_res", expected_stage_config(config, "cla_res"))
     with pytest.raises(StaleStageError, match="cla_res/model.keras is damaged"):
@@ -80,7 +67,7 @@ def test_garbage_model_is_not_up_to_date(tmp_path, stages, cifar_dir, monkeypatc
 
 
 def test_weight_net_trained_on_an_older_cla_res_is_stale(tmp_path, stages, cifar_dir, monkeypatch, capsys):
-    run, config = _run(tmp_path / "run", stages, cifar_dir)
+    run, config = finished_run(tmp_path / "run", stages, cifar_dir)
     # train/classifier.py --data restored --epochs 3: Cla(res) retrained, same config
     run.save_stage("cla_res", stages["cla_res"], expected_stage_config(config, "cla_res"), export=False)
     problem = run.stage_problem("weight_net")
@@ -99,7 +86,7 @@ def test_shipped_stages_keep_their_identity(tmp_path, stages, cifar_dir):
     """irdi publish re-saves each model (no optimizer state): its identity follows with the new digest."""
     from keras_irdi.commands import publish
 
-    run, _ = _run(tmp_path / "run", stages, cifar_dir)
+    run, _ = finished_run(tmp_path / "run", stages, cifar_dir)
     gate = {"1": 1.0, "100": 0.0}
     (run.stage_dir("restoration") / "quality_gate.json").write_text(json.dumps(gate))
     publish.ship_models(run.path, tmp_path / "shipped")
