@@ -17,6 +17,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # keras_irdi from this clone, installed or not
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow's first import, just below
+
 
 from keras_irdi.models.random_stages import random_stages  # noqa: E402
 
@@ -59,8 +61,12 @@ def timed(fn, *args):
     return out, time.perf_counter() - start
 
 
-def add_run_options(ap, name: str, repeats: int = 3) -> None:
-    """--repeats, --cifar-dir and --out (default bench/results/<name>), the options every timing benchmark shares."""
+def add_run_options(ap, name: str, repeats: int = 3, images: tuple[int, str] | None = None) -> None:
+    """--repeats, --cifar-dir and --out (default bench/results/<name>), the options every timing benchmark shares;
+    with ``images=(default, split)`` also --n, how many CIFAR-10 images of that split ``cifar_images`` reads."""
+    if images:
+        ap.add_argument("--n", type=int, default=images[0],
+                        help=f"number of CIFAR-10 {images[1]} images (default {images[0]})")
     ap.add_argument("--repeats", type=int, default=repeats, help=f"timed passes (default {repeats})")
     ap.add_argument("--cifar-dir", default=os.environ.get("IRDI_CIFAR_DIR"),
                     help="local CIFAR-10 copy (default: env IRDI_CIFAR_DIR)")
@@ -75,6 +81,20 @@ def require_positive(ap, args, *names) -> None:
     """argparse's usage error unless every named option is >= 1."""
     if any(getattr(args, n) < 1 for n in names):
         ap.error(" and ".join(f"--{n.replace('_', '-')}" for n in names) + " must be >= 1")
+
+
+def cifar_images(ap, args, split: str) -> dict:
+    """``load_cifar``'s dict holding the first ``args.n`` CIFAR-10 images of ``split`` ("train" or "test") from
+    ``args.cifar_dir``, or argparse's one-line usage error when the data is missing or has fewer images."""
+    from keras_irdi.data.cifar import load_cifar
+
+    try:
+        data = load_cifar("cifar10", cifar_dir=args.cifar_dir, **{f"limit_{split}": args.n})
+    except (ValueError, FileNotFoundError) as exc:
+        ap.error(str(exc))
+    if len(data[f"x_{split}"]) < args.n:
+        ap.error(f"only {len(data[f'x_{split}'])} {split} images available, --n {args.n}")
+    return data
 
 
 def write_result(path, result: dict, info: dict, script: str, argv=None) -> None:

@@ -14,14 +14,13 @@ the median is reported. Ratios: pipeline/pil (goal >= 0.9), per_image/pipeline a
 (images/s).
 """
 import argparse
-import os
 import statistics
 import sys
 import time
 
 import numpy as np
 
-from _common import add_run_options, machine_info, require_positive, write_result
+from _common import add_run_options, cifar_images, machine_info, require_positive, write_result
 
 BATCH = 128
 
@@ -76,25 +75,17 @@ def iterate(ds):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=20000, help="number of CIFAR training images (default 20000)")
     ap.add_argument("--batch-size", type=int, default=BATCH, help=f"batch size (default {BATCH})")
     ap.add_argument("--no-augmented", action="store_true", help="skip the pipeline-with-augmentation variant")
-    add_run_options(ap, "pipeline.json")
+    add_run_options(ap, "pipeline.json", images=(20000, "train"))
     args = ap.parse_args(argv)
     require_positive(ap, args, "n", "batch_size", "repeats")
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from keras_irdi.data.cifar import load_cifar
     from keras_irdi.data.pipelines import classification_batches
 
     info = machine_info()
-    try:
-        data = load_cifar("cifar10", cifar_dir=args.cifar_dir, limit_train=args.n)
-    except (ValueError, FileNotFoundError) as exc:
-        ap.error(str(exc))
+    data = cifar_images(ap, args, "train")
     x, y = data["x_train"], data["y_train"]
-    if len(x) < args.n:
-        ap.error(f"only {len(x)} training images available, --n {args.n}")
 
     def pipeline(augment):
         return classification_batches(x, y, args.batch_size, kind="jpeg", augment=augment, shuffle=False)

@@ -96,7 +96,6 @@ def main(argv=None):
     ap.add_argument("--widths", nargs="+", choices=sorted(WIDTHS), default=["small_v1", "paper"])
     add_out_option(ap, "precision.json")  # and the page beside it, .md
     args = ap.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the CLIs (keras_irdi.tfenv)
     from keras_irdi.data.cifar import load_cifar
     from keras_irdi.data.pipelines import degrade_array

@@ -19,9 +19,7 @@ Ratio serving/sum (goal <= 1.1: the export restores once and adds almost nothing
 The backends take turns within each repeat, so a change in the machine's load falls on all of them.
 """
 import argparse
-import datetime
 import importlib.util
-import os
 import statistics
 import sys
 import tempfile
@@ -29,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import build_stages, machine_info, timed
+from _common import add_run_options, build_stages, cifar_images, machine_info, require_positive, timed, write_result
 
 
 def backends(serving, onnx_file: Path | None) -> dict:
@@ -67,27 +65,22 @@ def rates(times: list, n: int) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=1000, help="CIFAR-10 test images (default 1000)")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[250, 1],
                     help="request batch sizes (default 250 1); serving and sum use the first")
     ap.add_argument("--preset", default="small", help="preset whose network widths are used")
-    ap.add_argument("--repeats", type=int, default=5, help="timed passes (default 5)")
-    ap.add_argument("--cifar-dir", default=os.environ.get("IRDI_CIFAR_DIR"),
-                    help="local CIFAR-10 copy (default: env IRDI_CIFAR_DIR)")
-    ap.add_argument("--out", default="bench/results/serving.json")
+    add_run_options(ap, "serving.json", repeats=5, images=(1000, "test"))
     args = ap.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    require_positive(ap, args, "n", "repeats")
     import tensorflow as tf
 
-    from keras_irdi.runs.directory import RunDir, write_json
+    from keras_irdi.runs.directory import RunDir
     from keras_irdi.runs.provenance import SCHEMA_VERSION
-    from keras_irdi.data.cifar import load_cifar
+    from keras_irdi.data.cifar import CLASS_NAMES
     from keras_irdi.degradations import degrade
     from keras_irdi.serving.export import export_serving
 
     info = machine_info()
-    data = load_cifar("cifar10", cifar_dir=args.cifar_dir, limit_test=args.n)
-    x = degrade(data["x_test"], "jpeg", 30)
+    x = degrade(cifar_images(ap, args, "test")["x_test"], "jpeg", 30)
     split = {size: [x[i:i + size] for i in range(0, len(x), size)] for size in args.batch_sizes}
     batches = split[args.batch_sizes[0]]
     stages = build_stages(args.preset)
@@ -96,7 +89,7 @@ def main(argv=None):
         for name, model in stages.items():
             run.save_stage(name, model, config={}, export=False)
         run.update_manifest(schema_version=SCHEMA_VERSION, config={"degradation": "jpeg", "dataset": "cifar10"},
-                            class_names=data["class_names"], input_size=32)
+                            class_names=CLASS_NAMES["cifar10"], input_size=32)
         path = export_serving(run.path, Path(tmp) / "export", "proposed")
         onnx_file = export_serving(run.path, Path(tmp) / "export", "proposed", fmt="onnx") / "classify.onnx" \
             if importlib.util.find_spec("tf2onnx") else None
@@ -134,17 +127,14 @@ def main(argv=None):
                 seconds.append(timed(through, runners[name], size)[1])
     med = {k: statistics.median(v) for k, v in times.items()}
     ratio = round(med["serving"] / med["sum"], 3)
-    info["load_avg_at_end"] = os.getloadavg()
     info.update(library_versions(runners))
-    write_json(args.out, {
+    write_result(args.out, {
         "benchmark": "serving", "preset_widths": args.preset, "n_images": len(x), "batch_size": args.batch_sizes[0],
         "repeats": args.repeats, "results": {k: rates(v, len(x)) for k, v in times.items()},
         "ratios": {"serving_over_sum": ratio}, "goals": {"serving_over_sum": "<= 1.1"},
         "backends": {name: {str(size): rates(backend_times[name, size], len(x)) for size in args.batch_sizes}
                      for name in runners},
-        "parity_max_abs_probability_difference_from_tf_savedmodel": parity,
-        "machine": info, "command": " ".join([sys.executable] + sys.argv),
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")})
+        "parity_max_abs_probability_difference_from_tf_savedmodel": parity}, info, __file__, argv)
     print(f"serving: {len(x)} images, SavedModel {len(x) / med['serving']:.0f} img/s, sub-models "
           f"{len(x) / med['sum']:.0f} img/s, serving/sum {ratio:.2f} (goal <= 1.1) -> {args.out}")
     for name in runners:

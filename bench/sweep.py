@@ -13,7 +13,6 @@ One warm-up pass (it traces every function), then --repeats passes with the thre
 Ratios: shared/sum (goal <= 1.15: sharing costs little beyond the sub-models themselves) and naive/shared.
 """
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -21,7 +20,7 @@ from collections import Counter
 
 import numpy as np
 
-from _common import add_run_options, build_stages, machine_info, require_positive, timed, write_result
+from _common import add_run_options, build_stages, cifar_images, machine_info, require_positive, timed, write_result
 
 DEFAULT_LEVELS = "10,30,50,70,90"
 
@@ -45,16 +44,13 @@ class SubModelSum:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=1000, help="number of CIFAR-10 test images (default 1000)")
     ap.add_argument("--levels", default=DEFAULT_LEVELS, help=f"comma-separated JPEG QFs (default {DEFAULT_LEVELS})")
     ap.add_argument("--batch-size", type=int, default=500, help="sweep batch size (default 500, as run_sweep)")
     ap.add_argument("--preset", default="small", help="preset whose network widths are used (default small)")
-    add_run_options(ap, "sweep.json")
+    add_run_options(ap, "sweep.json", images=(1000, "test"))
     args = ap.parse_args(argv)
     require_positive(ap, args, "n", "batch_size", "repeats")
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from keras_irdi.data.cifar import load_cifar
     from keras_irdi.degradations import degrade
     from keras_irdi.evaluation.level_sweep import sweep_levels
     from keras_irdi.models.forward import SharedForward
@@ -63,12 +59,10 @@ def main(argv=None):
     info = machine_info()
     try:
         levels = sweep_levels("jpeg", levels=[float(v) for v in args.levels.split(",")])
-        data = load_cifar("cifar10", cifar_dir=args.cifar_dir, limit_test=args.n)
-    except (ValueError, FileNotFoundError) as exc:
+    except ValueError as exc:
         ap.error(str(exc))
+    data = cifar_images(ap, args, "test")
     x = data["x_test"]
-    if len(x) < args.n:
-        ap.error(f"only {len(x)} test images available, --n {args.n}")
 
     # Degrade once (seeded per level as run_sweep does); timed on its own.
     deg_times, degraded = [], None

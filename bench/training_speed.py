@@ -65,7 +65,6 @@ def main(argv=None):
     add_run_options(ap, "training_speed.json")  # --repeats: timed epochs per variant after the warm-up
     args = ap.parse_args(argv)
     require_positive(ap, args, "images", "repeats")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the CLIs (keras_irdi.tfenv)
     from keras_irdi.data.cifar import load_cifar
 

@@ -53,6 +53,19 @@ def test_sweep(monkeypatch, tmp_path, cifar_dir):
 
 
 @pytest.mark.slow
+def test_serving(monkeypatch, tmp_path, cifar_dir):
+    result = run_benchmark(monkeypatch, tmp_path, "serving", "--cifar-dir", cifar_dir, "--n", 20, "--batch-sizes", 10,
+                           "--repeats", 1, "--preset", "smoke")
+    assert set(result["results"]) == {"serving", "sum"} and result["n_images"] == 20
+    positive_rates(result["results"])
+    assert result["ratios"]["serving_over_sum"] > 0
+    # Every backend installed serves the SavedModel's probabilities (the ONNX ones when the onnx extra is in).
+    parity = result["parity_max_abs_probability_difference_from_tf_savedmodel"]
+    assert "tf_savedmodel" in parity and set(result["backends"]) == set(parity)
+    assert max(parity.values()) < 1e-4, parity
+
+
+@pytest.mark.slow
 def test_training_speed(monkeypatch, tmp_path, cifar_dir):
     result = run_benchmark(monkeypatch, tmp_path, "training_speed", "--cifar-dir", cifar_dir, "--images", 256,
                            "--repeats", 1)
