@@ -9,6 +9,11 @@
    exactly what an uninterrupted one would have seen (every draw is a function of (seed, epoch, batch)).
 4. The loop runs epochs ``first .. epochs``, writing ``logs/<stage>.csv`` and ``logs/tb/<stage>/`` and a
    checkpoint in ``RUN/backup/<stage>/`` per epoch; the run's ``chief`` alone writes into the run directory.
+
+The checkpoints differ: ``fit`` keeps Keras's BackupAndRestore files, the multi-worker loop a
+``tf.train.CheckpointManager`` (each worker saves, the others into scratch folders, which BackupAndRestore
+cannot do outside ``fit``). Neither reads the other's, so a stage interrupted under one loop resumes only under
+it (``CHECKPOINT_MARKERS``; ``StagePlan.start`` says so in one line instead of silently starting over).
 """
 from __future__ import annotations
 
@@ -17,7 +22,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from keras_irdi.errors import InputError
 from keras_irdi.runs.directory import RunDir
+
+# The file each loop's checkpoints leave in RUN/backup/<stage>/, and the --strategy values that run that loop.
+CHECKPOINT_MARKERS = {"fit": ("training_metadata.json", "default or mirrored"),
+                      "multiworker": ("checkpoint", "multiworker")}
 
 
 def make_optimizer(stage_cfg, steps_per_epoch: int):
@@ -56,15 +66,23 @@ class StagePlan:
     append: bool = False  # an interrupted attempt's epochs stay in the CSV log
 
     @classmethod
-    def start(cls, run: RunDir, stage: str, train_epochs, stage_cfg) -> "StagePlan":
+    def start(cls, run: RunDir, stage: str, train_epochs, stage_cfg, loop: str = "fit") -> "StagePlan":
+        """``loop``: "fit" or "multiworker", the loop about to train (a key of ``CHECKPOINT_MARKERS``)."""
         from keras_irdi.data.pipelines import batches_per_epoch
+
+        backup = run.backup_dir(stage)
+        for other, (marker, strategies) in CHECKPOINT_MARKERS.items():
+            if other != loop and (backup / marker).exists():
+                raise InputError(f"{backup} holds the checkpoints of {stage} interrupted under --strategy "
+                                 f"{strategies}; resume with that strategy, or delete the folder to restart "
+                                 "the stage from epoch 0")
 
         total = (0, stage_cfg.epochs)
         # Built once for the whole schedule; rebuilt only when a resume starts later. Each build converts the
         # stage's arrays to tensors, so building it twice would raise the stage's peak memory (Cla(res)'s most).
         stream = train_epochs(total)
         return cls(run, stage, stage_cfg.epochs, train_epochs, stream, batches_per_epoch(stream, total),
-                   append=run.backup_dir(stage).exists())
+                   append=backup.exists())
 
     @property
     def backup(self) -> Path:

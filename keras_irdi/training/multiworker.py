@@ -197,7 +197,7 @@ def fit_multiworker(run: RunDir, stage: str, model, train_epochs, val_ds, stage_
 
     strategy = model.distribute_strategy
     chief = is_chief(strategy)
-    plan = StagePlan.start(run, stage, train_epochs, stage_cfg)
+    plan = StagePlan.start(run, stage, train_epochs, stage_cfg, loop="multiworker")
     steps, backup = plan.steps, plan.backup
     loss_fn, metric_fns = _loss_fn(loss), _metric_fns(metrics)
     with _peer_errors():

@@ -574,3 +574,35 @@ def test_a_cut_checkpoint_falls_back_to_the_previous_or_restarts(tmp_path, cut, 
     assert f"epochs {expected}" in proc.stdout
     assert "is unreadable" in proc.stderr
     assert ("restarting this stage from epoch 0" in proc.stderr) == (cut == "all")
+
+
+@pytest.mark.slow
+def test_a_stage_interrupted_under_one_loop_is_not_restarted_silently_by_the_other(tmp_path):
+    """fit keeps Keras backups, the multi-worker loop tf.train checkpoints: neither reads the other's, so a
+    relaunch under the other strategy stops in one line naming the strategy to resume with (it would
+    otherwise start the stage over with its interrupted epochs still in the log)."""
+    import keras
+    import tensorflow as tf
+
+    from keras_irdi.errors import InputError
+    from keras_irdi.presets import StageConfig
+    from keras_irdi.training.fitting import fit_stage
+    from helpers import tiny_model
+
+    proc = _tiny(tmp_path, stop=1)  # multi-worker checkpoints after epochs 0 and 1
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    x = np.random.default_rng(0).random((64, 3)).astype(np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(64) % 2)).batch(16)
+    with pytest.raises(InputError, match="--strategy multiworker; resume with that strategy"):
+        fit_stage(RunDir(tmp_path / "run"), "tiny", tiny_model(), lambda e: ds.repeat(e[1] - e[0]), ds,
+                  StageConfig(epochs=4, batch_size=16), loss=keras.losses.SparseCategoricalCrossentropy(True))
+
+    backup = tmp_path / "run" / "backup" / "tiny"
+    for f in backup.iterdir():
+        f.unlink()
+    (backup / "training_metadata.json").write_text('{"epoch": 1, "batch": -1}')  # what fit's backup holds
+    proc = _tiny(tmp_path, stop=-1)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "--strategy default or mirrored; resume with that strategy, or delete the folder" in last, last
+    assert "Traceback" not in proc.stderr
