@@ -30,3 +30,13 @@ def test_cpsnr_by_hand():
     assert mean_cpsnr(np.stack([ref, ref]), np.stack([test, test])) == pytest.approx(expected)
     with pytest.raises(ValueError, match="equal shapes"):
         cpsnr(ref, test[:2])
+
+
+def test_cpsnr_of_identical_images_is_inf_without_a_warning():
+    """Sigma 0 of a noise sweep leaves the images as they are; the run's log should not say 'divide by zero'."""
+    import warnings
+
+    img = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cpsnr(img, img) == float("inf") and mean_cpsnr(img, img) == float("inf")
