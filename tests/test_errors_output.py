@@ -6,6 +6,8 @@ import sys
 import warnings
 
 import numpy as np
+
+import pytest
 from PIL import Image
 
 from helpers import REPO
@@ -44,6 +46,7 @@ def test_verbose_keeps_the_notes_and_pythons_format(tmp_path, capsys, restore_si
     assert "second\nline" in [str(w.message) for w in recwarn] and "a note for --verbose only" in caplog.text
 
 
+@pytest.mark.slow
 def test_predict_converting_a_gray_png_prints_nothing_on_stderr(tiny_run, tmp_path):
     gray = tmp_path / "gray.png"
     Image.fromarray(np.full((8, 8), 9, np.uint8)).save(gray)

@@ -193,6 +193,7 @@ def test_the_sweep_stopped_by_a_full_disk_at_each_file_leaves_each_whole(tiny_ru
     assert all(_readable(run / "eval" / p.name) for p in failed[:-1]) and temporaries(run) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command, folder", [("evaluate/tables.py", "tables"), ("figures/make_figures.py", "figures")])
 def test_tables_and_figures_stopped_by_a_full_disk_are_one_line_and_leave_no_partial_file(
         command, folder, tmp_path, monkeypatch, capsys, restore_signals):

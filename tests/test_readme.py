@@ -3,6 +3,8 @@ needs no data folder, and the export folder it writes is git-ignored."""
 import shlex
 import subprocess
 
+import pytest
+
 from helpers import REPO, run_irdi
 
 
@@ -12,6 +14,7 @@ def test_exports_folder_is_git_ignored():
     assert proc.returncode == 0
 
 
+@pytest.mark.slow
 def test_reevaluate_command_runs_on_the_bundled_subset(tmp_path):
     readme = (REPO / "README.md").read_text()
     sweep = [line for line in readme.splitlines()

@@ -4,12 +4,15 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from helpers import REPO
 
 FIRST_OP = ("import sys; from keras_irdi.tfenv import load_tensorflow; "
             "tf = load_tensorflow(verbose=sys.argv[1] == 'verbose'); print(int(tf.constant(1) + 1))")
 
 
+@pytest.mark.slow
 def test_no_tensorflow_lines_on_stderr_whatever_the_environment():
     for level in ("0", "2"):  # both printed cuInit's error line before
         proc = subprocess.run([sys.executable, "-c", FIRST_OP, "quiet"], capture_output=True, text=True, cwd=REPO,

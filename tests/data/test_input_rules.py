@@ -70,6 +70,7 @@ def test_unreadable_exif_leaves_the_pixels_as_stored_in_both(exif):
         np.testing.assert_array_equal(np.asarray(as_displayed(image).convert("RGB")), DISPLAYED)
 
 
+@pytest.mark.slow
 def test_a_phone_photo_is_classified_as_displayed(tiny_run, tmp_path, capsys):
     from keras_irdi.serving.export import build_serving_module
     from keras_irdi.serving.predict import main
@@ -147,6 +148,7 @@ def test_one_function_states_the_rules_for_numbers_and_tensors():
                                                                                                False, False]
 
 
+@pytest.mark.slow
 def test_predict_cli_refuses_a_huge_png_in_one_line(tiny_run, tmp_path):
     from helpers import REPO
     import subprocess

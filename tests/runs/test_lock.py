@@ -45,6 +45,7 @@ def test_lock_is_reentrant_in_one_process(tmp_path):
     holder.wait()
 
 
+@pytest.mark.slow
 def test_a_sweep_on_a_run_in_use_is_one_line(tmp_path):
     """The sweep takes the lock too: exit 2 at once, naming the holder, nothing written."""
     run = tmp_path / "run"
@@ -63,6 +64,7 @@ def test_a_sweep_on_a_run_in_use_is_one_line(tmp_path):
         holder.wait()
 
 
+@pytest.mark.slow
 def test_two_train_all_started_at_once(tmp_path):
     """Both commands started together on a new run directory: one trains, the other stops at once naming it."""
     run = tmp_path / "run"

@@ -66,6 +66,7 @@ def test_garbage_model_is_not_up_to_date(tmp_path, stages, cifar_dir, monkeypatc
     assert "[cla_org] up to date" in out
 
 
+@pytest.mark.slow
 def test_weight_net_trained_on_an_older_cla_res_is_stale(tmp_path, stages, cifar_dir, monkeypatch, capsys):
     run, config = finished_run(tmp_path / "run", stages, cifar_dir)
     # train/classifier.py --data restored --epochs 3: Cla(res) retrained, same config

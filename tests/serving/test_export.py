@@ -128,6 +128,7 @@ def test_decode_matches_predict_loader(tmp_path, mode, fmt):
         np.testing.assert_allclose(decoded, expected, atol=1)
 
 
+@pytest.mark.slow
 def test_other_networks_conventions(tiny_run, loaded, tmp_path):
     x = images(6, seed=4)
     proposed = loaded.signatures["serving_default"](images=tf.constant(x))
@@ -161,6 +162,7 @@ def test_without_estimator_level_is_minus_one(tiny_run, tmp_path):
     np.testing.assert_array_equal(out["weights"].numpy(), [[1, 0]] * 3)
 
 
+@pytest.mark.slow
 def test_versioning_and_cli_errors(tiny_run, export_root, tmp_path, capsys):
     root, _ = export_root
     (root / "proposed" / "notaversion").mkdir()  # ignored, as TF Serving does

@@ -386,6 +386,7 @@ def _cfg(cluster, kind, index):
     return {"cluster": cluster, "type": kind, "index": index, "address": cluster[kind][index]}
 
 
+@pytest.mark.slow
 def test_the_greeting_checks_that_every_worker_has_the_same_cluster():
     """In process, no TensorFlow server: workers of one cluster greet each other; a worker started with
     another cluster, or two addresses naming one port, are refused at once; a port where something else
@@ -426,6 +427,7 @@ def test_the_greeting_checks_that_every_worker_has_the_same_cluster():
     assert time.monotonic() - started < 3 + 10
 
 
+@pytest.mark.slow
 def test_multiworker_without_tf_config_fails_in_one_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     proc = subprocess.run([sys.executable, str(REPO / "train/restoration.py"), "--preset", "smoke",
