@@ -1,0 +1,69 @@
+"""Probe: at the paper's widths, does another learning rate or batch size make the 14-epoch clean base better?
+
+    python experiments/wide_classifier_probe/wide_classifier_probe.py --cifar-dir DATA --out DIR \
+        --tag lr0.003 --learning-rate 0.003
+
+`wide_v1` trains its base (`cla_base`, 64-128-256, bfloat16) with `small`'s schedule, tuned on the half-width
+net: Adamax peaking at 0.006, batch 128, 14 epochs. Adam-type optimisers usually want a smaller step as the
+width grows (the hidden layers' fan-in doubles), so 0.006 may be too large at twice the width. This trains
+`cla_base` alone in a fresh run directory with one change to `wide_v1` and appends its validation curve, epoch
+times and CPU to wide_classifier_probe.json beside this script (the reference: the committed seed-0 run's
+`logs/cla_base.csv`).
+"""
+import argparse
+import csv
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from keras_irdi.presets import PRESETS  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cifar-dir", required=True)
+    ap.add_argument("--out", required=True, help="a fresh run directory (outside git)")
+    ap.add_argument("--tag", required=True)
+    ap.add_argument("--learning-rate", type=float, default=None)
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    wide = PRESETS["wide_v1"]
+    train = wide.classifier.train
+    change = {k: v for k, v in (("learning_rate", args.learning_rate), ("batch_size", args.batch_size))
+              if v is not None}
+    name = f"wide_probe_{args.tag}"
+    PRESETS[name] = dataclasses.replace(
+        wide, name=name, classifier=dataclasses.replace(wide.classifier, train=dataclasses.replace(train, **change)))
+
+    from keras_irdi.commands import train as train_command
+
+    start = time.time()
+    train_command.main(["--run-dir", args.out, "--preset", name, "--stage", "cla_base", "--seed", str(args.seed),
+                        "--cifar-dir", args.cifar_dir])
+    rows = list(csv.DictReader(open(Path(args.out) / "logs" / "cla_base.csv")))
+    manifest = json.loads((Path(args.out) / "manifest.json").read_text())
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
+    flags = sorted({f for line in open("/proc/cpuinfo") if line.startswith("flags")
+                    for f in line.split() if f in ("avx512_bf16", "amx_bf16", "amx_tile")})
+    record = dict(tag=args.tag, change=change, seed=args.seed, cpu=cpu, cpu_flags=flags,
+                  val_accuracy=[round(float(r["val_accuracy"]), 4) for r in rows],
+                  train_accuracy=[round(float(r["accuracy"]), 4) for r in rows],
+                  epoch_seconds=manifest["stages"]["cla_base"].get("epoch_seconds"),
+                  wall_seconds=round(time.time() - start, 1),
+                  date=time.strftime("%Y-%m-%d"))
+    path = HERE / "wide_classifier_probe.json"
+    results = json.loads(path.read_text()) if path.exists() else []
+    path.write_text(json.dumps(results + [record], indent=1) + "\n")
+    print(json.dumps(record))
+
+
+if __name__ == "__main__":
+    main()
