@@ -33,6 +33,9 @@ def main():
     ap.add_argument("--learning-rate", type=float, default=None)
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--precision", default=None,
+                    help="override wide_v1's bfloat16, e.g. float32 on a CPU without bf16 units (then also run "
+                         "the unchanged recipe as the reference)")
     args = ap.parse_args()
 
     wide = PRESETS["wide_v1"]
@@ -47,13 +50,14 @@ def main():
 
     start = time.time()
     train_command.main(["--run-dir", args.out, "--preset", name, "--stage", "cla_base", "--seed", str(args.seed),
-                        "--cifar-dir", args.cifar_dir])
+                        "--cifar-dir", args.cifar_dir]
+                       + (["--precision", args.precision] if args.precision else []))
     rows = list(csv.DictReader(open(Path(args.out) / "logs" / "cla_base.csv")))
     manifest = json.loads((Path(args.out) / "manifest.json").read_text())
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
     flags = sorted({f for line in open("/proc/cpuinfo") if line.startswith("flags")
                     for f in line.split() if f in ("avx512_bf16", "amx_bf16", "amx_tile")})
-    record = dict(tag=args.tag, change=change, seed=args.seed, cpu=cpu, cpu_flags=flags,
+    record = dict(tag=args.tag, change=change, seed=args.seed, precision=manifest.get("precision"), cpu=cpu, cpu_flags=flags,
                   val_accuracy=[round(float(r["val_accuracy"]), 4) for r in rows],
                   train_accuracy=[round(float(r["accuracy"]), 4) for r in rows],
                   epoch_seconds=manifest["stages"]["cla_base"].get("epoch_seconds"),
