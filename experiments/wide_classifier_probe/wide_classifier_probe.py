@@ -25,14 +25,40 @@ from keras_irdi.presets import PRESETS  # noqa: E402
 HERE = Path(__file__).resolve().parent
 
 
+def _read_run(run: Path) -> dict:
+    """The probe's curve and times from its run directory, whether or not the stage finished: epoch ends are the
+    TensorBoard event times (the CSV log has none), counted from the training writer's creation."""
+    import tensorflow as tf
+    from tensorflow.core.util import event_pb2
+
+    rows = list(csv.DictReader(open(run / "logs" / "cla_base.csv")))
+    manifest = json.loads((run / "manifest.json").read_text())
+    events = sorted((run / "logs" / "tb" / "cla_base" / "train").glob("events.out.tfevents.*"))
+    records = (event_pb2.Event.FromString(r.numpy()) for f in events for r in tf.data.TFRecordDataset(str(f)))
+    ends = sorted({e.wall_time for e in records for v in e.summary.value if v.tag == "epoch_accuracy"})
+    start = int(events[0].name.split(".")[3])
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
+    flags = sorted({f for line in open("/proc/cpuinfo") if line.startswith("flags")
+                    for f in line.split() if f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")})
+    epochs = manifest["config"]["preset"]["classifier"]["train"]["epochs"]
+    return dict(precision=manifest["config"]["precision"], cpu=cpu, cpu_flags=flags,
+                epochs_done=len(rows), epochs=epochs, complete=len(rows) == epochs,
+                val_accuracy=[round(float(r["val_accuracy"]), 4) for r in rows],
+                train_accuracy=[round(float(r["accuracy"]), 4) for r in rows],
+                epoch_seconds=[round(b - a, 1) for a, b in zip([start] + ends, ends)],
+                load_avg=open("/proc/loadavg").read().split()[:3], date=time.strftime("%Y-%m-%d"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cifar-dir", required=True)
+    ap.add_argument("--cifar-dir")
     ap.add_argument("--out", required=True, help="a fresh run directory (outside git)")
     ap.add_argument("--tag", required=True)
     ap.add_argument("--learning-rate", type=float, default=None)
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--record-from", action="store_true",
+                    help="train nothing: record what the run in --out trained so far (a probe stopped early)")
     ap.add_argument("--precision", default=None,
                     help="override wide_v1's bfloat16, e.g. float32 on a CPU without bf16 units (then also run "
                          "the unchanged recipe as the reference)")
@@ -46,23 +72,13 @@ def main():
     PRESETS[name] = dataclasses.replace(
         wide, name=name, classifier=dataclasses.replace(wide.classifier, train=dataclasses.replace(train, **change)))
 
-    from keras_irdi.commands import train as train_command
+    if not args.record_from:
+        from keras_irdi.commands import train as train_command
 
-    start = time.time()
-    train_command.main(["--run-dir", args.out, "--preset", name, "--stage", "cla_base", "--seed", str(args.seed),
-                        "--cifar-dir", args.cifar_dir]
-                       + (["--precision", args.precision] if args.precision else []))
-    rows = list(csv.DictReader(open(Path(args.out) / "logs" / "cla_base.csv")))
-    manifest = json.loads((Path(args.out) / "manifest.json").read_text())
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
-    flags = sorted({f for line in open("/proc/cpuinfo") if line.startswith("flags")
-                    for f in line.split() if f in ("avx512_bf16", "amx_bf16", "amx_tile")})
-    record = dict(tag=args.tag, change=change, seed=args.seed, precision=manifest.get("precision"), cpu=cpu, cpu_flags=flags,
-                  val_accuracy=[round(float(r["val_accuracy"]), 4) for r in rows],
-                  train_accuracy=[round(float(r["accuracy"]), 4) for r in rows],
-                  epoch_seconds=manifest["stages"]["cla_base"].get("epoch_seconds"),
-                  wall_seconds=round(time.time() - start, 1),
-                  date=time.strftime("%Y-%m-%d"))
+        train_command.main(["--run-dir", args.out, "--preset", name, "--stage", "cla_base", "--seed",
+                            str(args.seed), "--cifar-dir", args.cifar_dir]
+                           + (["--precision", args.precision] if args.precision else []))
+    record = dict(tag=args.tag, change=change, seed=args.seed, **_read_run(Path(args.out)))
     path = HERE / "wide_classifier_probe.json"
     results = json.loads(path.read_text()) if path.exists() else []
     path.write_text(json.dumps(results + [record], indent=1) + "\n")
