@@ -34,7 +34,16 @@ def cpu_info() -> dict:
         pass
     flags = set(fields.get("flags", "").split())
     return {"cpu": fields.get("model name") or platform.processor() or platform.machine(),
-            "cores": len(os.sched_getaffinity(0)), "bf16_flags": sorted(flags & set(BF16_CPU_FLAGS))}
+            "cores": len(os.sched_getaffinity(0)), "bf16_flags": sorted(flags & set(BF16_CPU_FLAGS)),
+            "avx512": "avx512f" in flags or not flags}  # unknown flags (not Linux): not held against it
+
+
+def bf16_trains_dilated_convs() -> bool:
+    """Whether TensorFlow can train a dilated convolution in bfloat16 here. Its oneDNN bfloat16 kernels need
+    AVX-512; without it TensorFlow falls back to Eigen, which has no bfloat16 gradient for dilation > 1
+    ("Current CPU implementations do not yet support dilation rates larger than 1", seen on an AVX2-only
+    EPYC), so the restoration net and the level estimator cannot train in bfloat16 there."""
+    return cpu_info().get("avx512", True) or _gpu_supports_bf16()
 
 
 def _gpu_supports_bf16() -> bool:
@@ -63,6 +72,11 @@ def emulation_note(precision: str) -> str | None:
     same weights as anywhere), but emulated, several times slower than float32."""
     if precision != "bfloat16" or cpu_info()["bf16_flags"] or _gpu_supports_bf16():
         return None
+    if not bf16_trains_dilated_convs():
+        return ("note: this CPU has no bf16 units and no AVX-512 (see /proc/cpuinfo), so TensorFlow cannot train "
+                "the restoration net's and the estimator's dilated convolutions in bfloat16 here and runs the "
+                "classifiers several times slower than float32: train with --precision float32 (a different stage "
+                "identity)")
     return ("note: this CPU has no bf16 units (no avx512_bf16 or amx_bf16 in /proc/cpuinfo), so bfloat16 is "
             "emulated and slower than float32; --precision float32 trains faster here (as a different stage "
             "identity)")

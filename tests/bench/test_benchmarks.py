@@ -97,8 +97,12 @@ def test_precision(monkeypatch, tmp_path, cifar_dir):
     result = run_benchmark(monkeypatch, tmp_path, "precision", "--cifar-dir", cifar_dir, "--images", 128,
                            "--patches", 32, "--sweep-images", 32, "--repeats", 1, "--widths", "small_v1")
     assert [r["what"].split(":")[0] for r in result["rows"]] == ["fit"] * 3 + ["sweep", "serving"]
-    assert all(r["float32"] > 0 and r["bfloat16"] > 0 and r["ratio"] > 0 for r in result["rows"])
     assert "bf16_flags" in result["machine"]
+    # Without AVX-512 TensorFlow cannot train the dilated patch nets in bfloat16: their rows, and only they, say so.
+    unmeasured = [r["what"] for r in result["rows"] if r["bfloat16"] is None]
+    assert unmeasured == ([] if result["machine"]["avx512"] else ["fit: restoration", "fit: estimator"])
+    assert all(r["float32"] > 0 and (r["bfloat16"] is None or r["bfloat16"] > 0 and r["ratio"] > 0)
+               for r in result["rows"])
     page = (tmp_path / "precision.md").read_text()
     assert result["command"] in page and page.count("| fit: ") == 3
 

@@ -52,6 +52,22 @@ def test_bf16_nets_feed_losses_in_float32_and_save_as_float32(build, out_shape):
     assert P.float32_copy(ref) is ref
 
 
+def test_bf16_dilated_training_works_where_the_flags_say_so():
+    """bf16_trains_dilated_convs tells the truth about this machine: one training step of the (dilated) level
+    estimator in bfloat16 succeeds exactly where it says so, and raises TensorFlow's error where it does not."""
+    import tensorflow as tf
+
+    with P.precision_policy("bfloat16"):
+        model = build_level_estimator(8)
+    model.compile("adam", "mse")
+    x, y = np.zeros((4, 32, 32, 3), np.float32), np.zeros((4, 1), np.float32)
+    if P.bf16_trains_dilated_convs():
+        model.train_on_batch(x, y)
+    else:
+        with pytest.raises(tf.errors.InvalidArgumentError, match="dilation rates larger than 1"):
+            model.train_on_batch(x, y)
+
+
 def test_bf16_restoration_leaves_the_input_unrounded():
     """The zero-initialised residual net starts as the identity: in bf16 too, exactly (the subtraction and
     the clip compute in float32, so the input is never rounded to 8 mantissa bits)."""
@@ -98,6 +114,11 @@ def test_open_run_resolves_and_records_the_precision(tmp_path, cifar_dir, monkey
     assert P.emulation_note("float32") is None
     monkeypatch.setattr(P, "cpu_info", lambda: {"cpu": "x", "cores": 2, "bf16_flags": ["avx512_bf16"]})
     assert P.emulation_note("bfloat16") is None
+    # Without AVX-512 the restoration net cannot train in bfloat16 at all (TensorFlow's Eigen fallback): said so.
+    monkeypatch.setattr(P, "cpu_info", lambda: {"cpu": "x", "cores": 2, "bf16_flags": [], "avx512": False})
+    note = P.emulation_note("bfloat16")
+    assert "no AVX-512" in note and "dilated" in note and "--precision float32" in note
+    assert not P.bf16_trains_dilated_convs()
 
 
 def test_wide_v1_is_small_v1_at_the_paper_widths_in_bfloat16():
@@ -123,6 +144,9 @@ def _train_estimator(run_dir, cifar_dir, precision):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not P.bf16_trains_dilated_convs(),
+                    reason="this CPU has no AVX-512: TensorFlow cannot train the estimator's dilated convolutions "
+                           "in bfloat16 (test_bf16_dilated_training_works_where_the_flags_say_so)")
 def test_bf16_stage_is_deterministic_float32_on_disk_and_not_reused_as_float32(tmp_path, cifar_dir):
     import tensorflow as tf
 
