@@ -28,7 +28,7 @@ from keras_irdi.presets import Preset
 from keras_irdi.runs.config import RunConfig, load_classification_data, load_patches, setup_determinism
 from keras_irdi.stage_registry import get_stage, stage_names
 from keras_irdi.training.stage_configs import (classifier_stage, expected_stage_config, stage_inputs,
-                                               strategy_scope, training_stages)
+                                               stage_precision, strategy_scope, training_stages)
 
 log = logging.getLogger("keras_irdi")
 
@@ -97,6 +97,11 @@ def _train_patch_net(run: RunDir, config: RunConfig, spec: PatchNetSpec) -> dict
     if not cfg.steps_per_epoch:
         raise InputError(f"the preset's {spec.stage}.train config needs steps_per_epoch (patches are drawn as a "
                          "stream)")
+    from keras_irdi.models import precision
+
+    if stage_precision(config, spec.stage) == "bfloat16" and not precision.bf16_trains_dilated_convs():
+        raise InputError(f"{spec.stage} cannot train in bfloat16 on this CPU: without AVX-512 TensorFlow has no "
+                         "bfloat16 gradient for its dilated convolutions; rerun with --precision float32")
     train_patches, val_patches = load_patches(run, config)
 
     def train_epochs(epochs):

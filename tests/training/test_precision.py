@@ -143,6 +143,17 @@ def _train_estimator(run_dir, cifar_dir, precision):
     return RunDir(run_dir), config
 
 
+def test_a_dilated_stage_in_bf16_without_avx512_is_refused_in_one_line(tmp_path, cifar_dir, monkeypatch):
+    """Where TensorFlow cannot train it, the stage stops before any data is read or weight written, saying what
+    to do, instead of failing inside TensorFlow's graph."""
+    from keras_irdi.errors import InputError
+
+    monkeypatch.setattr(P, "bf16_trains_dilated_convs", lambda: False)
+    with pytest.raises(InputError, match=r"^estimator cannot train in bfloat16 on this CPU: .*--precision float32$"):
+        _train_estimator(tmp_path / "run", cifar_dir, "bfloat16")
+    assert not RunDir(tmp_path / "run").stage_dir("estimator").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not P.bf16_trains_dilated_convs(),
                     reason="this CPU has no AVX-512: TensorFlow cannot train the estimator's dilated convolutions "
