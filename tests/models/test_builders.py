@@ -68,6 +68,23 @@ def test_classifier_structure():
     assert model.output_shape == (None, 10)
 
 
+def test_classifier_batchnorm_normalises_every_conv_before_its_relu():
+    """The option the paper's net lacks: each conv (bias-free, BN has its own shift) feeds a BN, then a ReLU."""
+    model = build_classifier(num_classes=10, filters=(8, 16, 32), dense_units=16, batchnorm=True)
+    plain = build_classifier(num_classes=10, filters=(8, 16, 32), dense_units=16)
+    assert [c.name for c in convs(model)] == [c.name for c in convs(plain)]
+    for c in convs(model):
+        bn, relu = model.get_layer(f"{c.name}_bn"), model.get_layer(f"{c.name}_relu")
+        assert not c.use_bias and c.activation is keras.activations.linear
+        assert isinstance(bn, keras.layers.BatchNormalization) and bn.input is c.output
+        assert isinstance(relu, keras.layers.ReLU) and relu.input is bn.output
+    x = np.random.default_rng(0).random((16, 32, 32, 3)).astype(np.float32)
+    conv1 = keras.Model(model.input, model.get_layer("conv1a_bn").output)
+    y = np.asarray(conv1(x, training=True))
+    np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0, atol=1e-3)  # normalised per channel over the batch
+    np.testing.assert_allclose(y.std(axis=(0, 1, 2)), 1, atol=0.05)
+
+
 @pytest.mark.parametrize("kind", ["jpeg", "gaussian"])
 def test_weight_net_outputs_are_convex_weights(kind):
     deg = get_degradation(kind)

@@ -30,6 +30,8 @@ def test_cpu_info_reads_this_machine():
 
 
 @pytest.mark.parametrize("build, out_shape", [(lambda: build_classifier(filters=(8, 16, 32), dense_units=16), (2, 10)),
+                                              (lambda: build_classifier(filters=(8, 16, 32), dense_units=16,
+                                                                        batchnorm=True), (2, 10)),
                                               (lambda: build_level_estimator(8), (2, 1)),
                                               (lambda: build_restoration_net(8), (2, 32, 32, 3))])
 def test_bf16_nets_feed_losses_in_float32_and_save_as_float32(build, out_shape):
