@@ -100,6 +100,7 @@ def main(argv=None):
     from keras_irdi.data.cifar import load_cifar
     from keras_irdi.data.pipelines import degrade_array
     from keras_irdi.models.precision import bf16_trains_dilated_convs, cpu_info
+    from keras_irdi.stage_registry import stage_names
 
     info = {**machine_info(), **cpu_info()}
     data = load_cifar("cifar10", cifar_dir=args.cifar_dir, limit_train=max(args.images, args.patches),
@@ -114,7 +115,7 @@ def main(argv=None):
     for width in args.widths:
         nets = (("classifier", x_cls, y_cls), ("restoration", x_patch, clean), ("estimator", x_patch, level))
         for kind, x, y in nets:
-            skip = kind != "classifier" and not bf16_trains_dilated_convs()  # dilated: it would raise
+            skip = kind in stage_names(dilated=True) and not bf16_trains_dilated_convs()  # it would raise
             rates = {p: None if skip and p == "bfloat16" else fit_rate(kind, width, p, x, y, args.repeats)
                      for p in PRECISIONS}
             rows.append({"what": f"fit: {kind}", "widths": width,

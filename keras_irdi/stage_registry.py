@@ -33,6 +33,7 @@ class Stage:
     finetuned: bool = False         # fine-tuned from the warm-start base by those presets
     reduced_precision: bool = True  # trains (and may be swept) in the run's precision; False: always float32
     sees_degradation: bool = True   # False: one artefact serves runs of every degradation (``--reuse-from``)
+    dilated: bool = False           # has dilated convolutions: no bfloat16 training on a CPU without AVX-512
     help: str = ""
 
     def command(self, run) -> str:
@@ -99,9 +100,9 @@ _CLASSIFIER = "keras_irdi.training.stages:train_classifier_stage"
 # Training order: the two cheap patch nets first (a failed recipe shows in minutes, not after the classifiers),
 # then each stage after what it needs.
 register(Stage("restoration", _PATCH_SECTIONS + ("restoration",), "keras_irdi.training.stages:train_restoration",
-               schedule="restoration", help="the restoration net, on degraded/clean patch pairs"))
+               schedule="restoration", dilated=True, help="the restoration net, on degraded/clean patch pairs"))
 register(Stage("estimator", _PATCH_SECTIONS + ("estimator",), "keras_irdi.training.stages:train_estimator",
-               schedule="estimator", help="the degradation-level estimator, on degraded patches"))
+               schedule="estimator", dilated=True, help="the degradation-level estimator, on degraded patches"))
 register(Stage("cla_base", ("data", "classifier"), _CLASSIFIER, schedule="classifier", trained_on="clean",
                delivered=False, warm_start_only=True, sees_degradation=False,
                help="the clean-image classifier that warm-start presets fine-tune the three classifiers from"))

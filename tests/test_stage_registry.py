@@ -7,7 +7,8 @@ from keras_irdi.errors import InputError
 from keras_irdi.presets import get_preset
 from keras_irdi.runs.config import RunConfig
 from keras_irdi.runs.directory import MissingStageError
-from keras_irdi.stage_registry import Stage, all_stages, delivered_stages, get_stage, register, registered
+from keras_irdi.stage_registry import (Stage, all_stages, delivered_stages, get_stage, register, registered,
+                                      stage_names)
 from keras_irdi.training.stage_configs import expected_stage_config, stage_inputs, training_stages
 from keras_irdi.training.stages import train_all
 
@@ -24,6 +25,20 @@ def test_the_papers_stages_in_training_order():
             assert all(order.index(up) < order.index(stage) for up in stage_inputs(config, stage)), stage
     assert "cla_base" in training_stages(RunConfig(preset=get_preset("small")))
     assert "cla_base" not in training_stages(RunConfig(preset=get_preset("paper")))
+
+
+def test_dilated_says_which_stages_build_dilated_convolutions():
+    """The flag that refuses bfloat16 training without AVX-512 matches the networks the stages build."""
+    import keras
+
+    from keras_irdi.models import build_classifier, build_level_estimator, build_restoration_net
+
+    nets = {"restoration": build_restoration_net(8), "estimator": build_level_estimator(8),
+            "cla_base": build_classifier(filters=(8, 16, 32), dense_units=16)}
+    for name, net in nets.items():
+        rates = [layer.dilation_rate[0] for layer in net.layers if isinstance(layer, keras.layers.Conv2D)]
+        assert get_stage(name).dilated == (max(rates) > 1), name
+    assert stage_names(dilated=True) == ("restoration", "estimator")
 
 
 def test_a_stage_is_registered_once_and_after_what_it_needs():

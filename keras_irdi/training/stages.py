@@ -99,7 +99,8 @@ def _train_patch_net(run: RunDir, config: RunConfig, spec: PatchNetSpec) -> dict
                          "stream)")
     from keras_irdi.models import precision
 
-    if stage_precision(config, spec.stage) == "bfloat16" and not precision.bf16_trains_dilated_convs():
+    if (get_stage(spec.stage).dilated and stage_precision(config, spec.stage) == "bfloat16"
+            and not precision.bf16_trains_dilated_convs()):
         raise InputError(f"{spec.stage} cannot train in bfloat16 on this CPU: without AVX-512 TensorFlow has no "
                          "bfloat16 gradient for its dilated convolutions; rerun with --precision float32")
     train_patches, val_patches = load_patches(run, config)
