@@ -6,8 +6,9 @@
 `wide_v1` trains its base (`cla_base`, 64-128-256, bfloat16) with `small`'s schedule, tuned on the half-width
 net: Adamax peaking at 0.006, batch 128, 14 epochs. Adam-type optimisers usually want a smaller step as the
 width grows (the hidden layers' fan-in doubles), so 0.006 may be too large at twice the width. The base ends
-underfitting, so the other candidates are a longer schedule (``--epochs``, the cosine stretched to it) and batch
-normalisation after every conv (``--batchnorm``, which the paper's net has not), which learns faster per epoch.
+underfitting, so the other candidates are a longer schedule (``--epochs``, the cosine stretched to it), batch
+normalisation after every conv (``--batchnorm``, which the paper's net has not), which learns faster per epoch,
+and the paper's dropout (``--dropout 0.5``; `small` dropped it) against the overfitting a longer schedule brings.
 This trains `cla_base` alone in a fresh run directory with those changes to `wide_v1` and appends its validation
 curve, epoch times and CPU to wide_classifier_probe.json beside this script (the reference: the committed seed-0
 run's `logs/cla_base.csv`).
@@ -62,6 +63,7 @@ def main():
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--epochs", type=int, default=None, help="the base's epochs (wide_v1: 14)")
     ap.add_argument("--batchnorm", action="store_true", help="batch norm after every conv (not the paper's)")
+    ap.add_argument("--dropout", type=float, default=None, help="wide_v1: 0 (small's); the paper's: 0.5")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--record-from", action="store_true",
                     help="train nothing: record what the run in --out trained so far (a probe stopped early)")
@@ -75,8 +77,9 @@ def main():
     change = {k: v for k, v in (("learning_rate", args.learning_rate), ("batch_size", args.batch_size),
                                 ("epochs", args.epochs)) if v is not None}
     name = f"wide_probe_{args.tag}"
-    PRESETS[name] = dataclasses.replace(
-        wide, name=name, classifier=dataclasses.replace(wide.classifier, train=dataclasses.replace(train, **change)))
+    net = {"dropout": args.dropout} if args.dropout is not None else {}
+    PRESETS[name] = dataclasses.replace(wide, name=name, classifier=dataclasses.replace(
+        wide.classifier, train=dataclasses.replace(train, **change), **net))
 
     if not args.record_from:
         import keras_irdi.models
@@ -87,7 +90,7 @@ def main():
         train_command.main(["--run-dir", args.out, "--preset", name, "--stage", "cla_base", "--seed",
                             str(args.seed), "--cifar-dir", args.cifar_dir]
                            + (["--precision", args.precision] if args.precision else []))
-    change.update({"batchnorm": True} if args.batchnorm else {})
+    change.update(net, **({"batchnorm": True} if args.batchnorm else {}))
     record = dict(tag=args.tag, change=change, seed=args.seed, **_read_run(Path(args.out)))
     path = HERE / "wide_classifier_probe.json"
     results = json.loads(path.read_text()) if path.exists() else []
