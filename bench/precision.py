@@ -132,7 +132,8 @@ def main(argv=None):
                                     "CPU with AMX-BF16"}, info, __file__, argv)
     written = json.loads(Path(args.out).read_text())  # the page shows what the JSON records
     info, command, date = written["machine"], written["command"], written["date"]
-    md = [f"# float32 against mixed bfloat16 — {info['cpu']}, {info['cores']} cores, "
+    family = f" ({info['family_model']})" if info["family_model"] else ""  # "" off x86 Linux
+    md = [f"# float32 against mixed bfloat16 — {info['cpu']}{family}, {info['cores']} cores, "
           f"bf16 flags: {', '.join(info['bf16_flags']) or 'none'}", "",
           f"`{command}` ({date}; load average {info['load_avg_at_start'][0]:.2f} at start, "
           f"{info['load_avg_at_end'][0]:.2f} at end). Images per second, best of {args.repeats} after a warm-up.", "",

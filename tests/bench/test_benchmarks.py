@@ -105,6 +105,7 @@ def test_precision(monkeypatch, tmp_path, cifar_dir):
                for r in result["rows"])
     page = (tmp_path / "precision.md").read_text()
     assert result["command"] in page and page.count("| fit: ") == 3
+    assert result["machine"]["family_model"] in page.splitlines()[0]  # "AMD EPYC" alone names several CPUs
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 float32, every saved stage is float32, precision is part of a stage's identity, and one seed and precision give
 the same weights."""
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -27,6 +28,13 @@ def test_auto_follows_the_cpu(monkeypatch, flags, expected):
 def test_cpu_info_reads_this_machine():
     info = P.cpu_info()
     assert info["cpu"] and info["cores"] >= 1 and set(info["bf16_flags"]) <= set(P.BF16_CPU_FLAGS)
+    proc = Path("/proc/cpuinfo")
+    family = next((line.split(":")[1].strip() for line in (proc.read_text().splitlines() if proc.exists() else [])
+                   if line.startswith("cpu family")), None)
+    if family is None:  # not x86 Linux: nothing to tell apart by
+        assert info["family_model"] == ""
+    else:  # the family and model of the first processor, as /proc/cpuinfo has them
+        assert info["family_model"].startswith(f"family {family} model ")
 
 
 @pytest.mark.parametrize("build, out_shape", [(lambda: build_classifier(filters=(8, 16, 32), dense_units=16), (2, 10)),
@@ -134,6 +142,17 @@ def test_wide_v1_is_small_v1_at_the_paper_widths_in_bfloat16():
         d["classifier"].pop("filters"), d["classifier"].pop("dense")
         d["restoration"].pop("filters"), d["estimator"].pop("filters")
     assert wide == v1
+
+
+def test_wide_v2_is_wide_v1_with_the_probed_schedules():
+    """Only the two schedules the probes measured change (experiments/wide_*_probe): the base classifier's epochs
+    and the JPEG restoration net's; everything else, noise and blur included, is wide_v1's."""
+    v2, v1 = get_preset("wide_v2").to_dict(), get_preset("wide_v1").to_dict()
+    assert (v1["classifier"]["train"]["epochs"], v2["classifier"]["train"]["epochs"]) == (14, 28)
+    assert (v1["restoration"]["train"]["jpeg"]["epochs"], v2["restoration"]["train"]["jpeg"]["epochs"]) == (6, 18)
+    for d in (v2, v1):
+        d.pop("name"), d["classifier"]["train"].pop("epochs"), d["restoration"]["train"]["jpeg"].pop("epochs")
+    assert v2 == v1
 
 
 def _train_estimator(run_dir, cifar_dir, precision):
