@@ -102,7 +102,7 @@ def test_a_stage_save_stopped_anywhere_leaves_the_previous_stage_and_no_temp_fol
 
 # -- the per-epoch checkpoint: refused before h5py meets the full disk --------------------------------------
 def _fit(run, epochs):
-    from keras_irdi.presets import StageConfig
+    from keras_irdi.preset_sections import StageConfig
     from keras_irdi.training.fitting import fit_stage
 
     x = np.random.default_rng(0).random((64, 3)).astype(np.float32)

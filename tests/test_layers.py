@@ -11,8 +11,8 @@ import pytest
 from helpers import REPO
 
 PACKAGE = REPO / "keras_irdi"
-GROUND = ("errors", "datasets", "degradations", "json_files", "metrics", "network_ids", "presets", "stage_registry",
-          "tfenv")
+GROUND = ("errors", "datasets", "degradations", "json_files", "metrics", "network_ids", "preset_sections", "presets",
+          "stage_registry", "tfenv")
 # Higher layers may import lower ones; one layer's subpackages do not import each other.
 LAYERS = {"ground": 0, "data": 1, "reporting": 1, "models": 2, "runs": 3, "training": 4, "evaluation": 4,
           "serving": 4, "commands": 5}

@@ -1,8 +1,9 @@
-"""keras_irdi.presets: the sections' choices, the presets by name, and a run config's round trip."""
+"""keras_irdi.preset_sections and keras_irdi.presets: the sections' choices, the presets by name, and a run
+config's round trip."""
 import pytest
 
-from keras_irdi.presets import (ClassifierConfig, PatchConfig, RestorationConfig, StageConfig,
-                                WeightNetConfig, get_preset)
+from keras_irdi.preset_sections import ClassifierConfig, PatchConfig, RestorationConfig, StageConfig, WeightNetConfig
+from keras_irdi.presets import get_preset
 from keras_irdi.runs.config import RunConfig, RuntimeConfig
 
 

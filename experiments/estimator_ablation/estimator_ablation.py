@@ -26,7 +26,7 @@ from estimator_probe import make_task
 
 def parse_variants(text: str) -> list:
     """'adamax:0.002,adam:0.001' -> [("adamax", 0.002), ("adam", 0.001)]"""
-    from keras_irdi.presets import OPTIMIZERS
+    from keras_irdi.preset_sections import OPTIMIZERS
 
     out = []
     for item in text.split(","):
@@ -42,7 +42,7 @@ def run_variant(train, val, preset, optimizer, lr, checkpoints, seed, schedule="
     import keras
 
     from keras_irdi.models import build_level_estimator
-    from keras_irdi.presets import StageConfig
+    from keras_irdi.preset_sections import StageConfig
     from keras_irdi.training.fitting import make_optimizer
 
     keras.utils.set_random_seed(seed)

@@ -12,7 +12,8 @@ import os
 from keras_irdi.datasets import DATASETS
 from keras_irdi.degradations import DEGRADATIONS
 from keras_irdi.errors import InputError, main_wrapper  # noqa: F401 (the CLIs import it from here)
-from keras_irdi.presets import PRECISIONS, PRESETS
+from keras_irdi.preset_sections import PRECISIONS
+from keras_irdi.presets import PRESETS
 from keras_irdi.tfenv import ArgumentParser
 
 

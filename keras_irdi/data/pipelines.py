@@ -15,7 +15,7 @@ import keras
 
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError
-from keras_irdi.presets import AUGMENTATIONS
+from keras_irdi.preset_sections import AUGMENTATIONS
 
 AUTOTUNE = tf.data.AUTOTUNE
 # The degradation map runs one batch at a time, on its own tf.data thread, overlapped with training by

@@ -16,7 +16,7 @@ import os
 import platform
 from pathlib import Path
 
-from keras_irdi.presets import check_precision
+from keras_irdi.preset_sections import check_precision
 
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo names of the bf16 dot-product units

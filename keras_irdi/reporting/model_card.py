@@ -14,7 +14,8 @@ from pathlib import Path
 
 from keras_irdi.degradations import get_degradation
 from keras_irdi.network_ids import NETWORKS, display_names
-from keras_irdi.presets import Preset, get_preset
+from keras_irdi.preset_sections import Preset
+from keras_irdi.presets import get_preset
 from keras_irdi.reporting.reproducibility import Results
 from keras_irdi.reporting.publish import write_atomically
 from keras_irdi.reporting.run_readme import headline

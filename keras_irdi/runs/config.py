@@ -21,7 +21,8 @@ from keras_irdi.runs.directory import RunDir
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError, MissingError
 from keras_irdi.datasets import get_dataset
-from keras_irdi.presets import Preset, get_preset
+from keras_irdi.preset_sections import Preset
+from keras_irdi.presets import get_preset
 
 
 
@@ -63,7 +64,7 @@ class RunConfig:
         return cls(**d, preset=preset, runtime=runtime)
 
     def validate(self) -> None:
-        from keras_irdi.presets import check_precision
+        from keras_irdi.preset_sections import check_precision
 
         get_degradation(self.degradation)
         if self.precision is not None:

@@ -32,7 +32,7 @@ from keras_irdi.runs.stage_identity import gate_problem, stage_problem, write_id
 from keras_irdi.stage_registry import get_stage
 
 MERGED = ("stages", "eval", "data")  # manifest fields written piece by piece (update_manifest)
-QUALITY_GATE_FILE = "quality_gate.json"  # RUN/restoration/: the gate of a JPEG restoration net (presets.py)
+QUALITY_GATE_FILE = "quality_gate.json"  # RUN/restoration/: the gate of a JPEG restoration net (preset_sections.py)
 
 
 GRAPH_BYTES = 1 << 20  # allowance for a SavedModel's graph (saved_model.pb: 30-120 kB for the smoke stages)
@@ -217,7 +217,7 @@ class RunDir:
         preset = config.get("preset")
         if not isinstance(preset, dict) or "name" not in preset or "degradation" not in config:
             return False  # no preset recorded: the gate file alone says whether the run has one
-        from keras_irdi.presets import Preset
+        from keras_irdi.preset_sections import Preset
 
         return Preset.from_dict(preset).for_degradation(config["degradation"]).restoration.quality_gate
 

@@ -24,7 +24,7 @@ from keras_irdi.runs.directory import QUALITY_GATE_FILE, RunDir
 from keras_irdi.degradations import get_degradation
 from keras_irdi.errors import InputError
 from keras_irdi.training.fitting import Summary, fit_stage
-from keras_irdi.presets import Preset
+from keras_irdi.preset_sections import Preset
 from keras_irdi.runs.config import RunConfig, load_classification_data, load_patches, setup_determinism
 from keras_irdi.stage_registry import get_stage, stage_names
 from keras_irdi.training.stage_configs import (classifier_stage, expected_stage_config, stage_inputs,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_irdi.presets import StageConfig
+from keras_irdi.preset_sections import StageConfig
 from keras_irdi.runs.directory import RunDir
 from keras_irdi.training.fitting import fit_stage, make_optimizer
 from helpers import tiny_model

@@ -528,7 +528,7 @@ def main(argv):
     tf = load_tensorflow()
     import keras
     from keras_irdi.training.fitting import fit_stage
-    from keras_irdi.presets import StageConfig
+    from keras_irdi.preset_sections import StageConfig
     from keras_irdi.runs.config import RunConfig, RuntimeConfig, get_strategy
     from keras_irdi.runs.cluster import ClusterRunDir
 
@@ -587,7 +587,7 @@ def test_a_stage_interrupted_under_one_loop_is_not_restarted_silently_by_the_oth
     import tensorflow as tf
 
     from keras_irdi.errors import InputError
-    from keras_irdi.presets import StageConfig
+    from keras_irdi.preset_sections import StageConfig
     from keras_irdi.training.fitting import fit_stage
     from helpers import tiny_model
 

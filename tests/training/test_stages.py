@@ -11,7 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_irdi.presets import FinetuneConfig, Preset, StageConfig, get_preset
+from keras_irdi.preset_sections import FinetuneConfig, Preset, StageConfig
+from keras_irdi.presets import get_preset
 from keras_irdi.runs.config import RunConfig, RuntimeConfig, open_run
 from keras_irdi.runs.directory import RunDir
 from keras_irdi.stage_registry import delivered_stages, get_stage, stage_names
@@ -418,7 +419,7 @@ def test_finetuned_stages_are_the_delivered_classifiers():
 def test_every_preset_section_is_read_by_a_stage_or_the_sweep():
     """The registry says which stages a section retrains: a section no stage lists would change training
     without ever retraining anything."""
-    from keras_irdi.presets import SECTIONS
+    from keras_irdi.preset_sections import SECTIONS
     from keras_irdi.stage_registry import all_stages
 
     assert set(SECTIONS) - {"evaluation"} == set().union(*(s.sections for s in all_stages()))
