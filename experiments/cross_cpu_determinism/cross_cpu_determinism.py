@@ -48,6 +48,7 @@ def main():
     ap.add_argument("--out", required=True, help="a fresh run directory (outside git)")
     ap.add_argument("--code", default=None, help="a checkout whose code trains the net (default: this one)")
     ap.add_argument("--trained", action="store_true", help="--out already holds the retrained net: compare only")
+    ap.add_argument("--note", default="", help="what sets this retraining apart, kept in the record")
     args = ap.parse_args()
 
     from keras_irdi.models.precision import cpu_info
@@ -67,14 +68,19 @@ def main():
     new_log = list(csv.DictReader(open(Path(args.out) / "logs" / "restoration.csv")))
     old_log = list(csv.DictReader(open(LOG)))
     gate = [json.loads((d / "restoration" / "quality_gate.json").read_text()) for d in (Path(args.out), SHIPPED)]
+    psnr = [json.loads((d / "manifest.json").read_text())["stages"]["restoration"]["metrics"]["val_psnr_restored"]
+            for d in (Path(args.out), SHIPPED)]
     info = cpu_info()
     record = dict(
+        note=args.note,
         cpu=info["cpu"], family_model=info["family_model"], avx512=info["avx512"], bf16_flags=info["bf16_flags"],
         commit=stage["commit"][:7],  # of the code that trained, as the run recorded it
         weights=_weights_compared(run.load_stage("restoration"), shipped.load_stage("restoration")),
         val_loss={name: [float(r["val_loss"]) for r in log] for name, log in (("retrained", new_log),
                                                                                ("shipped", old_log))},
+        val_psnr_restored=dict(retrained=psnr[0], shipped=psnr[1]),
         same_data=same_data, log_identical=new_log == old_log, quality_gate_identical=gate[0] == gate[1],
+        quality_gate_differences={q: round(gate[0][q] - old, 3) for q, old in gate[1].items() if gate[0][q] != old},
         seconds=stage["seconds"], date=time.strftime("%Y-%m-%d"))
     path = HERE / "result.json"
     results = json.loads(path.read_text()) if path.exists() else []
