@@ -75,8 +75,8 @@ def _umask() -> int:
 
 
 def read_json(path: Path):
-    with open(path) as f:
-        try:
+    try:
+        with open(path, encoding="utf-8") as f:
             return json.load(f)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path} is corrupt ({exc}); restore it or start a new --run-dir") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
+        raise InputError(f"{path} is corrupt ({exc}); restore it or start a new --run-dir") from None

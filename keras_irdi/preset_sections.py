@@ -146,7 +146,7 @@ WEIGHT_TRAIN_SPLITS = ("train", "validation")
 class WeightNetConfig:
     """The weight net: what it mixes and reads, its hidden widths, and the images it trains on.
 
-    ``members``: the networks Proposed mixes (the paper: Seq(org), Seq(res); ``models.weights.MEMBER_CHOICES``).
+    ``members``: the networks Proposed mixes (the paper: Seq(org), Seq(res); ``network_ids.WEIGHT_MEMBERS``).
     ``features``: "level" (the paper), or the level plus the members' "confidence" or full "probabilities"
     (the journal version's per-image weights). ``train_split``: "train" (the paper: ``train_images`` of the
     classifiers' training images, augmented, one random level each) or "validation" (the held-out split no

@@ -88,6 +88,20 @@ class ArgumentParser(argparse.ArgumentParser):
         return parsed
 
 
+MAX_SEED = 2 ** 31 - 1  # Keras's set_random_seed and NumPy refuse negatives; stages derive seed + k from it
+
+
+def seed_argument(text: str) -> int:
+    """argparse type of --seed: a bad one fails in parsing, before a run directory records it."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be a whole number in 0..{MAX_SEED}, got {text!r}")
+    return value
+
+
 @contextlib.contextmanager
 def private_tempdir():
     """Point ``tempfile`` (Autograph's generated modules, Keras' scratch files) at a new folder of this

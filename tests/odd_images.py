@@ -54,7 +54,7 @@ def make_odd_files(d: Path) -> dict:
     f["palette_transparent"] = d / "palette_transparent.png"
     f["bilevel"] = d / "bilevel.png"
     Image.new("1", (6, 2), 1).save(f["bilevel"])
-    f["gray16"] = save_image(d / "gray16.png", np.array([[65535, 32896, 0, 257]], np.uint16))
+    f["gray16"] = save_image(d / "gray16.png", np.array([[65535, 32896, 0, 257, 129]], np.uint16))
     (d / "rgb16.png").write_bytes(png16(np.array([[[65535, 32896, 0], [33023, 257, 128]]], np.uint16), 2))
     f["rgb16"] = d / "rgb16.png"
     (d / "rgba16.png").write_bytes(png16(np.array([[[65535, 0, 0, 65535], [0, 0, 65535, 0]]], np.uint16), 6))
@@ -95,8 +95,8 @@ CONVERTED = {
     "palette": ((5, 5, 3), lambda a: (a == (255, 0, 0)).all()),
     "palette_transparent": ((5, 5, 3), lambda a: (a == 255).all()),
     "bilevel": ((2, 6, 3), lambda a: (a == 255).all()),
-    # 16-bit gray: scaled by 1/257 and rounded (65535 -> 255, 32896 -> 128, 257 -> 1), not clipped.
-    "gray16": ((1, 4, 3), lambda a: a[0, :, 0].tolist() == [255, 128, 0, 1]),
+    # 16-bit gray: the high byte, as libpng gives serve_bytes (129 -> 0, where / 257 rounded gives 1), not clipped.
+    "gray16": ((1, 5, 3), lambda a: a[0, :, 0].tolist() == [255, 128, 0, 1, 0]),
     # 16-bit colour: PIL keeps the high byte (floor(v / 256)); at most 1 level from the gray rule.
     "rgb16": ((1, 2, 3), lambda a: a.tolist() == [[[255, 128, 0], [128, 1, 0]]]),
     "rgba16": ((1, 2, 3), lambda a: a.tolist() == [[[255, 0, 0], [255, 255, 255]]]),

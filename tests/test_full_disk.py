@@ -210,5 +210,23 @@ def test_tables_and_figures_stopped_by_a_full_disk_are_one_line_and_leave_no_par
         monkeypatch.undo()
         assert len(err) == 1 and err[0].startswith("error: no space left on /") and " MB and rerun" in err[0], err
         assert temporaries(run) == [] and set(snapshot(run / folder)) == set(complete)
+        _assert_whole(run / folder, complete)
     assert call_cli(command, "--run-dir", run) == 0
     assert sorted(snapshot(run / folder)) == sorted(complete) and temporaries(run) == []
+    _assert_whole(run / folder, complete)
+
+
+def _assert_whole(folder, complete: dict) -> None:
+    """No file half-written under its final name: a table is byte for byte the complete run's (tables are
+    deterministic); a figure, whose files carry a creation date, is a whole PNG or PDF."""
+    from PIL import Image
+
+    for name, data in snapshot(folder).items():
+        path = folder / name
+        if path.suffix == ".png":
+            with Image.open(path) as image:
+                image.verify()
+        elif path.suffix == ".pdf":
+            assert data.rstrip().endswith(b"%%EOF"), name
+        else:
+            assert data == complete[name], name

@@ -58,6 +58,7 @@ def test_smoke_run_on_a_full_disk_stops_with_one_line_and_resumes(small_disk, tm
     leftovers = [p for p in run.rglob("*") if ".tmp" in p.name or p.name.endswith(".old")]
     assert leftovers == [] and list(tmp.iterdir()) == []
     kept = _finished(run)
+    assert kept, "the disk filled before any stage finished: the resume check below would check nothing"
 
     remount("64m")
     rerun = _train(run, tmp)

@@ -14,7 +14,7 @@ from keras_irdi.degradations import DEGRADATIONS
 from keras_irdi.errors import InputError, main_wrapper  # noqa: F401 (the CLIs import it from here)
 from keras_irdi.preset_sections import PRECISIONS
 from keras_irdi.presets import PRESETS
-from keras_irdi.tfenv import ArgumentParser
+from keras_irdi.tfenv import ArgumentParser, seed_argument
 
 
 def positive_int(text: str) -> int:
@@ -60,7 +60,7 @@ def run_parser(description: str) -> argparse.ArgumentParser:
     ap.add_argument("--epochs", type=positive_int, default=None,
                     help="override the preset's epochs for this stage")
     ap.add_argument("--batch-size", type=positive_int, default=None, help="override the preset's batch size")
-    ap.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    ap.add_argument("--seed", type=seed_argument, default=None, help="random seed (default 0)")
     ap.add_argument("--precision", choices=PRECISIONS, default=None,
                     help="training precision of the convolutional stages: auto (bfloat16 where the CPU or GPU "
                          "has bf16 units, else float32) or a named one; default: the run's, else the preset's")

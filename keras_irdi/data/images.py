@@ -36,7 +36,8 @@ def load_image(path) -> np.ndarray:
 
     Conversions (each logged at INFO level):
     - grayscale / bilevel / palette images are expanded to RGB;
-    - 16-bit images are scaled to 8 bits (value / 257, rounded), not clipped, so their contrast survives;
+    - 16-bit images keep their high byte (value >> 8, as PIL does for 16-bit colour and libpng for the SavedModel's
+      ``serve_bytes``), not clipped, so their contrast survives and both paths see the same pixels;
     - the EXIF orientation is applied (``data.input_rules.as_displayed``): a phone photo comes out upright;
     - transparent images are composited onto white, which is how viewers show them; simply dropping alpha
       would expose whatever arbitrary colour the encoder left under transparent pixels.
@@ -87,7 +88,7 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
 def _band_to_rgb(image: Image.Image) -> np.ndarray:
     if image.mode in _SIXTEEN_BIT_MODES:
         values = np.clip(np.asarray(image, dtype=np.int64), 0, 65535)
-        gray = ((values + 128) // 257).astype(np.uint8)  # 65535 -> 255, 32896 -> 128
+        gray = (values >> 8).astype(np.uint8)  # 65535 -> 255, 32896 -> 128, 129 -> 0
         return np.repeat(gray[..., None], 3, axis=-1)
     if "A" in image.mode or "transparency" in image.info:
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))

@@ -23,6 +23,7 @@ from keras_irdi.errors import InputError, MissingError
 from keras_irdi.datasets import get_dataset
 from keras_irdi.preset_sections import Preset
 from keras_irdi.presets import get_preset
+from keras_irdi.tfenv import MAX_SEED
 
 
 
@@ -67,6 +68,8 @@ class RunConfig:
         from keras_irdi.preset_sections import check_precision
 
         get_degradation(self.degradation)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise InputError(f"seed must be a whole number in 0..{MAX_SEED}, got {self.seed!r}; pass --seed N")
         if self.precision is not None:
             check_precision(self.precision)
         get_dataset(self.dataset)

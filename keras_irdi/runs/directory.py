@@ -88,6 +88,8 @@ class RunDir:
 
     def ensure_writable(self) -> None:
         """Fail before any training if the run directory cannot be written (read-only, disk full)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise AccessError(f"run directory {self.path} is a file, not a folder; choose another --run-dir")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             probe = self.path / f".write_probe.{os.getpid()}"  # per process: two starts at once must not race
@@ -104,6 +106,9 @@ class RunDir:
     def manifest(self) -> dict:
         """The run's manifest ({} for a new run); a run written in another layout is refused with one line."""
         data = read_json(self.manifest_path) if self.manifest_path.exists() else {}
+        if not isinstance(data, dict):
+            raise InputError(f"{self.manifest_path} is corrupt (not a JSON object); "
+                             "restore it or start a new --run-dir")
         if "config" in data and data.get("schema_version") != SCHEMA_VERSION:
             found = data.get("schema_version")
             written = "before 1.0" if found is None else f"with run schema {found}"

@@ -173,7 +173,8 @@ class ServingModule(tf.Module):
         return [m for i, m in enumerate(models) if all(m is not other for other in models[:i])]
 
     def write_saved_model(self, path) -> None:
-        """Write both signatures as a SavedModel that TF Serving's session loader can run.
+        """Write the signatures (``restore`` too where the run has a restoration net) as a SavedModel that TF
+        Serving's session loader can run.
 
         Through ``keras.export.ExportArchive``: a plain ``tf.saved_model.save`` of this module loads in
         ``tf.saved_model.load`` but not in TF Serving's (and ``saved_model_cli``'s) session-based loader,
@@ -224,13 +225,17 @@ def run_info(run_dir) -> dict:
     config = manifest.get("config") or {}
     degradation = config.get("degradation")
     if not degradation:
-        raise InputError(f"{run.manifest_path} has no config.degradation")
+        raise InputError(f"{run.manifest_path} has no config.degradation: not a trained run's manifest; "
+                         "restore it or train the run again")
     return {"degradation": degradation, "dataset": config.get("dataset"),
             "class_names": manifest.get("class_names"), "input_size": int(manifest.get("input_size", 32))}
 
 
-def build_serving_module(run_dir, model: str = "proposed") -> ServingModule:
-    """Load a run's stages and wrap the requested network (one of networks.NETWORKS)."""
+def build_serving_module(run_dir, model: str = "proposed", restore: bool = True) -> ServingModule:
+    """Load a run's stages and wrap the requested network (one of networks.NETWORKS).
+
+    ``restore``: also the ``restore`` signature and its quality gate, which an export ships and classifying
+    never uses (`irdi predict` leaves them out: a run whose gate is missing still classifies)."""
     import keras
 
     from keras_irdi.runs.directory import RunDir
@@ -262,9 +267,12 @@ def build_serving_module(run_dir, model: str = "proposed") -> ServingModule:
     if not class_names:
         class_names = [f"class_{i}" for i in range(n_classes)]
     if len(class_names) != n_classes:
-        raise InputError(f"{run.manifest_path}: {len(class_names)} class names for a {n_classes}-class model")
-    restoration = stages["restoration"] if "restoration" in stages else (
-        float32_copy(run.load_stage("restoration")) if run.has_stage("restoration") else None)
+        raise InputError(f"{run.manifest_path}: {len(class_names)} class names for a {n_classes}-class model; "
+                         "give it the classifiers' class_names (in their order) or train the run again")
+    restoration = None
+    if restore:
+        restoration = stages["restoration"] if "restoration" in stages else (
+            float32_copy(run.load_stage("restoration")) if run.has_stage("restoration") else None)
     gate = run.quality_gate() if restoration is not None else None
     module = ServingModule(model, composite, class_names, info["degradation"], size, estimator, taps, restoration,
                            gate)

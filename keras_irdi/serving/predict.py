@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sys
 
-from keras_irdi.tfenv import load_tensorflow, prog_name
+from keras_irdi.tfenv import load_tensorflow, prog_name, seed_argument
 
 load_tensorflow("--verbose" in sys.argv)  # before anything else loads it: no C++ chatter on stderr
 
@@ -111,7 +111,7 @@ def open_predictor(target, model: str | None) -> Predictor:
     if (path / "manifest.json").exists():
         from keras_irdi.serving.export import build_serving_module
 
-        module = build_serving_module(path, model or "proposed")
+        module = build_serving_module(path, model or "proposed", restore=False)
         return Predictor(module.serving_default, module.input_size, module.info, f"run {path}")
     saved = resolve_saved_model(path, model)
     if saved is None:
@@ -125,7 +125,9 @@ def open_predictor(target, model: str | None) -> Predictor:
     try:
         info = json.loads(info_file.read_text()) if info_file.exists() else {}
         loaded = tf.saved_model.load(str(saved))
-    except (OSError, ValueError) as err:  # a damaged export is the user's to replace, not a bug
+    # A damaged export is the user's to replace, not a bug: TensorFlow's checkpoint reader reports a truncated
+    # variables file as an IndexError ("Read less bytes than requested"), an empty index as an OpError.
+    except (OSError, ValueError, IndexError, tf.errors.OpError) as err:
         raise UsageError(f"{saved} is not a loadable SavedModel ({one_line(err)[:200]}); export it again") from None
     if model is not None and info.get("network") not in (None, model):
         raise UsageError(f"{saved} holds network {info['network']!r}, not --model {model!r}")
@@ -167,7 +169,7 @@ def _main(argv) -> int:
                             f"{d.name}:LEVEL ({d.unit_name} {d.low:g}..{d.high:g})" for d in DEGRADATIONS.values()))
     parser.add_argument("--model", choices=NETWORKS, default=None,
                         help="network of a run directory or export root (default proposed)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of --degrade gaussian (default 0)")
+    parser.add_argument("--seed", type=seed_argument, default=0, help="seed of --degrade gaussian (default 0)")
     parser.add_argument("--verbose", action="store_true", help="keep TensorFlow's own log lines on stderr")
     args = parser.parse_args(argv)
     if args.top_k < 1:

@@ -71,7 +71,8 @@ def restore_graph(model, image, share=1.0, tile: int = TILE, margin: int = RECEP
     image = tf.convert_to_tensor(image, tf.uint8)
     share = tf.convert_to_tensor(share, tf.float32)
     height, width = tf.shape(image)[0], tf.shape(image)[1]
-    side = tf.maximum(height, width) if tile == 0 else tf.constant(int(tile))
+    # A tile past the largest image accepted is the whole image; capping it keeps the int32 index sums exact.
+    side = tf.maximum(height, width) if tile == 0 else tf.constant(min(int(tile), RESTORE_MAX_SIDE))
 
     def one_row(top):
         bottom = tf.minimum(top + side, height)

@@ -158,8 +158,9 @@ MENTION = re.compile(r"(?<![\w/.])(?:\.\./)*((?:bench|experiments)/[\w./{},*-]*)
 LINK = re.compile(r"\]\(([^)#\s]+)")
 
 
-def named_paths(doc):
-    """Every bench/ or experiments/ path ``doc`` names, as written in the text or as a relative link."""
+def named_paths(doc, root=REPO):
+    """Every bench/ or experiments/ path ``doc`` names, as written in the text or as a relative link (resolved
+    against ``root``, the repository: the test below puts a document in a layout of its own)."""
     text = doc.read_text()
     for match in MENTION.finditer(text):
         path = match.group(1).rstrip(".,")
@@ -170,9 +171,9 @@ def named_paths(doc):
             yield path if alternative is None else path[:braces.start()] + alternative + path[braces.end():]
     for target in LINK.findall(text):
         path = (doc.parent / target).resolve()
-        if not target.startswith("http") and path.is_relative_to(REPO) and \
-                path.relative_to(REPO).parts[0] in ("bench", "experiments"):
-            yield str(path.relative_to(REPO))
+        if not target.startswith("http") and path.is_relative_to(root) and \
+                path.relative_to(root).parts[0] in ("bench", "experiments"):
+            yield str(path.relative_to(root))
 
 
 def test_every_bench_and_experiments_path_in_the_docs_exists():
@@ -182,6 +183,8 @@ def test_every_bench_and_experiments_path_in_the_docs_exists():
 
 
 def test_the_link_check_sees_a_missing_path(tmp_path):
-    doc = tmp_path / "doc.md"
+    (tmp_path / "docs").mkdir()
+    doc = tmp_path / "docs" / "doc.md"
     doc.write_text("See `bench/results/gone.{json,md}` and [the probe](../experiments/gone/README.md).")
-    assert set(named_paths(doc)) >= {"bench/results/gone.json", "bench/results/gone.md"}
+    assert set(named_paths(doc, tmp_path.resolve())) == {"bench/results/gone.json", "bench/results/gone.md",
+                                                         "experiments/gone/README.md"}

@@ -62,6 +62,9 @@ def test_train_cli_bad_numbers(tmp_path, capsys):
     assert "--epochs and --batch-size set one stage's schedule: give --stage too" in _one_line_error(capsys)
     assert call_cli("train/restoration.py", "--run-dir", tmp_path / "r", "--epochs", "0") == 2
     assert "--epochs: must be a whole number >= 1, got '0'" in _one_line_error(capsys)
+    for seed in ("-1", str(2 ** 32), "1.5"):  # Keras's seeding refuses them: they must not reach a manifest
+        assert call_cli("train/all.py", "--run-dir", tmp_path / "r", "--seed", seed) == 2
+        assert f"--seed: must be a whole number in 0..2147483647, got '{seed}'" in _one_line_error(capsys)
     assert not (tmp_path / "r").exists()
 
 

@@ -65,18 +65,23 @@ class _Const:
 def test_oracle_row_feeds_the_true_level_to_the_weight_net():
     from keras_irdi.models.forward import SharedForward
 
-    probs_org = np.tile(np.eye(3)[0], (4, 1)).astype(np.float32)  # Seq(org) says class 0
-    probs_res = np.tile(np.eye(3)[1], (4, 1)).astype(np.float32)  # Seq(res) says class 1
+    eye = np.eye(3, dtype=np.float32)
+
+    def says(bright, dark):  # a classifier whose answer shows which image it saw: restored (bright) or degraded
+        return _Const(lambda x: np.stack([eye[bright] if im.mean() > 0.5 else eye[dark] for im in x]))
+
+    probs_org, probs_res = np.tile(eye[0], (4, 1)), np.tile(eye[1], (4, 1))
     stages = {
-        "restoration": _Const(lambda x: x),
-        "estimator": _Const(lambda x: np.full((len(x), 1), 0.9, np.float32)),  # "nearly clean"
-        # The weight net trusts Cla(org) for high levels and Cla(res) for low ones.
+        "restoration": _Const(lambda x: 1 - x),  # the degraded images are black, the restored ones white
+        "estimator": _Const(lambda x: np.full((len(x), 1), 0.9 if x.mean() < 0.5 else 0.5, np.float32)),
+        # The weight net trusts Seq(org) for high levels and Seq(res) for low ones.
         "weight_net": _Const(lambda lv: np.concatenate([lv, 1 - lv], axis=1).astype(np.float32)),
-        "cla_org": _Const(lambda x: probs_org[:len(x)]),
-        "cla_deg": _Const(lambda x: probs_org[:len(x)]),
-        "cla_res": _Const(lambda x: probs_res[:len(x)]),
+        "cla_org": says(0, 2), "cla_deg": says(2, 2), "cla_res": says(1, 2),
     }
     out = SharedForward(stages)(np.zeros((4, 8, 8, 3), np.uint8), true_level=np.full(4, 0.1, np.float32))
-    assert np.argmax(out["proposed"], axis=1).tolist() == [0] * 4  # estimate 0.9 -> Cla(org)
-    assert np.argmax(out["proposed_oracle"], axis=1).tolist() == [1] * 4  # truth 0.1 -> Cla(res)
+    assert np.argmax(out["cla_org"], axis=1).tolist() == [2] * 4  # Cla(org) sees the degraded image
+    assert np.argmax(out["seq_org"], axis=1).tolist() == [0] * 4  # Seq(org) and Seq(res) the restored one
+    assert np.argmax(out["seq_res"], axis=1).tolist() == [1] * 4
+    assert np.argmax(out["proposed"], axis=1).tolist() == [0] * 4  # the degraded image's estimate 0.9 -> Seq(org)
+    assert np.argmax(out["proposed_oracle"], axis=1).tolist() == [1] * 4  # truth 0.1 -> Seq(res)
     np.testing.assert_allclose(out["proposed_oracle"], 0.1 * probs_org + 0.9 * probs_res, atol=1e-6)

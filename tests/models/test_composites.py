@@ -27,6 +27,10 @@ def test_proposed_equals_hand_mixing(stages, batch):
     x = batch.astype(np.float32) / 255
     restored = stages["restoration"](x)
     level = stages["estimator"](x)
+    # The check below can only fail if restoring changes what the classifiers and the estimator see.
+    assert np.abs(np.asarray(restored) - x).max() > 0.01
+    assert np.abs(np.asarray(stages["cla_org"](restored)) - np.asarray(stages["cla_org"](x))).max() > 1e-4
+    assert np.abs(np.asarray(stages["estimator"](restored)) - np.asarray(level)).max() > 1e-4
     w = np.asarray(stages["weight_net"](level))
     p = w[:, :1] * stages["cla_org"](restored) + w[:, 1:] * stages["cla_res"](restored)
     np.testing.assert_allclose(out["probabilities"], p, atol=1e-6)
@@ -48,6 +52,8 @@ def test_ens_cla_picks_the_more_confident(stages, batch):
 
 def test_sequential_and_alone(stages, batch):
     x = batch.astype(np.float32) / 255
+    seq_res, cla_res = (np.asarray(stages["cla_res"](im)) for im in (stages["restoration"](x), x))
+    assert np.abs(seq_res - cla_res).max() > 1e-4  # restoring changes the answer, so skipping it would show
     np.testing.assert_allclose(build_composite("seq_res", stages, "jpeg")(batch.astype(np.float32)),
                                stages["cla_res"](stages["restoration"](x)), atol=1e-6)
     np.testing.assert_allclose(build_composite("cla_deg", stages, "jpeg")(batch.astype(np.float32)),

@@ -10,3 +10,6 @@ def test_run_config_names_list_the_choices():
         RunConfig(dataset="mnist").validate()
     with pytest.raises(ValueError, match="unknown degradation 'motion'; choose one of: jpeg, gaussian, blur"):
         RunConfig(degradation="motion").validate()
+    for seed in (-1, 2 ** 31, 1.0, True):  # a manifest holding one would fail at the stage's seeding instead
+        with pytest.raises(ValueError, match=r"seed must be a whole number in 0..2147483647.*pass --seed N"):
+            RunConfig(seed=seed).validate()

@@ -13,6 +13,7 @@ import pytest
 
 from keras_irdi import json_files
 from keras_irdi.runs import directory as artifacts
+from keras_irdi.errors import InputError, UserError
 from keras_irdi.runs.directory import MissingStageError, RunDir
 from helpers import call_cli, tiny_model
 
@@ -113,6 +114,41 @@ def test_corrupt_manifest_error_names_the_file(tmp_path):
     (tmp_path / "manifest.json").write_text('{"config": {"degrad')
     with pytest.raises(ValueError, match="manifest.json"):
         RunDir(tmp_path).manifest()
+
+
+@pytest.mark.parametrize("damage", ["not_an_object", "not_utf8", "a_folder"])
+def test_every_unreadable_manifest_is_the_same_user_error(tmp_path, damage):
+    """Valid JSON that is not an object, bytes that are not UTF-8, a folder in its place: each is a damaged
+    manifest to restore (InputError naming it), not an AttributeError or a decode error from deep inside."""
+    manifest = tmp_path / "manifest.json"
+    if damage == "a_folder":
+        manifest.mkdir()
+    else:
+        manifest.write_bytes(b"[1, 2, 3]" if damage == "not_an_object" else b'{"a": "\xff\xfe"}')
+    with pytest.raises(InputError, match=r"manifest\.json is corrupt .*restore it or start a new --run-dir"):
+        RunDir(tmp_path).manifest()
+
+
+def test_a_file_as_run_dir_is_named_as_such(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(UserError, match="is a file, not a folder; choose another --run-dir"):
+        RunDir(tmp_path / "a_file").ensure_writable()
+
+
+def test_unwritable_run_dir_fails_before_training_whoever_runs_it(tmp_path, monkeypatch):
+    """The refusal as root sees it too (root writes into read-only folders, so the test below skips there)."""
+    import builtins
+
+    real_open = builtins.open
+
+    def refusing(path, *args, **kwargs):
+        if ".write_probe." in str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing)
+    with pytest.raises(PermissionError, match="not writable .*Permission denied.*choose another --run-dir"):
+        RunDir(tmp_path / "run").ensure_writable()
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders anyway")

@@ -128,6 +128,19 @@ def test_decode_matches_predict_loader(tmp_path, mode, fmt):
         np.testing.assert_allclose(decoded, expected, atol=1)
 
 
+def test_sixteen_bit_gray_decodes_to_the_same_pixels_as_predict(tmp_path):
+    """A 16-bit grayscale PNG: libpng's high byte in serve_bytes, the same pixels in predict's loader (every
+    value from 0 to 65535 in steps of 129, so rounding by / 257 would differ at many of them)."""
+    from keras_irdi.data.images import load_image
+
+    values = np.arange(0, 65536, 129, dtype=np.uint16)[:500].reshape(20, 25)
+    path = tmp_path / "gray16.png"
+    Image.fromarray(values).save(path)
+    decoded = decode_to_rgb(tf.constant(path.read_bytes())).numpy()
+    np.testing.assert_array_equal(decoded, load_image(path))
+    assert decoded[..., 0].tolist() == (values >> 8).tolist()
+
+
 @pytest.mark.slow
 def test_other_networks_conventions(tiny_run, loaded, tmp_path):
     x = images(6, seed=4)
@@ -345,6 +358,19 @@ def test_unwritable_out_is_one_line(tiny_run, tmp_path, capsys):
     assert main(["--run-dir", str(tiny_run), "--out", str(blocker / "models")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot write into") and err.count("\n") == 1 and "--out" in err
+
+
+def test_onnx_without_the_packages_is_one_line(tiny_run, tmp_path, capsys, monkeypatch, restore_signals):
+    """Here, not beside the ONNX tests (which skip without the packages): the message matters where they are missing."""
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tf2onnx" else find_spec(name, *a))
+    assert main(["--run-dir", str(tiny_run), "--out", str(tmp_path), "--format", "onnx"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "tf2onnx" in err and "pip install 'keras-irdi[onnx]'" in err
+    assert not list(tmp_path.iterdir())  # refused before anything was built or written
 
 
 @pytest.mark.slow

@@ -128,15 +128,3 @@ def test_float32_whatever_the_stages_were_saved_in(tiny_run, tmp_path):
     assert {t.data_type for t in graph.initializer} & floats == {onnx.TensorProto.FLOAT}
     assert not [n for n in graph.node if n.op_type == "Cast" and any(
         a.name == "to" and a.i in (onnx.TensorProto.BFLOAT16, onnx.TensorProto.FLOAT16) for a in n.attribute)]
-
-
-def test_without_the_packages_one_line(tiny_run, tmp_path, capsys, monkeypatch, restore_signals):
-    import importlib.util
-
-    find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "tf2onnx" else find_spec(name, *a))
-    assert main(["--run-dir", str(tiny_run), "--out", str(tmp_path), "--format", "onnx"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "tf2onnx" in err and "pip install 'keras-irdi[onnx]'" in err
-    assert not list(tmp_path.iterdir())  # refused before anything was built or written

@@ -104,6 +104,12 @@ def test_bad_degrade_spec_is_usage_error(tiny_run, files, capsys, spec, expected
     assert expected in capsys.readouterr().err
 
 
+def test_bad_seed_is_usage_error(tiny_run, files, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([str(tiny_run), str(files["good"]), "--degrade", "gaussian:10", "--seed", "-1"])
+    assert exc.value.code == 2 and "--seed: must be a whole number in 0..2147483647" in capsys.readouterr().err
+
+
 def test_bad_model_dir_is_usage_error(tmp_path, files, capsys):
     assert main([str(tmp_path), str(files["good"])]) == 2
     assert "neither a run directory" in capsys.readouterr().err
@@ -136,6 +142,15 @@ def test_damaged_exports_and_stages_are_one_line_errors(tiny_run, exported, file
     assert main([str(broken), str(files["good"])]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "export it again" in err
+    for damage in ("truncated_variables", "empty_index"):  # TensorFlow's checkpoint reader: IndexError, OpError
+        broken = tmp_path / damage
+        shutil.copytree(exported, broken)
+        for data in broken.rglob("variables.data-*" if damage == "truncated_variables" else "variables.index"):
+            content = data.read_bytes()
+            data.write_bytes(content[:len(content) // 2] if damage == "truncated_variables" else b"")
+        assert main([str(broken), str(files["good"])]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and "export it again" in err, err
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
@@ -144,6 +159,25 @@ def test_damaged_exports_and_stages_are_one_line_errors(tiny_run, exported, file
     assert main([str(run), str(files["good"]), "--model", "cla_org"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "model.keras is damaged" in err and "irdi train --stage cla_" in err
+
+
+def test_a_missing_quality_gate_does_not_stop_classifying(tiny_run, files, tmp_path, capsys):
+    """The gate serves the restore signature only: predict classifies without it, as it does with it."""
+    import shutil
+
+    from keras_irdi.runs.directory import RunDir, StaleStageError
+
+    assert main([str(tiny_run), str(files["good"]), "--json"]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "restoration" / "quality_gate.json").unlink(missing_ok=True)
+    RunDir(run).update_manifest(config=dict(RunDir(run).manifest()["config"],
+                                            preset={"name": "tiny", "restoration": {"quality_gate": True}}))
+    with pytest.raises(StaleStageError, match="quality_gate.json is missing"):
+        RunDir(run).quality_gate()  # the run now expects a gate it lacks
+    assert main([str(run), str(files["good"]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["top_k"] == expected[0]["top_k"]
 
 
 # -- every odd file, options -------------------------------------------------------------------------

@@ -57,6 +57,8 @@ def test_tiled_equals_untiled(random_net):
     assert np.abs(tiled - whole).max() <= 1 and (tiled != whole).mean() < 1e-3
     # too small a margin shows at the seams: the margin is what makes them agree
     assert (restored(random_net, image, tile=40, margin=4) != whole).mean() > 0.05
+    for huge in (2 ** 31 - 1, 3_000_000_000):  # past int32 in the index sums: the whole image, not garbage
+        assert (restored(random_net, image, tile=huge) == whole).all()
 
 
 def test_share_of_the_residual(random_net):
@@ -124,6 +126,7 @@ def test_cli_restores_good_files_and_names_bad_ones(tiny_run, files, tmp_path, c
     whole = tmp_path / "whole"
     assert main([str(tiny_run), str(files["photo"]), "--out", str(whole), "--tile", "0"]) == 0
     assert (np.asarray(Image.open(whole / "photo.png")) == np.asarray(Image.open(out / "photo.png"))).all()
+    assert (np.asarray(Image.open(whole / "photo.png")) != np.asarray(Image.open(files["photo"]))).any()  # restored
 
 
 def test_cli_usage_errors(tiny_run, files, tmp_path, capsys, restore_signals):

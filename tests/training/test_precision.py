@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from keras_irdi.models import build_classifier, build_level_estimator, build_restoration_net
+from keras_irdi.errors import InputError
 from keras_irdi.models import precision as P
 from keras_irdi.presets import get_preset
 from keras_irdi.runs.config import RunConfig, RuntimeConfig, open_run
@@ -97,7 +98,7 @@ def test_precision_is_part_of_the_conv_stages_identity():
     assert bf16["restoration"]["precision"] == bf16["cla_org"]["precision"] == "bfloat16"
     assert "precision" not in bf16["weight_net"]  # it trains in float32, but on inputs of another precision:
     assert bf16["weight_net"] != f32["weight_net"]
-    with pytest.raises(Exception, match="unknown precision"):
+    with pytest.raises(InputError, match="unknown precision 'half'; choose one of"):
         RunConfig(preset=get_preset("smoke"), precision="half").validate()
 
 

@@ -48,8 +48,12 @@ def test_weight_net_images_come_from_the_split_the_preset_names(split):
     preset.weight_net.train_split, preset.weight_net.levels_per_image, preset.weight_net.train_images = split, 3, 6
     config = RunConfig(degradation="jpeg", preset=preset, seed=1)
     rng = np.random.default_rng(0)
-    d = {"x_train": rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8), "y_train": np.arange(12) % 10,
-         "x_val": rng.integers(0, 256, (10, 32, 32, 3), dtype=np.uint8), "y_val": np.arange(10)[::-1]}
+    # Disjoint labels (the function only indexes them), and training images of one grey each, their label's
+    # (augmentation and JPEG keep a flat image flat): a label tells which split, and which image, it came with.
+    grey = 20 * np.arange(12)
+    d = {"x_train": np.broadcast_to(grey[:, None, None, None], (12, 32, 32, 3)).astype(np.uint8),
+         "y_train": 100 + np.arange(12),
+         "x_val": rng.integers(0, 256, (10, 32, 32, 3), dtype=np.uint8), "y_val": 200 + np.arange(10)[::-1]}
     x_fit, y_fit, x_mon, y_mon = weight_net_images(config, d)
     if split == "validation":
         assert len(x_fit) == 8 * 3 and len(x_mon) == 2
@@ -62,4 +66,7 @@ def test_weight_net_images_come_from_the_split_the_preset_names(split):
     else:
         assert len(x_fit) == 6 and len(x_mon) == 10
         np.testing.assert_array_equal(y_mon, d["y_val"])
-        assert set(y_fit.tolist()) <= set(d["y_train"].tolist())
+        assert set(y_fit.tolist()) <= set(d["y_train"].tolist()) and len(set(y_fit.tolist())) == 6
+        # each fitted image is its own label's grey (greys 20 apart; JPEG moves a flat grey by a few levels)
+        np.testing.assert_allclose(x_fit.reshape(6, -1).mean(axis=1), grey[y_fit - 100], atol=8)
+        assert np.abs(x_mon.astype(int) - d["x_val"]).mean() < np.abs(x_mon.astype(int) - d["x_val"][::-1]).mean()
