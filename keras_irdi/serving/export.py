@@ -320,13 +320,13 @@ def export_serving(run_dir, out_dir, model: str = "proposed", version: int | Non
         from keras_irdi.serving import onnx_export
 
         onnx_export.check_installed()  # before the (slow) build, as the check below
+    if version is not None and int(version) < 1:  # before the build, and before any folder is made
+        raise InputError(f"--version must be a positive integer, got {version}")
     base = Path(out_dir) / (model if fmt == "savedmodel" else f"{model}-onnx")
     _check_writable(base)  # before the (slow) build, so an unwritable --out fails in a second
     module = build_serving_module(run_dir, model)
     base.mkdir(parents=True, exist_ok=True)
     version = next_version(base) if version is None else int(version)
-    if version < 1:
-        raise InputError(f"--version must be a positive integer, got {version}")
     final = base / str(version)
     if final.exists():
         raise ExistsError(f"{final} already exists; choose another --version or omit it for the next one")

@@ -114,6 +114,10 @@ def open_predictor(target, model: str | None) -> Predictor:
         module = build_serving_module(path, model or "proposed", restore=False)
         return Predictor(module.serving_default, module.input_size, module.info, f"run {path}")
     saved = resolve_saved_model(path, model)
+    exported = sorted(p.name for p in path.iterdir() if _highest_version(p) is not None) if path.is_dir() else []
+    if saved is None and model is not None and exported:
+        raise UsageError(f"{path} holds the exports {', '.join(exported)}, not --model {model!r}; export it "
+                         f"(irdi export --model {model}) or choose one of those")
     if saved is None:
         raise UsageError(f"{path} is neither a run directory (manifest.json) nor a SavedModel "
                          "(saved_model.pb, or version folders holding one) written by keras_irdi.serving.export")

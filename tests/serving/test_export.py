@@ -186,6 +186,9 @@ def test_versioning_and_cli_errors(tiny_run, export_root, tmp_path, capsys):
     # An existing version is never overwritten.
     assert main(["--run-dir", str(tiny_run), "--out", str(root), "--version", "1"]) == 2
     assert "already exists" in capsys.readouterr().err
+    fresh = tmp_path / "fresh"  # a version below 1: refused before anything is built or made
+    assert main(["--run-dir", str(tiny_run), "--out", str(fresh), "--version", "0"]) == 2
+    assert "--version must be a positive integer, got 0" in capsys.readouterr().err and not fresh.exists()
     # A missing stage: the MissingStageError message on one line, exit 2, no traceback.
     run = tmp_path / "partial"
     run.mkdir()

@@ -110,6 +110,12 @@ def test_bad_seed_is_usage_error(tiny_run, files, capsys):
     assert exc.value.code == 2 and "--seed: must be a whole number in 0..2147483647" in capsys.readouterr().err
 
 
+def test_an_export_root_without_the_model_asked_names_what_it_holds(exported, files, capsys):
+    assert main([str(exported.parent.parent), str(files["good"]), "--model", "cla_org"]) == 2
+    err = capsys.readouterr().err
+    assert "holds the exports proposed, not --model 'cla_org'" in err and "irdi export --model cla_org" in err
+
+
 def test_bad_model_dir_is_usage_error(tmp_path, files, capsys):
     assert main([str(tmp_path), str(files["good"])]) == 2
     assert "neither a run directory" in capsys.readouterr().err
