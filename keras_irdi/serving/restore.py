@@ -279,6 +279,9 @@ def restore_files(run_dir, files, out_dir, tile: int = TILE, report=print, gated
             msg = one_line(err)
             failed(name, msg if msg.startswith(str(name)) else f"{name}: {msg}")
             continue
+        if os.path.isdir(out):  # --overwrite replaces files only
+            failed(name, f"{name}: {out} is a folder; move it or choose another --out")
+            continue
         if not overwrite and os.path.lexists(out):  # before the net runs: no time spent on a refused file
             failed(name, f"{name}: {out} exists; kept (--overwrite replaces it)")
             continue
@@ -365,9 +368,12 @@ def _main(argv) -> int:
     run = Path(args.run_dir)
     if not (run / "manifest.json").exists():
         raise MissingError(f"{run} is not a run directory (no manifest.json)")
+    from keras_irdi.runs.directory import RunDir
+
+    RunDir(run).require("restoration")  # before --out is made: a run without the net leaves nothing behind
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        raise AccessError(f"--out {out} exists and is not a directory")
+        raise AccessError(f"--out {out} exists and is not a directory; choose another --out")
     try:  # before the model loads, so an unwritable --out fails at once
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):

@@ -3,6 +3,7 @@ gate's share, irdi-restore, and the export's restore signature, which gives irdi
 and in TF Serving's session loader)."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -144,6 +145,11 @@ def test_cli_usage_errors(tiny_run, files, tmp_path, capsys, restore_signals):
     assert "cannot write into --out" in capsys.readouterr().err
     assert run(tiny_run, files["photo"], "--out", tmp_path / "o", "--tile", "-1") == 2
     assert run(tiny_run, files["photo"]) == 2  # --out is required
+    no_net = tmp_path / "no_net"  # a run without a restoration net: refused before --out is made
+    shutil.copytree(tiny_run, no_net)
+    shutil.rmtree(no_net / "restoration")
+    assert run(no_net, files["photo"], "--out", tmp_path / "new" / "sub") == 2
+    assert "restoration not trained" in capsys.readouterr().err and not (tmp_path / "new").exists()
 
 
 GATE = {"10": 1.0, "50": 0.5, "95": 0.25, "100": 0.0}

@@ -102,6 +102,17 @@ def test_an_existing_file_is_kept_without_overwrite(tiny_run, inputs, tmp_path, 
     assert listing(out) == ["a.png", "b.png", "c.png"]
 
 
+def test_a_folder_in_the_outputs_place_is_named_whatever_the_overwrite(tiny_run, inputs, tmp_path, capsys,
+                                                                       restore_signals):
+    out = tmp_path / "out"
+    (out / "a.png").mkdir(parents=True)  # where in/a.png's restoration would go: --overwrite cannot replace it
+    for extra in ((), ("--overwrite",)):
+        assert cli(tiny_run, *inputs, "--out", out, *extra) == 1
+        assert capsys.readouterr().err.splitlines() == [
+            f"error: {inputs[0]}: {out / 'a.png'} is a folder; move it or choose another --out"]
+        assert (out / "a.png").is_dir()
+
+
 def test_a_full_disk_leaves_no_partial_file(tiny_run, inputs, tmp_path, capsys, monkeypatch, restore_signals):
     out = tmp_path / "out"
     failing_save(monkeypatch, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), fail_at=lambda call: call >= 2)
