@@ -97,7 +97,7 @@ CONVERTED = {
     "bilevel": ((2, 6, 3), lambda a: (a == 255).all()),
     # 16-bit gray: the high byte, as libpng gives serve_bytes (129 -> 0, where / 257 rounded gives 1), not clipped.
     "gray16": ((1, 5, 3), lambda a: a[0, :, 0].tolist() == [255, 128, 0, 1, 0]),
-    # 16-bit colour: PIL keeps the high byte (floor(v / 256)); at most 1 level from the gray rule.
+    # 16-bit colour: PIL keeps the high byte (floor(v / 256)), the gray rule.
     "rgb16": ((1, 2, 3), lambda a: a.tolist() == [[[255, 128, 0], [128, 1, 0]]]),
     "rgba16": ((1, 2, 3), lambda a: a.tolist() == [[[255, 0, 0], [255, 255, 255]]]),
     "cmyk_jpeg": ((8, 8, 3), lambda a: (a >= 250).all()),  # CMYK (0,0,0,0) is white paper

@@ -218,7 +218,7 @@ def test_tables_and_figures_stopped_by_a_full_disk_are_one_line_and_leave_no_par
 
 def _assert_whole(folder, complete: dict) -> None:
     """No file half-written under its final name: a table is byte for byte the complete run's (tables are
-    deterministic); a figure, whose files carry a creation date, is a whole PNG or PDF."""
+    deterministic); a figure is a whole PNG or PDF."""
     from PIL import Image
 
     for name, data in snapshot(folder).items():

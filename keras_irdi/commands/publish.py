@@ -8,7 +8,6 @@ CSV/JSON, per-image correctness and the manifest (without this machine's paths) 
     irdi publish --card-only --out results/small_v1_jpeg_cifar10 --models-out models/small_v1_jpeg_cifar10
 """
 import argparse
-import json
 import os
 import shutil
 from pathlib import Path
@@ -36,13 +35,15 @@ def copy_file(src: Path, dst: Path) -> None:
 
 def copy_results(run: Path, out: Path) -> list:
     """The run's files of PATTERNS into ``out``, the manifest without this machine's paths."""
+    from keras_irdi.runs.directory import RunDir
+
     copied = []
     for pattern in PATTERNS:
         for src in sorted(run.glob(pattern)):
             dst = out / src.relative_to(run)
             dst.parent.mkdir(parents=True, exist_ok=True)
             if src.name == "manifest.json":  # committed: no path of this machine in it
-                write_json(dst, public_manifest(json.loads(src.read_text())))
+                write_json(dst, public_manifest(RunDir(src.parent).manifest()))
             else:
                 copy_file(src, dst)
             copied.append(dst)
@@ -76,7 +77,7 @@ def ship_models(run: Path, out: Path) -> list:
             write_json(out / stage / "identity.json",
                        dict(identity, model_sha256=file_sha256(out / stage / "model.keras")))
             written.append(out / stage / "identity.json")
-    manifest = json.loads(src.manifest_path.read_text())
+    manifest = src.manifest()
     manifest["config"] = RunConfig.from_dict(manifest["config"]).to_dict()
     manifest["shipped_from"] = run.name
     write_json(out / "manifest.json", public_manifest(manifest))  # the user's data copies, not ours

@@ -130,8 +130,11 @@ def open_predictor(target, model: str | None) -> Predictor:
         info = json.loads(info_file.read_text()) if info_file.exists() else {}
         loaded = tf.saved_model.load(str(saved))
     # A damaged export is the user's to replace, not a bug: TensorFlow's checkpoint reader reports a truncated
-    # variables file as an IndexError ("Read less bytes than requested"), an empty index as an OpError.
+    # variables file as an IndexError ("Read less bytes than requested"), an empty index as a bare OpError or a
+    # DataLossError. Other TensorFlow errors (out of memory, an op this TensorFlow lacks) stay tracebacks.
     except (OSError, ValueError, IndexError, tf.errors.OpError) as err:
+        if isinstance(err, tf.errors.OpError) and type(err) not in (tf.errors.OpError, tf.errors.DataLossError):
+            raise
         raise UsageError(f"{saved} is not a loadable SavedModel ({one_line(err)[:200]}); export it again") from None
     if model is not None and info.get("network") not in (None, model):
         raise UsageError(f"{saved} holds network {info['network']!r}, not --model {model!r}")

@@ -183,8 +183,9 @@ def test_every_bench_and_experiments_path_in_the_docs_exists():
 
 
 def test_the_link_check_sees_a_missing_path(tmp_path):
-    (tmp_path / "docs").mkdir()
-    doc = tmp_path / "docs" / "doc.md"
-    doc.write_text("See `bench/results/gone.{json,md}` and [the probe](../experiments/gone/README.md).")
+    # A page in experiments/probe/ links its sibling as ../gone/README.md: only the link branch sees that path.
+    (tmp_path / "experiments" / "probe").mkdir(parents=True)
+    doc = tmp_path / "experiments" / "probe" / "README.md"
+    doc.write_text("See `bench/results/gone.{json,md}` and [the other probe](../gone/README.md).")
     assert set(named_paths(doc, tmp_path.resolve())) == {"bench/results/gone.json", "bench/results/gone.md",
                                                          "experiments/gone/README.md"}

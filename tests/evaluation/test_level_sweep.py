@@ -73,7 +73,7 @@ def test_oracle_row_feeds_the_true_level_to_the_weight_net():
     probs_org, probs_res = np.tile(eye[0], (4, 1)), np.tile(eye[1], (4, 1))
     stages = {
         "restoration": _Const(lambda x: 1 - x),  # the degraded images are black, the restored ones white
-        "estimator": _Const(lambda x: np.full((len(x), 1), 0.9 if x.mean() < 0.5 else 0.5, np.float32)),
+        "estimator": _Const(lambda x: np.full((len(x), 1), 0.9 if x.mean() < 0.5 else 0.2, np.float32)),
         # The weight net trusts Seq(org) for high levels and Seq(res) for low ones.
         "weight_net": _Const(lambda lv: np.concatenate([lv, 1 - lv], axis=1).astype(np.float32)),
         "cla_org": says(0, 2), "cla_deg": says(2, 2), "cla_res": says(1, 2),

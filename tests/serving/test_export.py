@@ -130,7 +130,7 @@ def test_decode_matches_predict_loader(tmp_path, mode, fmt):
 
 def test_sixteen_bit_gray_decodes_to_the_same_pixels_as_predict(tmp_path):
     """A 16-bit grayscale PNG: libpng's high byte in serve_bytes, the same pixels in predict's loader (every
-    value from 0 to 65535 in steps of 129, so rounding by / 257 would differ at many of them)."""
+    value from 0 to 64371 in steps of 129, so rounding by / 257 would differ at many of them)."""
     from keras_irdi.data.images import load_image
 
     values = np.arange(0, 65536, 129, dtype=np.uint16)[:500].reshape(20, 25)

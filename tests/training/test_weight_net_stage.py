@@ -50,7 +50,7 @@ def test_weight_net_images_come_from_the_split_the_preset_names(split):
     rng = np.random.default_rng(0)
     # Disjoint labels (the function only indexes them), and training images of one grey each, their label's
     # (augmentation and JPEG keep a flat image flat): a label tells which split, and which image, it came with.
-    grey = 20 * np.arange(12)
+    grey = 21 * np.arange(12)
     d = {"x_train": np.broadcast_to(grey[:, None, None, None], (12, 32, 32, 3)).astype(np.uint8),
          "y_train": 100 + np.arange(12),
          "x_val": rng.integers(0, 256, (10, 32, 32, 3), dtype=np.uint8), "y_val": 200 + np.arange(10)[::-1]}
@@ -67,6 +67,7 @@ def test_weight_net_images_come_from_the_split_the_preset_names(split):
         assert len(x_fit) == 6 and len(x_mon) == 10
         np.testing.assert_array_equal(y_mon, d["y_val"])
         assert set(y_fit.tolist()) <= set(d["y_train"].tolist()) and len(set(y_fit.tolist())) == 6
-        # each fitted image is its own label's grey (greys 20 apart; JPEG moves a flat grey by a few levels)
-        np.testing.assert_allclose(x_fit.reshape(6, -1).mean(axis=1), grey[y_fit - 100], atol=8)
+        # each fitted image is its own label's grey: greys 21 apart, and JPEG moves a flat one by a few levels at
+        # the qualities this seed draws (up to 16 at QF 1-4, which it does not draw)
+        np.testing.assert_allclose(x_fit.reshape(6, -1).mean(axis=1), grey[y_fit - 100], atol=10)
         assert np.abs(x_mon.astype(int) - d["x_val"]).mean() < np.abs(x_mon.astype(int) - d["x_val"][::-1]).mean()
