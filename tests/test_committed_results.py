@@ -45,7 +45,10 @@ def test_seed_folders_share_everything_but_the_seed():
     for seed_folder in (REPO / "results").glob("*_seed*"):
         base = REPO / "results" / seed_folder.name.rsplit("_seed", 1)[0]
         a, b = (json.loads((f / "manifest.json").read_text()) for f in (base, seed_folder))
-        # The experiment alone (the runtime, where a machine kept the data, is not part of it: RunConfig).
+        # The experiment alone (the runtime, where a machine kept the data, is not part of it: RunConfig). A preset
+        # recorded before the precision option (1.0) has none: it trained in float32.
+        for config in (a["config"], b["config"]):
+            config["preset"]["precision"] = config["preset"].get("precision") or "float32"
         assert {k for k in a["config"] if k != "runtime" and a["config"][k] != b["config"][k]} == {"seed"}, \
             seed_folder.name
         # The same libraries; the commit may differ only where the page says the training code did not.
